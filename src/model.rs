@@ -1,0 +1,221 @@
+//! What a snapshot contains: tree entries (one per file, with all its metadata) and the manifest.
+//! The binary encoding of trees lives in `tree.rs`; manifests are JSON (`manifest.rs`).
+
+use crate::id::{ChunkId, SnapshotId, TreeId};
+use serde::{Deserialize, Serialize};
+
+/// The type of a directory entry, as recorded from `lstat`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Fifo,
+    CharDev,
+    BlockDev,
+    Socket,
+}
+
+impl EntryKind {
+    /// Stable on-disk code. Do not change: it is part of the tree format.
+    pub fn code(self) -> u8 {
+        match self {
+            EntryKind::File => 1,
+            EntryKind::Dir => 2,
+            EntryKind::Symlink => 3,
+            EntryKind::Fifo => 4,
+            EntryKind::CharDev => 5,
+            EntryKind::BlockDev => 6,
+            EntryKind::Socket => 7,
+        }
+    }
+
+    pub fn from_code(code: u8) -> Option<Self> {
+        Some(match code {
+            1 => EntryKind::File,
+            2 => EntryKind::Dir,
+            3 => EntryKind::Symlink,
+            4 => EntryKind::Fifo,
+            5 => EntryKind::CharDev,
+            6 => EntryKind::BlockDev,
+            7 => EntryKind::Socket,
+            _ => return None,
+        })
+    }
+
+    /// The `S_IFMT` bits of this kind.
+    pub fn mode_bits(self) -> u32 {
+        match self {
+            EntryKind::File => libc::S_IFREG,
+            EntryKind::Dir => libc::S_IFDIR,
+            EntryKind::Symlink => libc::S_IFLNK,
+            EntryKind::Fifo => libc::S_IFIFO,
+            EntryKind::CharDev => libc::S_IFCHR,
+            EntryKind::BlockDev => libc::S_IFBLK,
+            EntryKind::Socket => libc::S_IFSOCK,
+        }
+    }
+
+    pub fn from_mode(mode: u32) -> Option<Self> {
+        Some(match mode & libc::S_IFMT {
+            libc::S_IFREG => EntryKind::File,
+            libc::S_IFDIR => EntryKind::Dir,
+            libc::S_IFLNK => EntryKind::Symlink,
+            libc::S_IFIFO => EntryKind::Fifo,
+            libc::S_IFCHR => EntryKind::CharDev,
+            libc::S_IFBLK => EntryKind::BlockDev,
+            libc::S_IFSOCK => EntryKind::Socket,
+            _ => return None,
+        })
+    }
+}
+
+/// A point in time with nanoseconds, as `stat` gives it (seconds may be negative).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Timestamp {
+    pub sec: i64,
+    pub nsec: u32,
+}
+
+/// One chunk of a regular file: its id and plain length.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ChunkRef {
+    pub id: ChunkId,
+    pub len: u32,
+}
+
+/// One extended attribute, name and value as raw bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Xattr {
+    pub name: Vec<u8>,
+    pub value: Vec<u8>,
+}
+
+/// Where an entry's content is: chunks for files, a subtree for directories.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Content {
+    #[default]
+    None,
+    Chunks(Vec<ChunkRef>),
+    Tree(TreeId),
+}
+
+/// One directory entry with everything needed to restore it exactly.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Entry {
+    /// Raw name bytes: never assumed UTF-8, never contains `/` or NUL in a valid store.
+    pub name: Vec<u8>,
+    pub kind: EntryKind,
+    /// Permission bits including setuid/setgid/sticky (no `S_IFMT` bits).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    /// Source inode: used to detect unchanged files and to group hard links.
+    pub ino: u64,
+    pub nlink: u32,
+    /// Device number for char/block devices.
+    pub rdev: u64,
+    /// Symlink target as raw bytes.
+    pub target: Vec<u8>,
+    pub xattrs: Vec<Xattr>,
+    pub content: Content,
+}
+
+impl Entry {
+    pub fn chunks(&self) -> &[ChunkRef] {
+        match &self.content {
+            Content::Chunks(c) => c,
+            _ => &[],
+        }
+    }
+
+    pub fn subtree(&self) -> Option<TreeId> {
+        match self.content {
+            Content::Tree(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// True when this entry is one of several hard links to the same file in its snapshot.
+    pub fn is_hardlinked(&self) -> bool {
+        self.kind != EntryKind::Dir && self.nlink > 1
+    }
+}
+
+/// A directory's entries, sorted by name bytes.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Tree {
+    pub entries: Vec<Entry>,
+}
+
+impl Tree {
+    pub fn find(&self, name: &[u8]) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.name.as_slice().cmp(name))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+}
+
+/// Whether a snapshot holds every file of its part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotStatus {
+    Complete,
+    Partial,
+}
+
+impl SnapshotStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SnapshotStatus::Complete => "complete",
+            SnapshotStatus::Partial => "partial",
+        }
+    }
+}
+
+/// A file that could not be backed up and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    /// Path relative to the part's root, lossily printed when not UTF-8.
+    pub path: String,
+    pub error: String,
+}
+
+/// The snapshot manifest: written last, it is what makes a snapshot exist.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub host: String,
+    pub part: String,
+    /// Absolute path of the part's source on the host at backup time.
+    pub source: String,
+    /// Unix time in nanoseconds.
+    pub started_ns: i64,
+    pub finished_ns: i64,
+    /// Root tree, hex.
+    pub root: String,
+    pub files: u64,
+    pub dirs: u64,
+    /// Logical size: sum of regular file sizes.
+    pub bytes: u64,
+    pub bytes_read: u64,
+    pub bytes_added: u64,
+    pub tool_version: String,
+    pub status: SnapshotStatus,
+    #[serde(default)]
+    pub problems: Vec<Problem>,
+    /// Parent snapshot this one was compared against, hex.
+    #[serde(default)]
+    pub parent: Option<String>,
+}
+
+/// A snapshot as listed by the catalog: its id plus the manifest.
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub id: SnapshotId,
+    pub root: TreeId,
+    pub manifest: Manifest,
+}
