@@ -204,8 +204,8 @@ fn decide_group(
     }
     for &age in &policy.keep_ages {
         let target = i128::from(now_ns) - i128::from(age) * NS_PER_DAY;
-        // `complete` is newest first, so on equal distance the later candidate is the older one:
-        // `<=` makes the tie go to the older snapshot.
+        // `complete` is newest first, so a later candidate is older: letting an equal distance
+        // replace the best so far gives the tie to the older snapshot.
         let mut best: Option<(i128, usize)> = None;
         for &i in &complete {
             let dist = (i128::from(all[i].time_ns) - target).abs();
