@@ -15,6 +15,7 @@ pub mod id;
 pub mod model;
 pub mod repo;
 pub mod restore;
+pub mod retention;
 pub mod store;
 pub mod timefmt;
 pub mod tree;
