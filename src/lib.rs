@@ -13,6 +13,7 @@ pub mod fsmeta;
 pub mod hostaddr;
 pub mod id;
 pub mod model;
+pub mod prune;
 pub mod repo;
 pub mod restore;
 pub mod retention;

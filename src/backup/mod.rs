@@ -8,6 +8,7 @@ mod read;
 use crate::id::{ChunkId, SnapshotId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
 use crate::repo::{RepoError, Repository};
+use crate::store::lock::{LockError, StoreLock};
 use crate::store::now_ns;
 use crate::store::pack::BlobKind;
 use crate::writer::{BlobWriter, WriteError};
@@ -29,6 +30,8 @@ pub enum BackupError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// One part to back up: its name (`mail/imap`) and source folder.
@@ -85,11 +88,14 @@ impl Ctx<'_> {
 }
 
 /// Backs up `part` as host `opts.host` and writes its manifest.
+/// `lock` is the caller's shared store lock: checked right before the manifest is written, so a
+/// backup whose lock was removed as stale (and whose chunks prune may have deleted) never commits.
 pub fn backup_part(
     repo: &Repository,
     part: &PartSpec,
     opts: &BackupOptions,
     progress: &Progress,
+    lock: &StoreLock,
 ) -> Result<PartReport, BackupError> {
     let started_ns = now_ns();
     let source = std::fs::canonicalize(&part.path).map_err(|source| BackupError::Source {
@@ -160,6 +166,7 @@ pub fn backup_part(
         problems,
         parent: parent.map(|p| p.id.to_hex()),
     };
+    lock.check()?;
     let id = repo
         .store
         .write_manifest(&manifest)
