@@ -107,7 +107,7 @@ impl Catalog {
              CREATE TABLE IF NOT EXISTS blobs(
                 id BLOB NOT NULL, kind INTEGER NOT NULL, pack BLOB NOT NULL,
                 offset INTEGER NOT NULL, stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL,
-                PRIMARY KEY(id, kind)) WITHOUT ROWID;
+                PRIMARY KEY(id, kind, pack)) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
              CREATE TABLE IF NOT EXISTS snapshots(
                 id BLOB PRIMARY KEY, host TEXT NOT NULL, part TEXT NOT NULL,
@@ -218,7 +218,9 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Records a committed pack and its blobs. A blob already known elsewhere keeps its first place.
+    /// Records a committed pack and its blobs. A blob may live in several packs (two hosts wrote
+    /// it at once, or prune is moving it): every place is recorded, so losing one pack never
+    /// hides the others.
     pub fn add_pack(&self, id: &PackId, size: u64, entries: &[IndexEntry]) -> Result<()> {
         let mut conn = self.conn.lock();
         let tx = conn
@@ -251,8 +253,7 @@ impl Catalog {
         tx.commit().map_err(self.sql())
     }
 
-    /// Forgets a pack that left the store; blobs it held that also live in another pack are
-    /// re-learned from that pack.
+    /// Forgets a pack that left the store; blobs it held stay known where they also live.
     pub fn remove_pack(&self, id: &PackId) -> Result<()> {
         let mut conn = self.conn.lock();
         let tx = conn
@@ -274,7 +275,7 @@ impl Catalog {
         let conn = self.conn.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2",
+                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1",
             )
             .map_err(self.sql())?;
         let row = stmt
@@ -363,6 +364,60 @@ impl Catalog {
                 root: TreeId(root),
                 manifest,
             });
+        }
+        Ok(out)
+    }
+
+    /// Every known pack and its size, in a stable order.
+    pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, size FROM packs ORDER BY id")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, size) = r.map_err(self.sql())?;
+            if let Some(id) = pack_of(id) {
+                out.push((id, size as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The blobs a pack holds, in file order.
+    pub fn pack_entries(&self, pack: &PackId) -> Result<Vec<IndexEntry>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, kind, offset, stored_len, raw_len FROM blobs WHERE pack = ?1 ORDER BY offset",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![&pack.0 .0[..]], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, u32>(4)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, kind, offset, stored_len, raw_len) = r.map_err(self.sql())?;
+            if let (Some(id), Some(kind)) = (Digest::from_slice(&id), BlobKind::from_code(kind)) {
+                out.push(IndexEntry {
+                    kind,
+                    id,
+                    offset: offset as u64,
+                    stored_len,
+                    raw_len,
+                });
+            }
         }
         Ok(out)
     }

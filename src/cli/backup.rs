@@ -3,6 +3,7 @@
 use super::{format, Cli, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL};
 use crate::backup::{backup_part, BackupOptions, PartSpec, Progress};
 use crate::model::SnapshotStatus;
+use crate::store::lock::{LockKind, StoreLock};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -24,6 +25,9 @@ pub struct BackupArgs {
     /// Threads reading and compressing files [default: number of CPUs].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Seconds to wait for a running prune or repair to finish.
+    #[arg(long, default_value_t = 3600)]
+    pub lock_wait: u64,
 }
 
 fn parse_part(s: &str) -> anyhow::Result<PartSpec> {
@@ -82,12 +86,18 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
+    let lock = StoreLock::acquire(
+        repo.store.shared_backend(),
+        LockKind::Shared,
+        "backup",
+        Duration::from_secs(a.lock_wait),
+    )?;
     let mut code = EXIT_OK;
     for part in &parts {
         let progress = Progress::default();
         let started = Instant::now();
         let result = with_progress(&progress, &part.name, || {
-            backup_part(&repo, part, &opts, &progress)
+            backup_part(&repo, part, &opts, &progress, &lock)
         });
         match result {
             Ok(r) => {

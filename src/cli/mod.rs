@@ -4,6 +4,7 @@
 
 mod backup;
 mod format;
+mod prune;
 mod restore;
 mod snapshots;
 
@@ -47,6 +48,8 @@ pub enum Command {
     Snapshots(snapshots::SnapshotsArgs),
     /// Restore a snapshot, or a folder or file of it, into a folder.
     Restore(restore::RestoreArgs),
+    /// Delete data that no snapshot references any more (after `forget`).
+    Prune(prune::PruneArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -57,6 +60,7 @@ pub fn main() -> i32 {
         Command::Backup(a) => backup::run(&cli, a),
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
+        Command::Prune(a) => prune::run(&cli, a),
     };
     match result {
         Ok(code) => code,
