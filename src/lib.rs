@@ -74,4 +74,5 @@ pub mod retention;
 pub mod store;
 pub mod timefmt;
 pub mod tree;
+pub mod when;
 pub mod writer;
