@@ -20,3 +20,8 @@ pub mod store;
 pub mod timefmt;
 pub mod tree;
 pub mod writer;
+
+// Retention, hooks and store statistics.
+pub mod forget;
+pub mod hooks;
+pub mod stats;
