@@ -124,7 +124,7 @@ fn usage(e: &RetentionError) -> anyhow::Result<i32> {
 }
 
 /// One block per host and part: `keep`/`remove`, folder name, id, status, size and reasons.
-fn print_plan(plan: &Plan) {
+pub(super) fn print_plan(plan: &Plan) {
     if plan.verdicts.is_empty() {
         println!("no snapshots match");
         return;
