@@ -368,6 +368,60 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Every known pack and its size, in a stable order.
+    pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, size FROM packs ORDER BY id")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, size) = r.map_err(self.sql())?;
+            if let Some(id) = pack_of(id) {
+                out.push((id, size as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The blobs a pack holds, in file order.
+    pub fn pack_entries(&self, pack: &PackId) -> Result<Vec<IndexEntry>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, kind, offset, stored_len, raw_len FROM blobs WHERE pack = ?1 ORDER BY offset",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![&pack.0 .0[..]], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, u32>(4)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, kind, offset, stored_len, raw_len) = r.map_err(self.sql())?;
+            if let (Some(id), Some(kind)) = (Digest::from_slice(&id), BlobKind::from_code(kind)) {
+                out.push(IndexEntry {
+                    kind,
+                    id,
+                    offset: offset as u64,
+                    stored_len,
+                    raw_len,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Total stored bytes of all packs.
     pub fn packs_size(&self) -> Result<u64> {
         let conn = self.conn.lock();

@@ -8,8 +8,9 @@ use crate::forget::{self, Selection};
 use crate::hooks::{self, post_backup_command, NewSnapshot, PartInfo, Status};
 use crate::id::SnapshotId;
 use crate::model::SnapshotStatus;
+use crate::prune::{prune, PruneError, PruneOptions};
 use crate::repo::named_snapshots;
-use crate::store::lock::{LockKind, StoreLock};
+use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::now_ns;
 use crate::timefmt;
 use clap::Args;
@@ -34,6 +35,9 @@ pub struct BackupArgs {
     /// Threads reading and compressing files [default: number of CPUs].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Seconds to wait for a running prune or repair to finish.
+    #[arg(long, default_value_t = 3600)]
+    pub lock_wait: u64,
 }
 
 fn parse_part(s: &str) -> anyhow::Result<PartSpec> {
@@ -126,6 +130,12 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
     };
+    let lock = StoreLock::acquire(
+        repo.store.shared_backend(),
+        LockKind::Shared,
+        "backup",
+        Duration::from_secs(a.lock_wait),
+    )?;
     let mut code = EXIT_OK;
     // Any hook failure makes the run's status partial, even when every snapshot is complete.
     let mut hook_failed = false;
@@ -157,7 +167,7 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
             None => true,
         };
         if pre_ok {
-            match backup_one(&repo, &part.spec, &opts) {
+            match backup_one(&repo, &part.spec, &opts, &lock) {
                 Ok(r) => {
                     if r.manifest.status == SnapshotStatus::Partial && code == EXIT_OK {
                         code = EXIT_PARTIAL;
@@ -186,10 +196,32 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         outcomes.push(outcome);
     }
     // Retention only after a fully successful run: a failing job must not thin out history.
-    if code == EXIT_OK {
-        if let Some(retention) = &common.config.retention {
-            if let Err(e) = apply_retention(&repo, retention, &opts.host, &outcomes) {
+    // Forget runs under the backup's shared lock; prune takes an exclusive one, so ours goes first.
+    let retention = common.config.retention.as_ref().filter(|_| code == EXIT_OK);
+    let forgot = match retention {
+        Some(r) => match apply_retention(&repo, r, &opts.host, &outcomes, &lock) {
+            Ok(n) => n,
+            Err(e) => {
                 eprintln!("bmbackup: error: retention after backup: {e:#}");
+                code = EXIT_ERROR;
+                0
+            }
+        },
+        None => 0,
+    };
+    drop(lock);
+    if forgot > 0 {
+        match prune(&repo, &PruneOptions::default()) {
+            Ok(report) => println!("prune: {report}"),
+            // Another host's backup is running on a shared store: nothing is wrong, the space
+            // is freed by a later run's prune, so the job must not be reported as failed.
+            Err(PruneError::Lock(LockError::Busy(holder))) => {
+                println!(
+                    "prune: skipped, the store is busy ({holder}); a later prune frees the space"
+                );
+            }
+            Err(e) => {
+                eprintln!("bmbackup: error: prune after retention: {e}");
                 code = EXIT_ERROR;
             }
         }
@@ -217,11 +249,12 @@ fn backup_one(
     repo: &crate::repo::Repository,
     part: &PartSpec,
     opts: &BackupOptions,
+    lock: &StoreLock,
 ) -> Result<crate::backup::PartReport, crate::backup::BackupError> {
     let progress = Progress::default();
     let started = Instant::now();
     let r = with_progress(&progress, &part.name, || {
-        backup_part(repo, part, opts, &progress)
+        backup_part(repo, part, opts, &progress, lock)
     })?;
     let m = &r.manifest;
     let secs = started.elapsed().as_secs_f64();
@@ -253,13 +286,14 @@ fn backup_one(
 }
 
 /// Forgets, for this host and the parts just backed up, what the config's `[retention]` does
-/// not keep.
+/// not keep; returns how many snapshots went.
 fn apply_retention(
     repo: &crate::repo::Repository,
     retention: &RetentionConfig,
     host: &str,
     outcomes: &[PartOutcome],
-) -> anyhow::Result<()> {
+    lock: &StoreLock,
+) -> anyhow::Result<usize> {
     let policy = retention
         .policy()
         .map_err(|e| anyhow::anyhow!("[retention] {e}"))?;
@@ -267,21 +301,14 @@ fn apply_retention(
         host: Some(host.to_string()),
         parts: outcomes.iter().map(|o| o.part.clone()).collect(),
     };
-    let lock = StoreLock::acquire(
-        repo.store.shared_backend(),
-        LockKind::Shared,
-        "forget",
-        Duration::ZERO,
-    )?;
     let plan = forget::plan(repo, &selection, &policy, now_ns())?;
-    let removed = forget::apply(repo, &plan, &lock)?;
-    drop(lock);
+    let removed = forget::apply(repo, &plan, lock)?;
     if removed > 0 {
         println!("retention:");
         super::forget::print_plan(&plan);
         println!("retention: forgot {removed} snapshot(s)");
     }
-    Ok(())
+    Ok(removed)
 }
 
 /// The post-backup hook's environment: the run's snapshots with their folder names.

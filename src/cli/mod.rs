@@ -4,6 +4,7 @@
 
 mod backup;
 mod format;
+mod prune;
 mod restore;
 mod snapshots;
 
@@ -51,6 +52,8 @@ pub enum Command {
     Snapshots(snapshots::SnapshotsArgs),
     /// Restore a snapshot, or a folder or file of it, into a folder.
     Restore(restore::RestoreArgs),
+    /// Delete data that no snapshot references any more (after `forget`).
+    Prune(prune::PruneArgs),
 
     /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep.
     Forget(forget::ForgetArgs),
@@ -66,6 +69,7 @@ pub fn main() -> i32 {
         Command::Backup(a) => backup::run(&cli, a),
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
+        Command::Prune(a) => prune::run(&cli, a),
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),

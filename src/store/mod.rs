@@ -253,9 +253,18 @@ impl Store {
 
     /// Reads one blob and verifies it against its hash.
     pub fn read_blob(&self, pack: &PackId, entry: &IndexEntry) -> Result<Vec<u8>> {
+        let frame = self.read_frame(pack, entry)?;
+        pack::open_blob(&frame, entry).map_err(|e| StoreError::Corrupt {
+            what: format!("{} {}", entry.kind.name(), entry.id),
+            path: self.describe_pack(pack),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Reads a blob's stored (compressed) frame without decoding it.
+    pub fn read_frame(&self, pack: &PackId, entry: &IndexEntry) -> Result<Vec<u8>> {
         let key = Self::pack_key(pack);
-        let frame = self
-            .backend
+        self.backend
             .read_range(&key, entry.offset, entry.stored_len as usize)
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -267,12 +276,7 @@ impl Store {
                 } else {
                     io_err(self.backend.describe(&key))(e)
                 }
-            })?;
-        pack::open_blob(&frame, entry).map_err(|e| StoreError::Corrupt {
-            what: format!("{} {}", entry.kind.name(), entry.id),
-            path: self.backend.describe(&key),
-            detail: e.to_string(),
-        })
+            })
     }
 
     pub fn delete_pack(&self, id: &PackId) -> Result<()> {
