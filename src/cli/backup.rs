@@ -136,6 +136,10 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         "backup",
         Duration::from_secs(a.lock_wait),
     )?;
+    // The catalog was synced before we held the lock: a prune that ran meanwhile (maybe the one
+    // we waited for) deleted packs it still lists, and deduplicating against those would write
+    // snapshots that reference deleted chunks.
+    repo.sync()?;
     let mut code = EXIT_OK;
     // Any hook failure makes the run's status partial, even when every snapshot is complete.
     let mut hook_failed = false;
