@@ -374,6 +374,7 @@ fn backup_applies_configured_retention() {
     ]);
     let out = env.ok(&["backup"]);
     assert!(out.contains("retention: forgot 1 snapshot(s)"), "{out}");
+    assert!(out.contains("prune: "), "retention prunes too: {out}");
     let snaps = env.snapshots();
     let mine = snaps.iter().filter(|s| s["host"] == "10.0.0.5").count();
     assert_eq!((snaps.len(), mine), (3, 2));
@@ -433,4 +434,37 @@ fn stats_figures_are_consistent() {
         text.contains("dedup ratio") && text.contains("mail/archive"),
         "{text}"
     );
+}
+
+fn stored(env: &Env) -> u64 {
+    let stats: serde_json::Value = serde_json::from_str(&env.ok(&["stats", "--json"])).unwrap();
+    stats["store"]["stored_bytes"].as_u64().unwrap()
+}
+
+#[test]
+fn forget_with_prune_frees_the_space_of_forgotten_data() {
+    let env = Env::new();
+    env.write_config("");
+    let src = env.path("spool");
+    spool(&src);
+    write(&src.join("gone.bin"), &pseudo_random(2 << 20, 9));
+    env.backup_part("mail/imap", &src);
+    fs::remove_file(src.join("gone.bin")).unwrap();
+    env.backup_part("mail/imap", &src);
+    let before = stored(&env);
+
+    let out = env.ok(&["forget", "--keep-last", "1", "--prune", "--dry-run"]);
+    assert!(out.contains("not run in a dry run"), "{out}");
+    assert_eq!(stored(&env), before);
+
+    let out = env.ok(&["forget", "--keep-last", "1", "--prune"]);
+    assert!(out.contains("prune: "), "{out}");
+    let after = stored(&env);
+    assert!(
+        after + (2 << 20) <= before,
+        "the 2 MiB only the forgotten snapshot had are freed: {before} -> {after}"
+    );
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
+    assert_eq!(contents(&src), contents(&out));
 }
