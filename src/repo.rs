@@ -213,6 +213,20 @@ pub fn folder_names(snaps: &[&Snapshot]) -> Vec<String> {
     out
 }
 
+/// Every snapshot with its folder name, for a list sorted by host, part and time (as
+/// [`Repository::snapshots`] returns it). Names are computed over each part's whole history, so
+/// they match the mount and `snapshots` even when the caller then keeps only a few.
+pub fn named_snapshots(all: &[Snapshot]) -> Vec<(&Snapshot, String)> {
+    let mut out = Vec::with_capacity(all.len());
+    for group in all
+        .chunk_by(|a, b| a.manifest.host == b.manifest.host && a.manifest.part == b.manifest.part)
+    {
+        let refs: Vec<&Snapshot> = group.iter().collect();
+        out.extend(group.iter().zip(folder_names(&refs)));
+    }
+    out
+}
+
 /// Short id shown to users.
 pub fn short_id(id: &SnapshotId) -> String {
     id.short()
