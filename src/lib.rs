@@ -46,7 +46,7 @@
 //! | backup         | shared     | other backups (other hosts or parts), forget, mount, restore |
 //! | forget         | shared     | backups, mount, restore                          |
 //! | prune, repair  | exclusive  | mount and restore only                           |
-//! | mount, restore, snapshots | none | everything                                 |
+//! | mount, restore, snapshots, stats | none | everything                          |
 //!
 //! Locks are files, not fcntl locks (unreliable across NFS clients), refreshed every minute; a
 //! lock not refreshed for 15 minutes, or whose process is gone on the same host, is stale and is
@@ -74,4 +74,10 @@ pub mod retention;
 pub mod store;
 pub mod timefmt;
 pub mod tree;
+pub mod when;
 pub mod writer;
+
+// Retention, hooks and store statistics.
+pub mod forget;
+pub mod hooks;
+pub mod stats;

@@ -211,7 +211,12 @@ fn commit(
         .write_pack(&id, &bytes)
         .map_err(RepoError::from)?;
     repo.catalog
-        .add_pack(&id, bytes.len() as u64, &index)
+        .add_pack(
+            &id,
+            bytes.len() as u64,
+            &index,
+            &crate::writer::tree_frames(&bytes, &index),
+        )
         .map_err(RepoError::from)?;
     report.packs_written += 1;
     Ok(())

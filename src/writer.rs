@@ -4,7 +4,7 @@
 
 use crate::id::{Digest, PackId};
 use crate::repo::Repository;
-use crate::store::pack::{encode_frame, BlobKind, Codec, PackBuilder};
+use crate::store::pack::{encode_frame, BlobKind, Codec, IndexEntry, PackBuilder};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -109,7 +109,12 @@ impl<'a> BlobWriter<'a> {
             .map_err(crate::repo::RepoError::from)?;
         self.repo
             .catalog
-            .add_pack(&id, bytes.len() as u64, &index)
+            .add_pack(
+                &id,
+                bytes.len() as u64,
+                &index,
+                &tree_frames(&bytes, &index),
+            )
             .map_err(crate::repo::RepoError::from)?;
         self.packs_written.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -129,4 +134,17 @@ impl<'a> BlobWriter<'a> {
         let b = std::mem::take(&mut *self.builder.lock());
         self.commit(b)
     }
+}
+
+/// The frames of a finished pack's trees, for the catalog.
+pub fn tree_frames<'b>(pack: &'b [u8], index: &[IndexEntry]) -> Vec<(IndexEntry, &'b [u8])> {
+    index
+        .iter()
+        .filter(|e| e.kind == BlobKind::Tree)
+        .filter_map(|e| {
+            let start = usize::try_from(e.offset).ok()?;
+            let end = start.checked_add(e.stored_len as usize)?;
+            pack.get(start..end).map(|f| (*e, f))
+        })
+        .collect()
 }

@@ -284,7 +284,7 @@ fn example_config_is_accepted_by_the_config_parser() {
         ("bm/es", "/var/spool/bm-elasticsearch", true),
         ("bm/pgsql", "/var/lib/bmbackup/pgsql", true),
         ("filehosting/data", "/var/spool/bm-filehosting", true),
-        ("mail/archive", "/var/spool/bm-hsm", false),
+        ("mail/archive", "/var/spool/bm-hsm", true),
         ("mail/imap", "/var/spool/cyrus/data", true),
     ];
     let got: Vec<(&str, &Path, bool)> = config
@@ -295,7 +295,15 @@ fn example_config_is_accepted_by_the_config_parser() {
     let want: Vec<(&str, &Path, bool)> =
         want.iter().map(|&(n, p, e)| (n, Path::new(p), e)).collect();
     assert_eq!(got, want);
-    // [retention] stays commented out until the configuration reads it.
-    let text = fs::read_to_string(&path).unwrap();
-    assert!(text.contains("\n# [retention]\n"));
+    // Archives are switched off by BlueMind's own switch, not by `enabled`.
+    assert!(config.backup_emails && !config.backup_archived_emails);
+    let backed_up: Vec<String> = config
+        .parts_to_back_up()
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert!(!backed_up.contains(&"mail/archive".to_string()));
+    assert!(config.parts["bm/pgsql"].pre.is_some());
+    let policy = config.retention.as_ref().unwrap().policy().unwrap();
+    assert_eq!(policy.keep_ages, [7, 15, 30]);
 }

@@ -8,12 +8,16 @@ mod prune;
 mod restore;
 mod snapshots;
 
+mod forget;
+mod stats;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_PARTIAL: i32 = 3;
+pub const EXIT_USAGE: i32 = 2;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -50,6 +54,11 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Delete data that no snapshot references any more (after `forget`).
     Prune(prune::PruneArgs),
+
+    /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep.
+    Forget(forget::ForgetArgs),
+    /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
+    Stats(stats::StatsArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -61,6 +70,9 @@ pub fn main() -> i32 {
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
         Command::Prune(a) => prune::run(&cli, a),
+
+        Command::Forget(a) => forget::run(&cli, a),
+        Command::Stats(a) => stats::run(&cli, a),
     };
     match result {
         Ok(code) => code,
