@@ -98,7 +98,9 @@ def ratio_rows(ds):
         if key == "cache_bytes":
             continue
         bm = vals.get("bmbackup")
-        rr = {p: ratio(bm, vals.get(p)) for p in PEERS if p in vals}
+        # rsync has no mount process: its mount-only figures have nothing to compare with.
+        rr = {p: None if (p == "rsync" and key in ("first_listing_s", "daemon_rss_kib"))
+              else ratio(bm, vals.get(p)) for p in PEERS if p in vals}
         if key in VS_ORIGINAL:
             rr["original"] = ratio(bm, vals.get("original"))
         out.append((lbl, key, rr))
@@ -234,7 +236,8 @@ def render_md(res, evals):
            "is measured.", "",
            "## Machine", "",
            f"- CPUs: {m['nproc']} × {m['cpu']}", f"- RAM: {m['ram']}", f"- kernel: {m['kernel']}",
-           f"- disk: {m['disk']}"]
+           f"- disk: {m['disk']}",
+           f"- load average when the run started: {' '.join(m.get('loadavg_at_start', []))}"]
     out += [f"- {k}: {v}" for k, v in m["versions"].items()]
     out += [f"- data generator: {res['generator']}; seed {res['seed']}; {res['days']} simulated days",
             f"- {'caches dropped for cold figures' if res['caches_dropped'] else 'caches could not be dropped: cold figures are warm'}",
