@@ -7,3 +7,4 @@ pub mod codec;
 pub mod id;
 pub mod model;
 pub mod tree;
+pub mod vfs;
