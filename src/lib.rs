@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod codec;
+pub mod fuse;
 pub mod id;
 pub mod model;
 pub mod tree;
