@@ -56,8 +56,36 @@ pub enum MountError {
     Mount { path: PathBuf, source: io::Error },
     #[error("mount of {path} ended with an error: {source}")]
     Session { path: PathBuf, source: io::Error },
+    #[error("cannot open the store: {0}")]
+    Open(#[from] crate::repo::RepoError),
     #[error(transparent)]
     Io(#[from] io::Error),
+}
+
+/// `bmbackup mount STORE MOUNTPOINT`: unless `foreground`, forks first and returns in the
+/// parent only once the mount is up (what fstab and `mount.bmbackup` rely on); then opens the
+/// repository (after the fork: SQLite must not cross it) and serves until unmounted.
+///
+/// Call before starting any thread.
+pub fn mount_store(
+    store: &Path,
+    cache_dir: Option<&Path>,
+    mountpoint: &Path,
+    foreground: bool,
+    opts: &MountOptions,
+) -> Result<(), MountError> {
+    // The daemon leaves its cwd once ready; relative paths must not depend on it.
+    let store = std::path::absolute(store)?;
+    let cache_dir = cache_dir.map(std::path::absolute).transpose()?;
+    let mountpoint = std::path::absolute(mountpoint)?;
+    parse_options(&opts.options)?; // fail in the foreground, before forking
+    let daemon = if foreground { None } else { Some(daemonize()?) };
+    let repo = crate::repo::Repository::open(&store, cache_dir.as_deref())?;
+    mount_then(Arc::new(repo), &mountpoint, opts, move || {
+        if let Some(d) = daemon {
+            d.ready();
+        }
+    })
 }
 
 /// Mounts `source` read-only on `mountpoint` and serves it until unmounted (`fusermount3 -u`,
@@ -311,6 +339,18 @@ impl fuser::Filesystem for Fs {
     ) {
         let data = try_reply!(reply, "read", ino.0, self.vfs.read(fh.0, offset, size));
         reply.data(&data);
+    }
+
+    fn flush(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _owner: LockOwner,
+        reply: ReplyEmpty,
+    ) {
+        // Nothing is ever written, so there is nothing to flush.
+        reply.ok();
     }
 
     fn release(

@@ -1,5 +1,13 @@
-//! The `bmbackup` command: argument parsing, logging set-up and exit codes; the work is in the library.
+//! The `bmbackup` command: logging set-up and exit code; everything else is in the library.
 
 fn main() {
-    println!("bmbackup {}", env!("CARGO_PKG_VERSION"));
+    // Like other Unix tools, end quietly when the reader of our output goes away (`| head`).
+    // SAFETY: resetting a signal disposition before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        .format_timestamp(None)
+        .init();
+    std::process::exit(bmbackup::cli::main());
 }

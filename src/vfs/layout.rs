@@ -147,33 +147,10 @@ fn sanitize(s: &str) -> String {
     }
 }
 
-/// `YYYY-MM-DD_HHMMSS` in UTC: sorts lexicographically in time order and has no `:` (which
-/// breaks scp, Windows shares and `PATH`-like lists).
+/// `YYYY-MM-DD_HHMMSS` in UTC: sorts lexicographically in time order and has no `:`. The same
+/// names as `bmbackup restore HOST/PART/DATE` accepts.
 pub fn date_name(started_ns: i64) -> String {
-    let secs = started_ns.div_euclid(1_000_000_000);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}_{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm,
-/// exact for the whole `i64` seconds range we can meet).
-pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097); // [0, 146096]
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // [0, 399]
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // [0, 365]
-    let mp = (5 * doy + 2) / 153; // [0, 11]
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
+    crate::timefmt::folder_name(started_ns)
 }
 
 #[cfg(test)]
@@ -208,19 +185,6 @@ pub(crate) mod tests {
                 parent: None,
             },
         }
-    }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(-1), (1969, 12, 31));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
-        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
-        assert_eq!(civil_from_days(19_782), (2024, 2, 29));
-        assert_eq!(civil_from_days(-719_468), (0, 3, 1));
-        // 2100 is not a leap year.
-        assert_eq!(civil_from_days(47_540), (2100, 2, 28));
-        assert_eq!(civil_from_days(47_541), (2100, 3, 1));
     }
 
     #[test]

@@ -30,3 +30,39 @@ pub trait SnapshotSource: Send + Sync {
     /// A chunk's plain bytes, hash-verified.
     fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>, SourceError>;
 }
+
+/// The store seen through its catalog. Damage and missing objects become `Damaged` (EIO);
+/// an interrupted system call stays `Interrupted`.
+impl SnapshotSource for crate::repo::Repository {
+    fn snapshots(&self) -> Result<Vec<Snapshot>, SourceError> {
+        crate::repo::Repository::snapshots(self).map_err(classify)
+    }
+
+    fn refresh(&self) -> Result<bool, SourceError> {
+        crate::repo::Repository::refresh(self).map_err(classify)
+    }
+
+    fn read_tree(&self, id: TreeId) -> Result<Tree, SourceError> {
+        crate::repo::Repository::read_tree(self, id).map_err(classify)
+    }
+
+    fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>, SourceError> {
+        crate::repo::Repository::read_chunk(self, id).map_err(classify)
+    }
+}
+
+fn classify(e: crate::repo::RepoError) -> SourceError {
+    use crate::repo::RepoError;
+    use crate::store::StoreError;
+    if e.is_corruption() {
+        return SourceError::Damaged(e.to_string());
+    }
+    match &e {
+        RepoError::Store(StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::Interrupted =>
+        {
+            SourceError::Interrupted
+        }
+        _ => SourceError::Io(e.to_string()),
+    }
+}

@@ -1,0 +1,119 @@
+//! Reads one file's metadata from the source (lstat, xattrs, symlink target) into a tree entry.
+
+use crate::model::{Content, Entry, EntryKind, Timestamp, Xattr};
+use std::ffi::CString;
+use std::fs::Metadata;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+/// Builds an entry (without content) from `lstat` metadata.
+pub fn entry_from_metadata(name: &[u8], md: &Metadata) -> Option<Entry> {
+    let kind = EntryKind::from_mode(md.mode())?;
+    Some(Entry {
+        name: name.to_vec(),
+        kind,
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        size: if kind == EntryKind::Dir { 0 } else { md.size() },
+        mtime: Timestamp {
+            sec: md.mtime(),
+            nsec: md.mtime_nsec() as u32,
+        },
+        ctime: Timestamp {
+            sec: md.ctime(),
+            nsec: md.ctime_nsec() as u32,
+        },
+        ino: md.ino(),
+        nlink: md.nlink() as u32,
+        rdev: match kind {
+            EntryKind::CharDev | EntryKind::BlockDev => md.rdev(),
+            _ => 0,
+        },
+        target: Vec::new(),
+        xattrs: Vec::new(),
+        content: Content::None,
+    })
+}
+
+fn cpath(path: &Path) -> io::Result<CString> {
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+}
+
+/// Every extended attribute of `path` (not following symlinks), sorted by name.
+pub fn read_xattrs(path: &Path) -> io::Result<Vec<Xattr>> {
+    let c = cpath(path)?;
+    let names = loop {
+        // SAFETY: a null buffer with size 0 asks for the needed size.
+        let n = unsafe { libc::llistxattr(c.as_ptr(), std::ptr::null_mut(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENOTSUP) => Ok(Vec::new()),
+                _ => Err(e),
+            };
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut buf = vec![0u8; n as usize];
+        // SAFETY: buf is valid for buf.len() bytes.
+        let got = unsafe { libc::llistxattr(c.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+        if got >= 0 {
+            buf.truncate(got as usize);
+            break buf;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ERANGE) {
+            return Err(e);
+        }
+    };
+    let mut out = Vec::new();
+    for name in names.split(|&b| b == 0).filter(|n| !n.is_empty()) {
+        let cname = CString::new(name)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "xattr name"))?;
+        if let Some(value) = get_xattr(&c, &cname)? {
+            out.push(Xattr {
+                name: name.to_vec(),
+                value,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(out)
+}
+
+fn get_xattr(path: &CString, name: &CString) -> io::Result<Option<Vec<u8>>> {
+    loop {
+        // SAFETY: null buffer with size 0 asks for the size.
+        let n = unsafe { libc::lgetxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return match e.raw_os_error() {
+                Some(libc::ENODATA) => Ok(None),
+                _ => Err(e),
+            };
+        }
+        let mut buf = vec![0u8; n as usize];
+        // SAFETY: buf is valid for buf.len() bytes.
+        let got = unsafe {
+            libc::lgetxattr(
+                path.as_ptr(),
+                name.as_ptr(),
+                buf.as_mut_ptr().cast(),
+                buf.len(),
+            )
+        };
+        if got >= 0 {
+            buf.truncate(got as usize);
+            return Ok(Some(buf));
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::ERANGE) {
+            return Err(e);
+        }
+    }
+}

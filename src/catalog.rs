@@ -1,0 +1,379 @@
+//! The SQLite catalog: an index of which pack holds each blob and of every snapshot, kept in a
+//! local cache folder (SQLite is unsafe on NFS, where stores often live). It holds nothing the
+//! store does not: `sync` brings it up to date with the store, and deleting it loses nothing.
+
+use crate::id::{Digest, PackId, SnapshotId, TreeId};
+use crate::model::{Manifest, Snapshot};
+use crate::store::pack::{BlobKind, IndexEntry};
+use crate::store::{Store, StoreError};
+use parking_lot::Mutex;
+use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// Bump when the schema changes; an older catalog is then dropped and rebuilt from the store.
+const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog {path}: {source}")]
+    Sql {
+        path: String,
+        source: rusqlite::Error,
+    },
+    #[error("catalog folder {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Result<T> = std::result::Result<T, CatalogError>;
+
+/// What `sync` found, so callers can tell whether anything changed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct SyncReport {
+    pub packs_added: usize,
+    pub packs_removed: usize,
+    pub snapshots_added: usize,
+    pub snapshots_removed: usize,
+    pub damaged: usize,
+}
+
+impl SyncReport {
+    pub fn snapshots_changed(&self) -> bool {
+        self.snapshots_added + self.snapshots_removed > 0
+    }
+}
+
+pub struct Catalog {
+    conn: Mutex<Connection>,
+    path: PathBuf,
+}
+
+/// The default cache folder: `/var/cache/bmbackup` for root, else `$XDG_CACHE_HOME/bmbackup` or
+/// `~/.cache/bmbackup`.
+pub fn default_cache_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/cache/bmbackup");
+    }
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME") {
+        return PathBuf::from(x).join("bmbackup");
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".cache/bmbackup");
+    }
+    PathBuf::from("/tmp/bmbackup-cache")
+}
+
+fn pack_of(bytes: Vec<u8>) -> Option<PackId> {
+    Digest::from_slice(&bytes).map(PackId)
+}
+
+impl Catalog {
+    /// Opens (creating if needed) the catalog of `store` inside `cache_dir`.
+    pub fn open(cache_dir: &Path, store_id: &str) -> Result<Catalog> {
+        std::fs::create_dir_all(cache_dir).map_err(|source| CatalogError::Io {
+            path: cache_dir.display().to_string(),
+            source,
+        })?;
+        let path = cache_dir.join(format!("catalog-{store_id}.sqlite"));
+        let shown = path.display().to_string();
+        let sql = |source| CatalogError::Sql {
+            path: shown.clone(),
+            source,
+        };
+        let conn = Connection::open(&path).map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))
+            .map_err(sql)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(sql)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(sql)?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(sql)?;
+        if version != SCHEMA_VERSION {
+            conn.execute_batch(
+                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;",
+            )
+            .map_err(sql)?;
+        }
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS packs(id BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS blobs(
+                id BLOB NOT NULL, kind INTEGER NOT NULL, pack BLOB NOT NULL,
+                offset INTEGER NOT NULL, stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL,
+                PRIMARY KEY(id, kind)) WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
+             CREATE TABLE IF NOT EXISTS snapshots(
+                id BLOB PRIMARY KEY, host TEXT NOT NULL, part TEXT NOT NULL,
+                started_ns INTEGER NOT NULL, root BLOB NOT NULL, manifest TEXT NOT NULL);
+             CREATE INDEX IF NOT EXISTS snapshots_by_part ON snapshots(host, part, started_ns);",
+        )
+        .map_err(sql)?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(sql)?;
+        Ok(Catalog {
+            conn: Mutex::new(conn),
+            path,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn sql(&self) -> impl Fn(rusqlite::Error) -> CatalogError + '_ {
+        move |source| CatalogError::Sql {
+            path: self.path.display().to_string(),
+            source,
+        }
+    }
+
+    /// Brings the catalog up to date with the store: new and removed packs and manifests.
+    /// Damaged files are logged and skipped here; `check` reports them in full.
+    pub fn sync(&self, store: &Store) -> Result<SyncReport> {
+        let mut report = SyncReport::default();
+        let in_store: HashSet<PackId> = store.list_packs()?.into_iter().collect();
+        let known: HashSet<PackId> = self.known_packs()?;
+        for id in in_store.difference(&known) {
+            match store.read_pack_index(id) {
+                Ok((size, entries)) => {
+                    self.add_pack(id, size, &entries)?;
+                    report.packs_added += 1;
+                }
+                Err(e) if e.is_corruption() => {
+                    log::error!("{e}");
+                    report.damaged += 1;
+                }
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    // Deleted by a concurrent prune between list and read.
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for id in known.difference(&in_store) {
+            self.remove_pack(id)?;
+            report.packs_removed += 1;
+        }
+        let snaps_in_store: HashSet<SnapshotId> = store.list_manifests()?.into_iter().collect();
+        let snaps_known: HashSet<SnapshotId> = self.known_snapshots()?;
+        for id in snaps_in_store.difference(&snaps_known) {
+            match store.read_manifest(id) {
+                Ok(m) => {
+                    self.add_snapshot(id, &m)?;
+                    report.snapshots_added += 1;
+                }
+                Err(e) if e.is_corruption() => {
+                    log::error!("{e}");
+                    report.damaged += 1;
+                }
+                Err(StoreError::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        for id in snaps_known.difference(&snaps_in_store) {
+            self.remove_snapshot(id)?;
+            report.snapshots_removed += 1;
+        }
+        Ok(report)
+    }
+
+    fn known_packs(&self) -> Result<HashSet<PackId>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn.prepare("SELECT id FROM packs").map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.sql())?;
+        let mut out = HashSet::new();
+        for r in rows {
+            if let Some(id) = pack_of(r.map_err(self.sql())?) {
+                out.insert(id);
+            }
+        }
+        Ok(out)
+    }
+
+    fn known_snapshots(&self) -> Result<HashSet<SnapshotId>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT id FROM snapshots")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, Vec<u8>>(0))
+            .map_err(self.sql())?;
+        let mut out = HashSet::new();
+        for r in rows {
+            if let Some(d) = Digest::from_slice(&r.map_err(self.sql())?) {
+                out.insert(SnapshotId(d));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records a committed pack and its blobs. A blob already known elsewhere keeps its first place.
+    pub fn add_pack(&self, id: &PackId, size: u64, entries: &[IndexEntry]) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(self.sql())?;
+        {
+            tx.execute(
+                "INSERT OR IGNORE INTO packs(id, size) VALUES (?1, ?2)",
+                params![&id.0 .0[..], size as i64],
+            )
+            .map_err(self.sql())?;
+            let mut stmt = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO blobs(id, kind, pack, offset, stored_len, raw_len)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(self.sql())?;
+            for e in entries {
+                stmt.execute(params![
+                    &e.id.0[..],
+                    e.kind.code(),
+                    &id.0 .0[..],
+                    e.offset as i64,
+                    e.stored_len,
+                    e.raw_len
+                ])
+                .map_err(self.sql())?;
+            }
+        }
+        tx.commit().map_err(self.sql())
+    }
+
+    /// Forgets a pack that left the store; blobs it held that also live in another pack are
+    /// re-learned from that pack.
+    pub fn remove_pack(&self, id: &PackId) -> Result<()> {
+        let mut conn = self.conn.lock();
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(self.sql())?;
+        tx.execute("DELETE FROM blobs WHERE pack = ?1", params![&id.0 .0[..]])
+            .map_err(self.sql())?;
+        tx.execute("DELETE FROM packs WHERE id = ?1", params![&id.0 .0[..]])
+            .map_err(self.sql())?;
+        tx.commit().map_err(self.sql())
+    }
+
+    pub fn has_blob(&self, kind: BlobKind, id: &Digest) -> Result<bool> {
+        Ok(self.locate(kind, id)?.is_some())
+    }
+
+    /// Where a blob is stored, if anywhere.
+    pub fn locate(&self, kind: BlobKind, id: &Digest) -> Result<Option<(PackId, IndexEntry)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2",
+            )
+            .map_err(self.sql())?;
+        let row = stmt
+            .query_row(params![&id.0[..], kind.code()], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, u32>(3)?,
+                ))
+            })
+            .optional()
+            .map_err(self.sql())?;
+        Ok(row.and_then(|(pack, offset, stored_len, raw_len)| {
+            pack_of(pack).map(|p| {
+                (
+                    p,
+                    IndexEntry {
+                        kind,
+                        id: *id,
+                        offset: offset as u64,
+                        stored_len,
+                        raw_len,
+                    },
+                )
+            })
+        }))
+    }
+
+    pub fn add_snapshot(&self, id: &SnapshotId, m: &Manifest) -> Result<()> {
+        let json = serde_json::to_string(m).unwrap_or_default();
+        let root: TreeId = m.root.parse().unwrap_or(TreeId(Digest([0; 32])));
+        let conn = self.conn.lock();
+        conn.execute(
+            "INSERT OR REPLACE INTO snapshots(id, host, part, started_ns, root, manifest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                &id.0 .0[..],
+                m.host,
+                m.part,
+                m.started_ns,
+                &root.0 .0[..],
+                json
+            ],
+        )
+        .map_err(self.sql())?;
+        Ok(())
+    }
+
+    pub fn remove_snapshot(&self, id: &SnapshotId) -> Result<()> {
+        let conn = self.conn.lock();
+        conn.execute("DELETE FROM snapshots WHERE id = ?1", params![&id.0 .0[..]])
+            .map_err(self.sql())?;
+        Ok(())
+    }
+
+    /// Every snapshot, sorted by host, part and start time.
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, root, manifest FROM snapshots ORDER BY host, part, started_ns, id",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, Vec<u8>>(1)?,
+                    r.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, root, json) = row.map_err(self.sql())?;
+            let (Some(id), Some(root)) = (Digest::from_slice(&id), Digest::from_slice(&root))
+            else {
+                continue;
+            };
+            let Ok(manifest) = serde_json::from_str::<Manifest>(&json) else {
+                continue;
+            };
+            out.push(Snapshot {
+                id: SnapshotId(id),
+                root: TreeId(root),
+                manifest,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Total stored bytes of all packs.
+    pub fn packs_size(&self) -> Result<u64> {
+        let conn = self.conn.lock();
+        conn.query_row("SELECT COALESCE(SUM(size), 0) FROM packs", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|v| v as u64)
+        .map_err(self.sql())
+    }
+}

@@ -1,0 +1,110 @@
+//! Command-line interface: argument definitions (clap) and dispatch to one small module per
+//! command. Exit codes: 0 success, 1 error, 2 bad usage, 3 finished but some files were not
+//! backed up or restored (the run's output lists them).
+
+mod backup;
+mod format;
+mod restore;
+mod snapshots;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const EXIT_OK: i32 = 0;
+pub const EXIT_ERROR: i32 = 1;
+pub const EXIT_PARTIAL: i32 = 3;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bmbackup",
+    version,
+    about = "Deduplicating backups of mail servers, browsable as a time-travel filesystem"
+)]
+pub struct Cli {
+    /// The store folder (or set BMBACKUP_STORE, or `store` in the config file).
+    #[arg(long, global = true, env = "BMBACKUP_STORE")]
+    pub store: Option<PathBuf>,
+    /// Where the catalog (a rebuildable index of the store) is kept.
+    #[arg(long, global = true, env = "BMBACKUP_CACHE")]
+    pub cache_dir: Option<PathBuf>,
+    /// Configuration file [default: /etc/bmbackup/bmbackup.toml when it exists].
+    #[arg(long, global = true, env = "BMBACKUP_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new, empty store.
+    Init {
+        /// Folder to create the store in (must be new or empty).
+        store_dir: PathBuf,
+    },
+    /// Back up the configured parts of this server, one snapshot per part.
+    Backup(backup::BackupArgs),
+    /// List snapshots.
+    Snapshots(snapshots::SnapshotsArgs),
+    /// Restore a snapshot, or a folder or file of it, into a folder.
+    Restore(restore::RestoreArgs),
+}
+
+/// Parses arguments, runs the command and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Init { store_dir } => init(store_dir),
+        Command::Backup(a) => backup::run(&cli, a),
+        Command::Snapshots(a) => snapshots::run(&cli, a),
+        Command::Restore(a) => restore::run(&cli, a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bmbackup: error: {e:#}");
+            EXIT_ERROR
+        }
+    }
+}
+
+fn init(dir: &std::path::Path) -> anyhow::Result<i32> {
+    let store = crate::store::Store::init(dir)?;
+    println!(
+        "created store {} (format {}.{}, id {})",
+        dir.display(),
+        store.info.format_major,
+        store.info.format_minor,
+        store.info.store_id
+    );
+    Ok(EXIT_OK)
+}
+
+/// Settings shared by commands that open an existing store.
+pub(crate) struct Common {
+    pub config: crate::config::Config,
+    pub store: PathBuf,
+}
+
+impl Cli {
+    pub(crate) fn common(&self) -> anyhow::Result<Common> {
+        let config = crate::config::Config::load_default_or(self.config.as_deref())?;
+        let store = self
+            .store
+            .clone()
+            .or_else(|| config.store.clone())
+            .ok_or_else(|| {
+                anyhow::anyhow!("no store given: use --store STORE, BMBACKUP_STORE or `store` in the config file")
+            })?;
+        Ok(Common { config, store })
+    }
+
+    pub(crate) fn open_repo(&self) -> anyhow::Result<(Common, crate::repo::Repository)> {
+        let common = self.common()?;
+        let cache = self
+            .cache_dir
+            .clone()
+            .or_else(|| common.config.cache_dir.clone());
+        let repo = crate::repo::Repository::open(&common.store, cache.as_deref())?;
+        Ok((common, repo))
+    }
+}

@@ -1,0 +1,192 @@
+//! A repository: an opened store together with its catalog. Everything that reads snapshots
+//! (restore, mount, check) goes through here, and every blob it returns has been verified
+//! against its hash.
+
+use crate::catalog::{default_cache_dir, Catalog, CatalogError, SyncReport};
+use crate::id::{ChunkId, Digest, SnapshotId, TreeId};
+use crate::model::{Snapshot, SnapshotStatus, Tree};
+use crate::store::pack::BlobKind;
+use crate::store::{Store, StoreError};
+use crate::timefmt;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(
+        "{kind} {id} is missing from the store (a pack was lost or pruned); run `bmbackup check`"
+    )]
+    Missing { kind: &'static str, id: Digest },
+    #[error("damaged tree {id} in {path}: {detail}")]
+    BadTree {
+        id: TreeId,
+        path: String,
+        detail: String,
+    },
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl RepoError {
+    /// Data that should be there and is not, or is damaged: EIO on the mount, exit 1 elsewhere.
+    pub fn is_corruption(&self) -> bool {
+        match self {
+            RepoError::Store(e) => e.is_corruption(),
+            RepoError::Catalog(CatalogError::Store(e)) => e.is_corruption(),
+            RepoError::Missing { .. } | RepoError::BadTree { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, RepoError>;
+
+pub struct Repository {
+    pub store: Store,
+    pub catalog: Catalog,
+}
+
+impl Repository {
+    /// Opens the store and brings its catalog (in `cache_dir` or the default cache) up to date.
+    pub fn open(store: &Path, cache_dir: Option<&Path>) -> Result<Repository> {
+        let store = Store::open(store)?;
+        let cache = cache_dir
+            .map(Path::to_path_buf)
+            .unwrap_or_else(default_cache_dir);
+        let catalog = Catalog::open(&cache, &store.info.store_id)?;
+        let repo = Repository { store, catalog };
+        repo.sync()?;
+        Ok(repo)
+    }
+
+    pub fn sync(&self) -> Result<SyncReport> {
+        Ok(self.catalog.sync(&self.store)?)
+    }
+
+    /// Picks up snapshots written or forgotten by other processes or hosts; true if any changed.
+    pub fn refresh(&self) -> Result<bool> {
+        Ok(self.sync()?.snapshots_changed())
+    }
+
+    pub fn snapshots(&self) -> Result<Vec<Snapshot>> {
+        Ok(self.catalog.snapshots()?)
+    }
+
+    fn read_blob(&self, kind: BlobKind, id: &Digest) -> Result<Vec<u8>> {
+        let mut loc = self.catalog.locate(kind, id)?;
+        if loc.is_none() {
+            // Another writer may have committed it since we last looked.
+            self.sync()?;
+            loc = self.catalog.locate(kind, id)?;
+        }
+        let (pack, entry) = loc.ok_or(RepoError::Missing {
+            kind: kind.name(),
+            id: *id,
+        })?;
+        match self.store.read_blob(&pack, &entry) {
+            Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                // The pack was repacked by prune: learn its new place once.
+                self.sync()?;
+                let (pack, entry) = self.catalog.locate(kind, id)?.ok_or(RepoError::Missing {
+                    kind: kind.name(),
+                    id: *id,
+                })?;
+                Ok(self.store.read_blob(&pack, &entry)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    pub fn read_tree(&self, id: TreeId) -> Result<Tree> {
+        let bytes = self.read_blob(BlobKind::Tree, &id.0)?;
+        Tree::decode(&bytes).map_err(|e| RepoError::BadTree {
+            id,
+            path: self.store.root().display().to_string(),
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
+        self.read_blob(BlobKind::Chunk, &id.0)
+    }
+
+    /// Finds a snapshot by id prefix, `HOST/PART/DATE` or `HOST/PART/last`.
+    pub fn resolve(&self, spec: &str) -> Result<Snapshot> {
+        let all = self.snapshots()?;
+        if let Some((hostpart, date)) = spec.rsplit_once('/') {
+            if let Some((host, part)) = hostpart.split_once('/') {
+                let mut of_part: Vec<&Snapshot> = all
+                    .iter()
+                    .filter(|s| s.manifest.host == host && s.manifest.part == part)
+                    .collect();
+                if of_part.is_empty() {
+                    return Err(RepoError::NotFound(format!(
+                        "no snapshot of part {part:?} on host {host:?}; see `bmbackup snapshots`"
+                    )));
+                }
+                if date == "last" {
+                    of_part.retain(|s| s.manifest.status == SnapshotStatus::Complete);
+                    return of_part.last().map(|s| (*s).clone()).ok_or_else(|| {
+                        RepoError::NotFound(format!(
+                            "part {part:?} on host {host:?} has no complete snapshot"
+                        ))
+                    });
+                }
+                let names = folder_names(&of_part);
+                return of_part
+                    .iter()
+                    .zip(&names)
+                    .find(|(_, n)| n.as_str() == date)
+                    .map(|(s, _)| (*s).clone())
+                    .ok_or_else(|| {
+                        RepoError::NotFound(format!(
+                            "no snapshot {date:?} of {host}/{part}; it has: {}",
+                            names.join(", ")
+                        ))
+                    });
+            }
+        }
+        let matches: Vec<&Snapshot> = all
+            .iter()
+            .filter(|s| s.id.to_hex().starts_with(&spec.to_ascii_lowercase()))
+            .collect();
+        match matches.as_slice() {
+            [one] if !spec.is_empty() => Ok((*one).clone()),
+            [] | [_] => Err(RepoError::NotFound(format!(
+                "no snapshot matches {spec:?}: give an id prefix, HOST/PART/DATE or HOST/PART/last (see `bmbackup snapshots`)"
+            ))),
+            _ => Err(RepoError::NotFound(format!(
+                "{spec:?} matches {} snapshots; give more digits",
+                matches.len()
+            ))),
+        }
+    }
+}
+
+/// Folder names of one part's snapshots (sorted by time): the UTC date, with `_2`, `_3`… for
+/// snapshots started in the same second so every name is distinct.
+pub fn folder_names(snaps: &[&Snapshot]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(snaps.len());
+    let mut prev = String::new();
+    let mut n = 1;
+    for s in snaps {
+        let base = timefmt::folder_name(s.manifest.started_ns);
+        if base == prev {
+            n += 1;
+            out.push(format!("{base}_{n}"));
+        } else {
+            n = 1;
+            out.push(base.clone());
+        }
+        prev = base;
+    }
+    out
+}
+
+/// Short id shown to users.
+pub fn short_id(id: &SnapshotId) -> String {
+    id.short()
+}

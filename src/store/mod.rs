@@ -1,0 +1,331 @@
+//! The store: a folder of immutable, self-describing files (format file, packs, snapshot
+//! manifests) reached only through a [`Backend`]. This module owns the layout and the format
+//! version; packs are in `pack.rs`, the I/O primitives in `backend.rs`.
+
+pub mod backend;
+pub mod pack;
+
+use crate::id::{Digest, PackId, SnapshotId};
+use crate::model::Manifest;
+use backend::{Backend, LocalBackend, TEMP_PREFIX};
+use pack::{parse_index, parse_trailer, IndexEntry, PackError, TRAILER_LEN};
+use serde::{Deserialize, Serialize};
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Name of the format file at the root of every store. Do not change.
+pub const FORMAT_FILE: &str = "bmbackup-store.json";
+pub const FORMAT_MAGIC: &str = "bmbackup-store";
+/// Major version: a reader refuses other majors. Minor: newer readers read every older minor.
+pub const FORMAT_MAJOR: u32 = 1;
+pub const FORMAT_MINOR: u32 = 0;
+pub const PACKS_DIR: &str = "packs";
+pub const SNAPSHOTS_DIR: &str = "snapshots";
+pub const LOCKS_DIR: &str = "locks";
+const MANIFEST_SUFFIX: &str = ".json";
+const PACK_SUFFIX: &str = ".pack";
+
+/// Errors of store access, each naming the file concerned.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{path} is not a bmbackup store ({detail}); create one with `bmbackup init {path}`")]
+    NotAStore { path: String, detail: String },
+    #[error("{path}: store format {major}.{minor} is not readable by this bmbackup (format {FORMAT_MAJOR}.{FORMAT_MINOR}); use a newer bmbackup")]
+    Version {
+        path: String,
+        major: u32,
+        minor: u32,
+    },
+    #[error("{path} is not empty; `bmbackup init` only creates a store in a new or empty folder")]
+    NotEmpty { path: String },
+    #[error("damaged {what} in {path}: {detail}; run `bmbackup check` to see which snapshots are affected")]
+    Corrupt {
+        what: String,
+        path: String,
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// True for damage to data already in the store (as opposed to I/O or usage errors).
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, StoreError::Corrupt { .. })
+    }
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Contents of the format file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FormatInfo {
+    pub magic: String,
+    pub format_major: u32,
+    pub format_minor: u32,
+    pub store_id: String,
+    pub created_ns: i64,
+}
+
+/// An opened store.
+pub struct Store {
+    backend: Box<dyn Backend>,
+    root: PathBuf,
+    pub info: FormatInfo,
+}
+
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+fn io_err(path: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
+    let path = path.into();
+    move |source| StoreError::Io { path, source }
+}
+
+impl Store {
+    /// Creates a store in a new or empty folder.
+    pub fn init(root: &Path) -> Result<Store> {
+        let shown = root.display().to_string();
+        match std::fs::read_dir(root) {
+            Ok(mut rd) => {
+                if rd.next().is_some() {
+                    return Err(StoreError::NotEmpty { path: shown });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(root).map_err(io_err(&shown))?;
+            }
+            Err(e) => return Err(io_err(&shown)(e)),
+        }
+        for dir in [PACKS_DIR, SNAPSHOTS_DIR, LOCKS_DIR] {
+            std::fs::create_dir_all(root.join(dir)).map_err(io_err(&shown))?;
+        }
+        let info = FormatInfo {
+            magic: FORMAT_MAGIC.to_string(),
+            format_major: FORMAT_MAJOR,
+            format_minor: FORMAT_MINOR,
+            store_id: backend::unique_suffix() + &backend::unique_suffix(),
+            created_ns: now_ns(),
+        };
+        let backend = LocalBackend::new(root);
+        let json = serde_json::to_vec_pretty(&info).map_err(|e| StoreError::Corrupt {
+            what: "format file".into(),
+            path: shown.clone(),
+            detail: e.to_string(),
+        })?;
+        backend
+            .write_atomic(FORMAT_FILE, &json)
+            .map_err(io_err(backend.describe(FORMAT_FILE)))?;
+        Ok(Store {
+            backend: Box::new(backend),
+            root: root.to_path_buf(),
+            info,
+        })
+    }
+
+    pub fn open(root: &Path) -> Result<Store> {
+        let backend = LocalBackend::new(root);
+        let shown = root.display().to_string();
+        let bytes = match backend.read_all(FORMAT_FILE) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(StoreError::NotAStore {
+                    path: shown,
+                    detail: format!("no {FORMAT_FILE}"),
+                })
+            }
+            Err(e) => return Err(io_err(backend.describe(FORMAT_FILE))(e)),
+        };
+        let info: FormatInfo = serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            what: "format file".into(),
+            path: backend.describe(FORMAT_FILE),
+            detail: e.to_string(),
+        })?;
+        if info.magic != FORMAT_MAGIC {
+            return Err(StoreError::NotAStore {
+                path: shown,
+                detail: format!("{FORMAT_FILE} has magic {:?}", info.magic),
+            });
+        }
+        if info.format_major != FORMAT_MAJOR {
+            return Err(StoreError::Version {
+                path: shown,
+                major: info.format_major,
+                minor: info.format_minor,
+            });
+        }
+        Ok(Store {
+            backend: Box::new(backend),
+            root: root.to_path_buf(),
+            info,
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn backend(&self) -> &dyn Backend {
+        self.backend.as_ref()
+    }
+
+    pub fn pack_key(id: &PackId) -> String {
+        let hex = id.to_hex();
+        format!("{PACKS_DIR}/{}/{hex}{PACK_SUFFIX}", &hex[..2])
+    }
+
+    pub fn manifest_key(id: &SnapshotId) -> String {
+        format!("{SNAPSHOTS_DIR}/{}{MANIFEST_SUFFIX}", id.to_hex())
+    }
+
+    pub fn describe_pack(&self, id: &PackId) -> String {
+        self.backend.describe(&Self::pack_key(id))
+    }
+
+    /// Writes a finished pack atomically.
+    pub fn write_pack(&self, id: &PackId, bytes: &[u8]) -> Result<()> {
+        let key = Self::pack_key(id);
+        self.backend
+            .write_atomic(&key, bytes)
+            .map_err(io_err(self.backend.describe(&key)))
+    }
+
+    /// Every committed pack in the store (temp files excluded).
+    pub fn list_packs(&self) -> Result<Vec<PackId>> {
+        let mut out = Vec::new();
+        let dirs = self
+            .backend
+            .list(PACKS_DIR)
+            .map_err(io_err(self.backend.describe(PACKS_DIR)))?;
+        for d in dirs.iter().filter(|d| d.len() == 2) {
+            let sub = format!("{PACKS_DIR}/{d}");
+            for name in self
+                .backend
+                .list(&sub)
+                .map_err(io_err(self.backend.describe(&sub)))?
+            {
+                if let Some(hex) = name.strip_suffix(PACK_SUFFIX) {
+                    if let Ok(id) = hex.parse::<Digest>() {
+                        out.push(PackId(id));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Reads and checks a pack's index (trailer and index only, not the blobs).
+    pub fn read_pack_index(&self, id: &PackId) -> Result<(u64, Vec<IndexEntry>)> {
+        let key = Self::pack_key(id);
+        let path = self.backend.describe(&key);
+        let size = self.backend.size(&key).map_err(io_err(&path))?;
+        let corrupt = |e: PackError| StoreError::Corrupt {
+            what: "pack index".into(),
+            path: path.clone(),
+            detail: e.to_string(),
+        };
+        if size < TRAILER_LEN as u64 {
+            return Err(corrupt(PackError::BadTrailer));
+        }
+        let tb = self
+            .backend
+            .read_range(&key, size - TRAILER_LEN as u64, TRAILER_LEN)
+            .map_err(io_err(&path))?;
+        let trailer = parse_trailer(&tb, size).map_err(corrupt)?;
+        let index_len = (size - TRAILER_LEN as u64 - trailer.index_offset) as usize;
+        let ib = self
+            .backend
+            .read_range(&key, trailer.index_offset, index_len)
+            .map_err(io_err(&path))?;
+        let entries = parse_index(&ib, &trailer).map_err(corrupt)?;
+        Ok((size, entries))
+    }
+
+    /// Reads one blob and verifies it against its hash.
+    pub fn read_blob(&self, pack: &PackId, entry: &IndexEntry) -> Result<Vec<u8>> {
+        let key = Self::pack_key(pack);
+        let frame = self
+            .backend
+            .read_range(&key, entry.offset, entry.stored_len as usize)
+            .map_err(|e| {
+                if e.kind() == io::ErrorKind::UnexpectedEof {
+                    StoreError::Corrupt {
+                        what: format!("{} {}", entry.kind.name(), entry.id),
+                        path: self.backend.describe(&key),
+                        detail: "pack is truncated".into(),
+                    }
+                } else {
+                    io_err(self.backend.describe(&key))(e)
+                }
+            })?;
+        pack::open_blob(&frame, entry).map_err(|e| StoreError::Corrupt {
+            what: format!("{} {}", entry.kind.name(), entry.id),
+            path: self.backend.describe(&key),
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn delete_pack(&self, id: &PackId) -> Result<()> {
+        let key = Self::pack_key(id);
+        self.backend
+            .delete(&key)
+            .map_err(io_err(self.backend.describe(&key)))
+    }
+
+    /// Writes a manifest; its id is the hash of its bytes, so damage is always detectable.
+    pub fn write_manifest(&self, m: &Manifest) -> Result<SnapshotId> {
+        let bytes = serde_json::to_vec_pretty(m).map_err(|e| StoreError::Corrupt {
+            what: "manifest".into(),
+            path: SNAPSHOTS_DIR.into(),
+            detail: e.to_string(),
+        })?;
+        let id = SnapshotId::of(&bytes);
+        let key = Self::manifest_key(&id);
+        self.backend
+            .write_atomic(&key, &bytes)
+            .map_err(io_err(self.backend.describe(&key)))?;
+        Ok(id)
+    }
+
+    pub fn list_manifests(&self) -> Result<Vec<SnapshotId>> {
+        let names = self
+            .backend
+            .list(SNAPSHOTS_DIR)
+            .map_err(io_err(self.backend.describe(SNAPSHOTS_DIR)))?;
+        Ok(names
+            .iter()
+            .filter(|n| !n.starts_with(TEMP_PREFIX))
+            .filter_map(|n| n.strip_suffix(MANIFEST_SUFFIX))
+            .filter_map(|hex| hex.parse().ok())
+            .collect())
+    }
+
+    pub fn read_manifest(&self, id: &SnapshotId) -> Result<Manifest> {
+        let key = Self::manifest_key(id);
+        let path = self.backend.describe(&key);
+        let bytes = self.backend.read_all(&key).map_err(io_err(&path))?;
+        if SnapshotId::of(&bytes) != *id {
+            return Err(StoreError::Corrupt {
+                what: "snapshot manifest".into(),
+                path,
+                detail: "content does not match its name (hash)".into(),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+            what: "snapshot manifest".into(),
+            path,
+            detail: e.to_string(),
+        })
+    }
+
+    pub fn delete_manifest(&self, id: &SnapshotId) -> Result<()> {
+        let key = Self::manifest_key(id);
+        self.backend
+            .delete(&key)
+            .map_err(io_err(self.backend.describe(&key)))
+    }
+}

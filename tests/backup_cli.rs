@@ -1,0 +1,294 @@
+//! End-to-end tests of `init`, `backup`, `snapshots` and `restore` with the real binary on
+//! generated trees: round trips, incremental reads, dedup across parts and hosts, and a catalog
+//! rebuilt from the store.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+struct Env {
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let env = Env { dir };
+        let out = env.run(&["init", env.store().to_str().unwrap()]);
+        assert!(out.status.success(), "{out:?}");
+        env
+    }
+    fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    fn store(&self) -> PathBuf {
+        self.path("store")
+    }
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_bmbackup"))
+            .args(args)
+            .env("BMBACKUP_STORE", self.store())
+            .env("BMBACKUP_CACHE", self.path("cache"))
+            .env_remove("BMBACKUP_CONFIG")
+            .output()
+            .unwrap()
+    }
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+    fn backup(&self, host: &str, part: &str, src: &Path) -> serde_json::Value {
+        self.ok(&[
+            "backup",
+            "--host",
+            host,
+            "--part",
+            &format!("{part}={}", src.display()),
+        ]);
+        let snaps = self.snapshots();
+        snaps
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["host"] == host && s["part"] == part)
+            .max_by_key(|s| s["started_ns"].as_i64().unwrap())
+            .unwrap()
+            .clone()
+    }
+    fn snapshots(&self) -> serde_json::Value {
+        serde_json::from_str(&self.ok(&["snapshots", "--json"])).unwrap()
+    }
+}
+
+fn write(path: &Path, data: &[u8]) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, data).unwrap();
+}
+
+fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// A small mail-like tree: 200 messages in a few folders plus one multi-chunk file.
+fn mail_tree(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for u in 0..4 {
+        for f in ["", "Sent/", "Archive/"] {
+            for m in 1..=17 {
+                let p = root.join(format!("example.com/user/u{u}/{f}{m}."));
+                let body = format!("From: u{u}@example.com\r\nSubject: {m}\r\n\r\n")
+                    + &"lorem ipsum ".repeat(50 * m);
+                write(&p, body.as_bytes());
+                files.push(p);
+            }
+        }
+    }
+    write(&root.join("dump/db.bin"), &pseudo_random(6 << 20, 7));
+    files
+}
+
+/// rsync in dry-run, checksum mode prints nothing when both trees are equal in content and metadata.
+fn assert_same(src: &Path, dst: &Path) {
+    let out = Command::new("rsync")
+        .args(["-naHAXc", "--itemize-changes", "--no-t", "--exclude=/."])
+        .arg(format!("{}/", src.display()))
+        .arg(format!("{}/", dst.display()))
+        .output()
+        .expect("rsync is installed (see .ci/run)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success() && text.trim().is_empty(),
+        "differences:\n{text}"
+    );
+    // mtimes to the nanosecond, which rsync does not compare.
+    for entry in walk(src) {
+        let rel = entry.strip_prefix(src).unwrap();
+        let a = fs::symlink_metadata(&entry).unwrap();
+        let b = fs::symlink_metadata(dst.join(rel)).unwrap();
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(
+            (a.mtime(), a.mtime_nsec()),
+            (b.mtime(), b.mtime_nsec()),
+            "mtime of {rel:?}"
+        );
+    }
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(root).unwrap() {
+        let p = e.unwrap().path();
+        if fs::symlink_metadata(&p).unwrap().is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
+}
+
+#[test]
+fn round_trip_and_incremental_reads() {
+    let env = Env::new();
+    let src = env.path("spool");
+    let files = mail_tree(&src);
+    let first = env.backup("10.0.0.5", "mail/imap", &src);
+    assert_eq!(first["status"], "complete");
+    let total: u64 = files
+        .iter()
+        .map(|f| fs::metadata(f).unwrap().len())
+        .sum::<u64>()
+        + (6 << 20);
+    assert_eq!(first["bytes_read"].as_u64().unwrap(), total);
+
+    let second = env.backup("10.0.0.5", "mail/imap", &src);
+    assert_eq!(second["bytes_read"], 0, "a no-change backup reads nothing");
+    assert!(second["bytes_added"].as_u64().unwrap() == 0, "{second}");
+
+    // Change 1% of the files (2 of 204): only they are read.
+    let changed = [&files[3], &files[100]];
+    let mut expected = 0;
+    for f in changed {
+        let mut data = fs::read(f).unwrap();
+        data.extend_from_slice(b"\r\nappended line\r\n");
+        fs::write(f, &data).unwrap();
+        expected += data.len() as u64;
+    }
+    let third = env.backup("10.0.0.5", "mail/imap", &src);
+    assert_eq!(third["bytes_read"].as_u64().unwrap(), expected);
+
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
+    assert_same(&src, &out);
+
+    // The first snapshot still restores as it was (by id prefix), not as the source is now.
+    let old = env.path("old");
+    let id = first["id"].as_str().unwrap();
+    env.ok(&["restore", &id[..10], old.to_str().unwrap()]);
+    assert_ne!(
+        fs::read(old.join(files[3].strip_prefix(&src).unwrap())).unwrap(),
+        fs::read(&files[3]).unwrap()
+    );
+}
+
+#[test]
+fn identical_files_in_other_parts_and_hosts_are_stored_once() {
+    let env = Env::new();
+    let a = env.path("a");
+    let b = env.path("b");
+    let big = pseudo_random(3 << 20, 42);
+    write(&a.join("x/file"), &big);
+    write(&b.join("elsewhere/copy"), &big);
+    let first = env.backup("10.0.0.5", "mail/imap", &a);
+    assert!(first["bytes_added"].as_u64().unwrap() >= 3 << 20);
+    let other_part = env.backup("10.0.0.5", "mail/archive", &b);
+    let other_host = env.backup("10.0.0.6", "mail/imap", &b);
+    for s in [&other_part, &other_host] {
+        assert_eq!(
+            s["bytes_read"].as_u64().unwrap(),
+            3 << 20,
+            "read, since no parent"
+        );
+        assert!(
+            s["bytes_added"].as_u64().unwrap() < 4096,
+            "only trees are new: {s}"
+        );
+    }
+}
+
+#[test]
+fn catalog_rebuilt_from_store_gives_same_answers() {
+    let env = Env::new();
+    let src = env.path("spool");
+    mail_tree(&src);
+    env.backup("10.0.0.5", "mail/imap", &src);
+    fs::write(src.join("example.com/user/u1/new."), b"new message").unwrap();
+    env.backup("10.0.0.5", "mail/imap", &src);
+    let before = env.ok(&["snapshots", "--json"]);
+    fs::remove_dir_all(env.path("cache")).unwrap();
+    let after = env.ok(&["snapshots", "--json"]);
+    assert_eq!(before, after);
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
+    assert_same(&src, &out);
+}
+
+#[test]
+fn restore_of_a_subtree_and_a_single_file() {
+    let env = Env::new();
+    let src = env.path("spool");
+    mail_tree(&src);
+    env.backup("10.0.0.5", "mail/imap", &src);
+    let out = env.path("u2");
+    env.ok(&[
+        "restore",
+        "10.0.0.5/mail/imap/last:example.com/user/u2",
+        out.to_str().unwrap(),
+    ]);
+    assert_same(&src.join("example.com/user/u2"), &out);
+    let one = env.path("one");
+    env.ok(&[
+        "restore",
+        "10.0.0.5/mail/imap/last:example.com/user/u0/Sent/3.",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        fs::read(one.join("3.")).unwrap(),
+        fs::read(src.join("example.com/user/u0/Sent/3.")).unwrap()
+    );
+    // Refuses to overwrite, says so, and exits non-zero.
+    let again = env.run(&[
+        "restore",
+        "10.0.0.5/mail/imap/last:example.com/user/u0/Sent/3.",
+        one.to_str().unwrap(),
+    ]);
+    assert!(
+        again.status.success(),
+        "identical file is skipped, not an error"
+    );
+    fs::write(one.join("3."), b"local edit").unwrap();
+    let clash = env.run(&[
+        "restore",
+        "10.0.0.5/mail/imap/last:example.com/user/u0/Sent/3.",
+        one.to_str().unwrap(),
+    ]);
+    assert_eq!(clash.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("--overwrite"));
+}
+
+#[test]
+fn bad_input_gets_clear_errors() {
+    let env = Env::new();
+    let out = env.run(&["backup", "--host", "h", "--part", "mail/imap"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NAME=PATH"));
+    let out = env.run(&[
+        "backup",
+        "--host",
+        "h",
+        "--part",
+        &format!("p={}", env.path("missing").display()),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+    let out = env.run(&["init", env.store().to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    let out = env.run(&["snapshots", "--store", env.path("nope").to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bmbackup init"));
+    let out = env.run(&["restore", "h/p/last", "/tmp/x"]);
+    assert!(!out.status.success());
+}
