@@ -19,16 +19,33 @@ impl Daemon {
     /// Lets the parent exit 0, then detaches from the terminal's stdout and cwd. Errors after
     /// this point only reach stderr and the log.
     pub fn ready(mut self) {
-        let _ = self.pipe.write_all(b"1");
         if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
             use std::os::fd::AsRawFd;
-            // SAFETY: dup2 on valid descriptors; 0 and 1 are replaced atomically.
-            unsafe {
-                libc::dup2(null.as_raw_fd(), 0);
-                libc::dup2(null.as_raw_fd(), 1);
+            // stdin/stdout always go; stderr too when it is the caller's terminal or pipe (a
+            // caller reading our output, `$(bmbackup mount …)`, would otherwise wait for the
+            // daemon to exit). A log file or the journal's socket keeps receiving errors.
+            let mut fds = vec![0, 1];
+            if stderr_is_callers() {
+                fds.push(2);
+            }
+            for fd in fds {
+                // SAFETY: dup2 on valid descriptors replaces `fd` atomically.
+                unsafe { libc::dup2(null.as_raw_fd(), fd) };
             }
         }
         let _ = std::env::set_current_dir("/");
+        let _ = self.pipe.write_all(b"1");
+    }
+}
+
+fn stderr_is_callers() -> bool {
+    // SAFETY: isatty/fstat on fd 2 with a zeroed, correctly sized stat buffer.
+    unsafe {
+        if libc::isatty(2) == 1 {
+            return true;
+        }
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(2, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
     }
 }
 
@@ -163,7 +180,10 @@ impl Drop for SignalWatch {
 /// A FUSE mount whose daemon died leaves "Transport endpoint is not connected" behind; mounting
 /// over it fails, so detach it first.
 pub fn clear_stale_mount(mountpoint: &Path) -> io::Result<()> {
-    match std::fs::metadata(mountpoint) {
+    // `stat` may still be answered from the kernel's attribute cache; opening the folder
+    // always reaches the (dead) server.
+    let probe = std::fs::metadata(mountpoint).and_then(|_| std::fs::read_dir(mountpoint).map(drop));
+    match probe {
         Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
             log::warn!(
                 "mount: {} is a stale FUSE mount; detaching it",

@@ -37,6 +37,8 @@ pub enum Child {
 #[derive(Debug, Default)]
 pub struct Layout {
     dirs: HashMap<Vec<String>, BTreeMap<String, Child>>,
+    /// Sorted: what refresh compares to see whether anything changed.
+    ids: Vec<SnapshotId>,
 }
 
 impl Layout {
@@ -45,6 +47,8 @@ impl Layout {
     pub fn build(snapshots: &[Snapshot]) -> Layout {
         let mut layout = Layout::default();
         layout.dirs.insert(Vec::new(), BTreeMap::new());
+        layout.ids = snapshots.iter().map(|s| s.id).collect();
+        layout.ids.sort();
         // Group by (host, part) so same-second names and `last` are decided per part.
         let mut parts: BTreeMap<Vec<String>, Vec<&Snapshot>> = BTreeMap::new();
         for s in snapshots {
@@ -106,6 +110,10 @@ impl Layout {
             }
         }
         layout
+    }
+
+    pub fn snapshot_ids(&self) -> &[SnapshotId] {
+        &self.ids
     }
 
     /// The entries of a synthetic folder, sorted by name; `None` if it does not exist (any more).

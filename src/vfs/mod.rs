@@ -153,10 +153,14 @@ impl Vfs {
 
     /// Picks up new and forgotten snapshots; true if the layout changed.
     pub fn refresh(&self) -> Result<bool, SourceError> {
-        if !self.source.refresh()? {
+        // The source's own answer is not enough: another process (the backup itself) may have
+        // brought a shared catalog up to date already. Compare with what is shown.
+        self.source.refresh()?;
+        let snapshots = self.source.snapshots()?;
+        let layout = Layout::build(&snapshots);
+        if layout.snapshot_ids() == self.layout.read().snapshot_ids() {
             return Ok(false);
         }
-        let layout = Layout::build(&self.source.snapshots()?);
         *self.layout.write() = Arc::new(layout);
         Ok(true)
     }
