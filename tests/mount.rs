@@ -475,6 +475,51 @@ fn damaged_chunk_reads_fail_with_eio() {
         fs::symlink_metadata(last.join("bad")).is_ok(),
         "metadata stays readable"
     );
+    assert_eq!(fs::read(last.join("good")).unwrap(), b"small and fine");
+    drop(_m);
+
+    // The daemon's log names the file by its snapshot path.
+    let Some(prog) = mount_program() else { return };
+    let log = env.path("log");
+    let mut daemon = KillOnDrop(Some(
+        Command::new(prog)
+            .arg(env.store())
+            .arg(env.mnt())
+            .arg("--foreground")
+            .env("BMBACKUP_CACHE", env.path("cache"))
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    ));
+    let _guard = Mounted {
+        mp: env.mnt(),
+        thread: None,
+    };
+    let t = Instant::now();
+    loop {
+        match fs::read(last.join("bad")) {
+            Err(e) if e.raw_os_error() == Some(libc::EIO) => break,
+            _ => assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "mount did not come up"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let child = daemon.0.take().unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait_with_output().unwrap();
+    let text = fs::read_to_string(&log).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("ERROR"))
+        .unwrap_or_default();
+    eprintln!("daemon log: {line}");
+    assert!(
+        line.contains("h/p/") && line.contains("/bad: "),
+        "no error naming the file in:\n{text}"
+    );
 }
 
 /// The daemon as the CLI runs it; built by `cargo test` (examples are built with the tests).
