@@ -4,6 +4,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod codec;
+pub mod gen;
 pub mod id;
 pub mod model;
 pub mod tree;
