@@ -54,7 +54,9 @@ fn mknod(path: &Path, kind: libc::mode_t, major: u32, minor: u32) -> Result<(), 
     let c = c_path(path)?;
     // SAFETY: valid C string; mknod has no memory effects.
     let rc = unsafe { libc::mknod(c.as_ptr(), kind | 0o640, libc::makedev(major, minor)) };
-    os_err(rc, "mknod", path)
+    os_err(rc, "mknod", path)?;
+    // mknod's mode passes through the umask; set it explicitly.
+    set_mode(path, 0o640)
 }
 
 fn chown(path: &Path, uid: u32, gid: u32) -> Result<(), GenError> {
@@ -80,7 +82,8 @@ fn set_xattr(path: &Path, name: &str, value: &[u8]) -> Result<(), GenError> {
     os_err(rc, "set xattr on", path)
 }
 
-/// Builds the tree under `root` (created if missing; must be empty).
+/// Builds the tree under `root` (created if missing; must be empty). Every mode is set
+/// explicitly, never left to the umask, so the tree is identical under any umask.
 pub fn generate_tree_with_every_file_type(root: &Path) -> Result<(), GenError> {
     prepare_empty_root(root)?;
     let p = |name: &str| root.join(name);
@@ -110,6 +113,8 @@ pub fn generate_tree_with_every_file_type(root: &Path) -> Result<(), GenError> {
 
     // Hard links: three names for one inode, across directories.
     std::fs::create_dir_all(p("links/sub")).ctx("create", &p("links/sub"))?;
+    set_mode(&p("links"), 0o755)?;
+    set_mode(&p("links/sub"), 0o750)?;
     write(&p("hardlink-a"), b"one inode, three names\n", 0o644)?;
     std::fs::hard_link(p("hardlink-a"), p("links/hardlink-b"))
         .ctx("link", &p("links/hardlink-b"))?;
@@ -138,12 +143,14 @@ pub fn generate_tree_with_every_file_type(root: &Path) -> Result<(), GenError> {
     optional("block device", mknod(&p("blockdev"), libc::S_IFBLK, 7, 200))?;
     let sock = p("socket");
     drop(std::os::unix::net::UnixListener::bind(&sock).ctx("bind", &sock)?);
+    set_mode(&sock, 0o755)?;
 
     // Names: not UTF-8, 255 bytes (the Linux maximum), and a 30-level deep path.
     let latin1 = root.join(OsStr::from_bytes(b"caf\xe9"));
     write(&latin1, b"latin-1 name\n", 0o644)?;
     let odd_dir = root.join(OsStr::from_bytes(b"dir-\xff\xfe"));
     std::fs::create_dir(&odd_dir).ctx("create", &odd_dir)?;
+    set_mode(&odd_dir, 0o755)?;
     write(
         &odd_dir.join(OsStr::from_bytes(b"inside-\x80")),
         b"x\n",
@@ -151,10 +158,12 @@ pub fn generate_tree_with_every_file_type(root: &Path) -> Result<(), GenError> {
     )?;
     write(&root.join("n".repeat(255)), b"long name\n", 0o644)?;
     let mut deep = p("deep");
-    for level in 0..30 {
+    for level in 0..=30 {
+        std::fs::create_dir_all(&deep).ctx("create", &deep)?;
+        set_mode(&deep, 0o755)?;
         deep.push(format!("level-{level:02}"));
     }
-    std::fs::create_dir_all(&deep).ctx("create", &deep)?;
+    deep.pop();
     write(&deep.join("leaf"), b"deep leaf\n", 0o644)?;
 
     // Extended attributes (user namespace), including binary and empty values.

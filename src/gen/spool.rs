@@ -580,6 +580,7 @@ pub fn generate_spool(root: &Path, spec: &SpoolSpec) -> Result<SpoolStats, GenEr
             set_times(domain_dir, start, 0)?;
         }
     }
+    set_mode(root, 0o700)?;
     set_times(root, start, 0)?;
     Ok(stats)
 }
