@@ -32,7 +32,7 @@ pub struct DayStats {
 fn day_shape() -> Shape {
     Shape {
         median_body_size: 6144,
-        attachment_ratio: 0.02,
+        attachment_ratio: 0.03,
         max_attachment_size: 3 << 20,
         shared_ratio: 0.2,
     }

@@ -25,7 +25,8 @@ pub struct SpoolSpec {
     pub messages_per_user: u32,
     /// Median size of a text body; sizes are log-normal (sigma 0.8) around it.
     pub median_body_size: u32,
-    /// Fraction of messages carrying a base64 attachment.
+    /// Fraction of messages carrying a base64 attachment: 90% of them log-normal around 64 KiB,
+    /// 10% spread up to `max_attachment_size`.
     pub attachment_ratio: f64,
     /// Largest raw attachment (before base64, which adds a third).
     pub max_attachment_size: u64,
@@ -44,7 +45,7 @@ impl SpoolSpec {
             domains: 2,
             messages_per_user: 45,
             median_body_size: 4096,
-            attachment_ratio: 0.02,
+            attachment_ratio: 0.03,
             max_attachment_size: 512 << 10,
             shared_ratio: 0.2,
             days: 60,
@@ -58,8 +59,8 @@ impl SpoolSpec {
             users: 60,
             domains: 3,
             messages_per_user: 75,
-            median_body_size: 6144,
-            attachment_ratio: 0.02,
+            median_body_size: 8192,
+            attachment_ratio: 0.03,
             max_attachment_size: 3 << 20,
             shared_ratio: 0.2,
             days: 365,
@@ -74,7 +75,7 @@ impl SpoolSpec {
             domains: 5,
             messages_per_user: 320,
             median_body_size: 6144,
-            attachment_ratio: 0.02,
+            attachment_ratio: 0.03,
             max_attachment_size: 3 << 20,
             shared_ratio: 0.2,
             days: 730,
@@ -402,10 +403,18 @@ pub(crate) fn originate(
     }
     let body_size = (f64::from(o.shape.median_body_size) * rng.lognormal()) as usize;
     let attachment = if rng.chance(o.shape.attachment_ratio) {
-        // Piecewise-uniform within a power of two: roughly log-uniform from 16 KiB up.
-        let top = 63 - o.shape.max_attachment_size.leading_zeros() as u64;
-        let e = rng.range(14, top.max(14));
-        Some(((1u64 << e) + rng.below(1u64 << e)).min(o.shape.max_attachment_size) as usize)
+        let max = o.shape.max_attachment_size;
+        let raw = if rng.chance(0.1) {
+            // The big ones: piecewise-uniform within a power of two, roughly log-uniform from
+            // 16 KiB up to the maximum (a few MiB).
+            let top = 63 - max.leading_zeros() as u64;
+            let e = rng.range(14, top.max(14));
+            (1u64 << e) + rng.below(1u64 << e)
+        } else {
+            // Most attachments: log-normal around 64 KiB (documents, photos).
+            ((64 << 10) as f64 * rng.lognormal()) as u64
+        };
+        Some(raw.clamp(4 << 10, max) as usize)
     } else {
         None
     };

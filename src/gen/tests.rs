@@ -187,3 +187,22 @@ fn preset_report() -> TestResult {
     }
     Ok(())
 }
+
+/// The demo spool is pinned: if this fails, generated data changed for everyone (benchmarks,
+/// stored test expectations). Change the pins only on purpose, and say so in the commit.
+#[test]
+fn demo_spool_is_pinned() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let s = generate_spool(dir.path(), &SpoolSpec::demo())?;
+    let (hash, files) = fingerprint(dir.path())?;
+    assert_eq!(
+        (s.files, s.messages, s.message_files, s.bytes),
+        PINNED_DEMO_COUNTS
+    );
+    assert_eq!(files, s.files);
+    assert_eq!(hash.to_hex().as_str(), PINNED_DEMO_HASH);
+    Ok(())
+}
+// (files, messages, message files, bytes) and the fingerprint of names, modes, sizes, mtimes, content.
+const PINNED_DEMO_COUNTS: (u64, u64, u64, u64) = (540, 333, 450, 4_005_480);
+const PINNED_DEMO_HASH: &str = "02617eaffb0350396210b0f82f1d29c9bb45c4e811bacf489f283f2b02b86da0";
