@@ -21,12 +21,19 @@ pub(crate) const FLAG_ANSWERED: u32 = 1 << 0;
 pub(crate) const FLAG_FLAGGED: u32 = 1 << 1;
 pub(crate) const FLAG_SEEN: u32 = 1 << 4;
 
-/// The text Cyrus starts every `cyrus.header` with, then the quota root, unique id and ACL.
+/// The bytes Cyrus starts every `cyrus.header` with (octal 241 002 213 015, then the motto).
+const HEADER_MAGIC: &[u8] = b"\xa1\x02\x8b\x0d Cyrus mailbox header\n\"The best thing about this system was that it had lots of goals.\"\n\t--Jim Morris on Andrew\n";
+
+/// `cyrus.header`: magic, then the mailbox name and unique id, an empty line, and the ACL.
 pub(crate) fn header_bytes(mailbox: &str, owner: &str, unique_id: u64) -> Vec<u8> {
-    format!(
-        "\u{a1}\u{2}\u{8b}\r Cyrus mailbox header\n\"The best thing about this system was that it had lots of goals.\"\n\t--Jim Morris on Andrew\n{mailbox}\t{unique_id:016x}\n\n{owner}\tlrswipkxtecdan\tadmin0\tlrswipkxtecdan\t\n"
-    )
-    .into_bytes()
+    let mut out = HEADER_MAGIC.to_vec();
+    out.extend_from_slice(
+        format!(
+            "{mailbox}\t{unique_id:016x}\n\n{owner}\tlrswipkxtecdan\tadmin0\tlrswipkxtecdan\t\n"
+        )
+        .as_bytes(),
+    );
+    out
 }
 
 /// One message as `cyrus.index` records it.

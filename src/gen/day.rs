@@ -3,8 +3,9 @@
 //! `cyrus.cache` appended, as Cyrus does.
 
 use super::cyrus::{self, IndexRecord};
+use super::folder::{Folder, Mailbox, INBOX};
 use super::rng::Rng;
-use super::spool::{display_name, originate, Folder, Mailbox, Origin, Shape, INBOX};
+use super::spool::{display_name, originate, Origin, Shape};
 use super::{GenError, IoContext, BASE_EPOCH, DAY_SECS};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -45,6 +45,7 @@ mod cyrus;
 mod day;
 mod dbdump;
 mod every_type;
+mod folder;
 mod mail;
 mod rng;
 mod spool;
