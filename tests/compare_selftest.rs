@@ -5,7 +5,8 @@ mod common;
 
 use bmbackup::gen::generate_tree_with_every_file_type;
 use common::{
-    assert_same_tree, diff_trees, diff_trees_with, rsync_copy, rsync_itemize, CompareOptions,
+    assert_same_tree, assert_same_tree_with, diff_trees, diff_trees_with, rsync_copy,
+    rsync_itemize, run_bin, CompareOptions,
 };
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
@@ -273,4 +274,86 @@ fn catches_owner_and_device_number() {
     });
     set_times(&dev, t);
     expect(&a, &b, "chardev", "device");
+}
+
+#[test]
+fn catches_a_filled_hole_when_asked() {
+    let (_d, a, b) = pair();
+    let strict = CompareOptions {
+        sparse: true,
+        ..CompareOptions::default()
+    };
+    assert_same_tree_with(&a, &b, &strict);
+    let f = b.join("sparse.img");
+    quietly(&[&b, &f], || {
+        let tmp = b.join("filled");
+        let out = std::process::Command::new("cp")
+            .args(["--preserve=all", "--sparse=never"])
+            .arg(&f)
+            .arg(&tmp)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::fs::rename(&tmp, &f).unwrap();
+    });
+    // Same bytes and metadata: only the sparse-aware comparison sees the filled hole.
+    assert!(diff_trees(&a, &b).is_empty());
+    let diffs = diff_trees_with(&a, &b, &strict);
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert!(
+        diffs[0].starts_with("\"sparse.img\": not sparse"),
+        "{diffs:?}"
+    );
+}
+
+#[test]
+fn run_bin_runs_the_built_binary() {
+    let out = run_bin(["--help"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("bmbackup"),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn option_switches_really_switch() {
+    let (_d, a, b) = pair();
+    if is_root() {
+        std::os::unix::fs::lchown(b.join("owned-1000"), Some(0), Some(0)).unwrap();
+        let no_owners = CompareOptions {
+            owners: false,
+            ..CompareOptions::default()
+        };
+        assert!(diff_trees_with(&a, &b, &no_owners).is_empty());
+        assert!(!diff_trees(&a, &b).is_empty());
+    }
+    // atime is ignored by default and seen on request.
+    let (_d, a, b) = pair();
+    let f = b.join("empty");
+    let m = std::fs::symlink_metadata(&f).unwrap();
+    let c = CString::new(f.as_os_str().as_bytes()).unwrap();
+    let times = [
+        libc::timespec {
+            tv_sec: 5,
+            tv_nsec: 0,
+        },
+        libc::timespec {
+            tv_sec: m.mtime(),
+            tv_nsec: m.mtime_nsec(),
+        },
+    ];
+    // SAFETY: valid C string and two timespecs.
+    assert_eq!(
+        unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), 0) },
+        0
+    );
+    assert!(diff_trees(&a, &b).is_empty());
+    let with_atime = CompareOptions {
+        atime: true,
+        ..CompareOptions::default()
+    };
+    assert!(diff_trees_with(&a, &b, &with_atime)
+        .iter()
+        .any(|d| d.contains("\"empty\": atime")));
 }

@@ -30,6 +30,9 @@ pub struct CompareOptions {
     pub root_times: bool,
     pub owners: bool,
     pub xattrs: bool,
+    /// A file with holes in `a` must have holes in `b` too, allocating at most 1 MiB more
+    /// (allocation granularity differs between filesystems, hence the slack).
+    pub sparse: bool,
 }
 
 impl Default for CompareOptions {
@@ -41,6 +44,7 @@ impl Default for CompareOptions {
             root_times: true,
             owners: true,
             xattrs: true,
+            sparse: false,
         }
     }
 }
@@ -223,6 +227,13 @@ impl Comparer<'_> {
                 (la, lb) => self.diff(rel, format!("symlink target {la:?} vs {lb:?}")),
             }
         } else if t.is_file() && ma.len() == mb.len() {
+            let (alloc_a, alloc_b) = (ma.blocks() * 512, mb.blocks() * 512);
+            if o.sparse && alloc_a < ma.len() && alloc_b > alloc_a + (1 << 20) {
+                self.diff(
+                    rel,
+                    format!("not sparse: allocates {alloc_b} bytes vs {alloc_a}"),
+                );
+            }
             match first_difference(pa, pb) {
                 Ok(None) => {}
                 Ok(Some(offset)) => self.diff(rel, format!("content differs at byte {offset}")),
@@ -420,7 +431,7 @@ where
 /// to test the comparer and restores against.
 pub fn rsync_copy(a: &Path, b: &Path) {
     let out = Command::new("rsync")
-        .args(["-aHAX", "--numeric-ids"])
+        .args(["-aHAXS", "--numeric-ids"])
         .arg(slash(a))
         .arg(b)
         .output()
