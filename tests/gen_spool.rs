@@ -15,8 +15,19 @@ fn same_seed_gives_identical_trees_and_days() {
     generate_spool(&b, &spec).unwrap();
     assert_same_tree(&a, &b);
 
-    simulate_day(&a, 11, 1).unwrap();
+    let day = simulate_day(&a, 11, 1).unwrap();
     let diffs = diff_trees(&a, &b);
+    // Each touched folder, and only those, has its index rewritten (and the comparer sees it).
+    let indexes: std::collections::BTreeSet<&String> = diffs
+        .iter()
+        .filter(|d| d.contains("cyrus.index\": content") || d.contains("cyrus.index\": size"))
+        .collect();
+    let folders: std::collections::BTreeSet<&str> = indexes
+        .iter()
+        .filter_map(|d| d.split("cyrus.index").next())
+        .collect();
+    assert!(day.touched_folders > 0);
+    assert_eq!(folders.len() as u64, day.touched_folders, "{diffs:#?}");
     assert!(
         diffs.iter().any(|d| d.contains("only in a")),
         "no new message seen: {diffs:?}"

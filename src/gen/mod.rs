@@ -18,7 +18,10 @@
 //! <root>/<domain>/user/<local>/Archive/…        same shape for the `Archive` folder
 //! ```
 //!
-//! so one user is restored with the path template `{domain}/user/{local}`. The `cyrus.*` files
+//! so one user is restored with the path template `{domain}/user/{local}`. A message delivered
+//! to several users is written as separate identical files (not hard-linked, as Cyrus'
+//! single-instance store would do): that duplication is what the backup's dedup must catch.
+//! Directories are 0700 and files 0600, owned by the generating user (no chown). The `cyrus.*` files
 //! imitate Cyrus' roles and update patterns (index rewritten, cache appended) but not its exact
 //! binary format; see `cyrus.rs`.
 //!

@@ -206,3 +206,41 @@ fn demo_spool_is_pinned() -> TestResult {
 // (files, messages, message files, bytes) and the fingerprint of names, modes, sizes, mtimes, content.
 const PINNED_DEMO_COUNTS: (u64, u64, u64, u64) = (540, 333, 450, 4_005_420);
 const PINNED_DEMO_HASH: &str = "ba345c3569c05a0ba5b94a17c834ebef18e2c50a1490b46b940a7e66195b8b37";
+
+#[test]
+fn bad_specs_are_refused_before_touching_the_disk() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let root = dir.path().join("never");
+    for spec in [
+        SpoolSpec {
+            users: 0,
+            ..SpoolSpec::demo()
+        },
+        SpoolSpec {
+            domains: 11,
+            ..SpoolSpec::demo()
+        },
+        SpoolSpec {
+            shared_ratio: 1.5,
+            ..SpoolSpec::demo()
+        },
+        SpoolSpec {
+            max_attachment_size: 10,
+            ..SpoolSpec::demo()
+        },
+    ] {
+        assert!(
+            matches!(generate_spool(&root, &spec), Err(GenError::InvalidSpec(_))),
+            "{spec:?}"
+        );
+    }
+    assert!(!root.exists());
+    // A day on something that is not a spool is an error naming the file, not a panic.
+    std::fs::create_dir_all(dir.path().join("d/user/u"))?;
+    std::fs::write(dir.path().join("d/user/u/cyrus.index"), b"garbage")?;
+    let err = simulate_day(dir.path(), 1, 1)
+        .err()
+        .ok_or("accepted garbage")?;
+    assert!(err.to_string().contains("cyrus.index"), "{err}");
+    Ok(())
+}
