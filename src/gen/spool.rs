@@ -261,6 +261,11 @@ pub(crate) fn originate(
     })
 }
 
+/// The folders of a new mailbox, in this order (INBOX first, as `folder.rs` expects).
+const FOLDERS: [&str; 3] = ["INBOX", "Sent", "Archive"];
+const SENT: usize = 1;
+const ARCHIVE: usize = 2;
+
 /// Generates a spool under `root` (created if missing; must be empty). See the module doc of
 /// `gen` for the layout. Same spec, same bytes and metadata.
 pub fn generate_spool(root: &Path, spec: &SpoolSpec) -> Result<SpoolStats, GenError> {
@@ -301,7 +306,7 @@ pub fn generate_spool(root: &Path, spec: &SpoolSpec) -> Result<SpoolStats, GenEr
         let address = format!("{local}@{domain}");
         let cyrus_name = format!("{domain}!user.{}", local.replace('.', "^"));
         let mut folders = Vec::with_capacity(3);
-        for name in ["INBOX", "Sent", "Archive"] {
+        for name in FOLDERS {
             let (fdir, mailbox) = if name == "INBOX" {
                 (dir.clone(), cyrus_name.clone())
             } else {
@@ -346,12 +351,13 @@ pub fn generate_spool(root: &Path, spec: &SpoolSpec) -> Result<SpoolStats, GenEr
     while delivered < target {
         let primary = pick(&mut rng);
         let r = rng.unit();
+        // Where a mailbox's mail sits: mostly INBOX, some archived, some sent by the user.
         let folder = if r < 0.65 {
             INBOX
         } else if r < 0.9 {
-            2
+            ARCHIVE
         } else {
-            1
+            SENT
         };
         let slot = span / target.max(1) as i64;
         let date =
