@@ -4,7 +4,7 @@
 mod common;
 
 use bmbackup::gen::{generate_spool, simulate_day, SpoolSpec};
-use common::{assert_same_tree, diff_trees};
+use common::{assert_same_tree, diff_trees, rsync_itemize};
 
 #[test]
 fn same_seed_gives_identical_trees_and_days() {
@@ -33,8 +33,10 @@ fn same_seed_gives_identical_trees_and_days() {
         "no new message seen: {diffs:?}"
     );
     assert!(diffs.iter().any(|d| d.contains("cyrus.index")), "{diffs:?}");
+    assert!(!rsync_itemize(&a, &b).is_empty());
     simulate_day(&b, 11, 1).unwrap();
     assert_same_tree(&a, &b);
+    assert_eq!(rsync_itemize(&a, &b), Vec::<String>::new());
 }
 
 #[test]
