@@ -82,11 +82,7 @@ impl<'a> Reader<'a> {
 
     /// A count of items each at least `min_item_size` bytes: refuses counts the input cannot hold,
     /// so a corrupt count never causes a huge allocation.
-    pub fn count(
-        &mut self,
-        what: &'static str,
-        min_item_size: usize,
-    ) -> Result<usize, DecodeError> {
+    pub fn count(&mut self, what: &'static str, min_item_size: usize) -> Result<usize, DecodeError> {
         let n = self.varint(what)?;
         let max = self.remaining() / min_item_size.max(1);
         if n > max as u64 {

@@ -112,22 +112,10 @@ macro_rules! typed_id {
     };
 }
 
-typed_id!(
-    ChunkId,
-    "Names a chunk of file content by the BLAKE3 hash of its plain bytes."
-);
-typed_id!(
-    TreeId,
-    "Names a directory's tree blob by the BLAKE3 hash of its encoding."
-);
-typed_id!(
-    SnapshotId,
-    "Names a snapshot by the BLAKE3 hash of its manifest file."
-);
-typed_id!(
-    PackId,
-    "Names a pack file by the BLAKE3 hash of its whole content."
-);
+typed_id!(ChunkId, "Names a chunk of file content by the BLAKE3 hash of its plain bytes.");
+typed_id!(TreeId, "Names a directory's tree blob by the BLAKE3 hash of its encoding.");
+typed_id!(SnapshotId, "Names a snapshot by the BLAKE3 hash of its manifest file.");
+typed_id!(PackId, "Names a pack file by the BLAKE3 hash of its whole content.");
 
 #[cfg(test)]
 mod tests {

@@ -197,10 +197,7 @@ mod tests {
                 sec: -5,
                 nsec: 999_999_999,
             },
-            ctime: Timestamp {
-                sec: 1 << 40,
-                nsec: 1,
-            },
+            ctime: Timestamp { sec: 1 << 40, nsec: 1 },
             ino: 42,
             nlink: 2,
             rdev: 0,
