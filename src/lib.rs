@@ -64,6 +64,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod fsmeta;
+pub mod gen;
 pub mod hostaddr;
 pub mod id;
 pub mod model;
