@@ -4,6 +4,7 @@
 
 mod backup;
 mod format;
+mod generate;
 mod prune;
 mod restore;
 mod snapshots;
@@ -59,6 +60,10 @@ pub enum Command {
     Forget(forget::ForgetArgs),
     /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
     Stats(stats::StatsArgs),
+
+    /// Generate deterministic test data (demo, tests, benchmarks).
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCmd),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -73,6 +78,8 @@ pub fn main() -> i32 {
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
+
+        Command::Generate(c) => generate::run(c),
     };
     match result {
         Ok(code) => code,
