@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 /// Bump when the schema changes; an older catalog is then dropped and rebuilt from the store.
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -73,6 +73,21 @@ fn pack_of(bytes: Vec<u8>) -> Option<PackId> {
     Digest::from_slice(&bytes).map(PackId)
 }
 
+/// A pack's index and the frames of its trees, read from the store.
+type PackForCatalog = (u64, Vec<IndexEntry>, Vec<(IndexEntry, Vec<u8>)>);
+
+fn read_pack_for_catalog(
+    store: &Store,
+    id: &PackId,
+) -> std::result::Result<PackForCatalog, StoreError> {
+    let (size, entries) = store.read_pack_index(id)?;
+    let mut trees = Vec::new();
+    for e in entries.iter().filter(|e| e.kind == BlobKind::Tree) {
+        trees.push((*e, store.read_frame(id, e)?));
+    }
+    Ok((size, entries, trees))
+}
+
 impl Catalog {
     /// Opens (creating if needed) the catalog of `store` inside `cache_dir`.
     pub fn open(cache_dir: &Path, store_id: &str) -> Result<Catalog> {
@@ -98,7 +113,8 @@ impl Catalog {
             .map_err(sql)?;
         if version != SCHEMA_VERSION {
             conn.execute_batch(
-                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;",
+                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;
+                 DROP TABLE IF EXISTS trees;",
             )
             .map_err(sql)?;
         }
@@ -107,12 +123,14 @@ impl Catalog {
              CREATE TABLE IF NOT EXISTS blobs(
                 id BLOB NOT NULL, kind INTEGER NOT NULL, pack BLOB NOT NULL,
                 offset INTEGER NOT NULL, stored_len INTEGER NOT NULL, raw_len INTEGER NOT NULL,
-                PRIMARY KEY(id, kind)) WITHOUT ROWID;
+                PRIMARY KEY(id, kind, pack)) WITHOUT ROWID;
              CREATE INDEX IF NOT EXISTS blobs_by_pack ON blobs(pack);
              CREATE TABLE IF NOT EXISTS snapshots(
                 id BLOB PRIMARY KEY, host TEXT NOT NULL, part TEXT NOT NULL,
                 started_ns INTEGER NOT NULL, root BLOB NOT NULL, manifest TEXT NOT NULL);
-             CREATE INDEX IF NOT EXISTS snapshots_by_part ON snapshots(host, part, started_ns);",
+             CREATE INDEX IF NOT EXISTS snapshots_by_part ON snapshots(host, part, started_ns);
+             CREATE TABLE IF NOT EXISTS trees(id BLOB PRIMARY KEY, raw_len INTEGER NOT NULL,
+                frame BLOB NOT NULL) WITHOUT ROWID;",
         )
         .map_err(sql)?;
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)
@@ -141,9 +159,11 @@ impl Catalog {
         let in_store: HashSet<PackId> = store.list_packs()?.into_iter().collect();
         let known: HashSet<PackId> = self.known_packs()?;
         for id in in_store.difference(&known) {
-            match store.read_pack_index(id) {
-                Ok((size, entries)) => {
-                    self.add_pack(id, size, &entries)?;
+            match read_pack_for_catalog(store, id) {
+                Ok((size, entries, trees)) => {
+                    let frames: Vec<(IndexEntry, &[u8])> =
+                        trees.iter().map(|(e, f)| (*e, f.as_slice())).collect();
+                    self.add_pack(id, size, &entries, &frames)?;
                     report.packs_added += 1;
                 }
                 Err(e) if e.is_corruption() => {
@@ -218,8 +238,17 @@ impl Catalog {
         Ok(out)
     }
 
-    /// Records a committed pack and its blobs. A blob already known elsewhere keeps its first place.
-    pub fn add_pack(&self, id: &PackId, size: u64, entries: &[IndexEntry]) -> Result<()> {
+    /// Records a committed pack and its blobs, with the compressed frames of its trees (kept here
+    /// so metadata queries and the mount never read pack data). A blob may live in several packs
+    /// (two hosts wrote it at once, or prune is moving it): every place is recorded, so losing
+    /// one pack never hides the others.
+    pub fn add_pack(
+        &self,
+        id: &PackId,
+        size: u64,
+        entries: &[IndexEntry],
+        tree_frames: &[(IndexEntry, &[u8])],
+    ) -> Result<()> {
         let mut conn = self.conn.lock();
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -247,12 +276,31 @@ impl Catalog {
                 ])
                 .map_err(self.sql())?;
             }
+            let mut put = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO trees(id, raw_len, frame) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(self.sql())?;
+            for (e, frame) in tree_frames {
+                put.execute(params![&e.id.0[..], e.raw_len, frame])
+                    .map_err(self.sql())?;
+            }
         }
         tx.commit().map_err(self.sql())
     }
 
-    /// Forgets a pack that left the store; blobs it held that also live in another pack are
-    /// re-learned from that pack.
+    /// A tree's compressed frame and plain length, if the catalog has it. Callers verify it.
+    pub fn tree_frame(&self, id: &Digest) -> Result<Option<(u32, Vec<u8>)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached("SELECT raw_len, frame FROM trees WHERE id = ?1")
+            .map_err(self.sql())?;
+        stmt.query_row(params![&id.0[..]], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(self.sql())
+    }
+
+    /// Forgets a pack that left the store; blobs it held stay known where they also live.
     pub fn remove_pack(&self, id: &PackId) -> Result<()> {
         let mut conn = self.conn.lock();
         let tx = conn
@@ -260,6 +308,12 @@ impl Catalog {
             .map_err(self.sql())?;
         tx.execute("DELETE FROM blobs WHERE pack = ?1", params![&id.0 .0[..]])
             .map_err(self.sql())?;
+        tx.execute(
+            "DELETE FROM trees WHERE NOT EXISTS
+               (SELECT 1 FROM blobs WHERE blobs.id = trees.id AND blobs.kind = ?1)",
+            params![BlobKind::Tree.code()],
+        )
+        .map_err(self.sql())?;
         tx.execute("DELETE FROM packs WHERE id = ?1", params![&id.0 .0[..]])
             .map_err(self.sql())?;
         tx.commit().map_err(self.sql())
@@ -274,7 +328,7 @@ impl Catalog {
         let conn = self.conn.lock();
         let mut stmt = conn
             .prepare_cached(
-                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2",
+                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1",
             )
             .map_err(self.sql())?;
         let row = stmt
@@ -363,6 +417,60 @@ impl Catalog {
                 root: TreeId(root),
                 manifest,
             });
+        }
+        Ok(out)
+    }
+
+    /// Every known pack and its size, in a stable order.
+    pub fn packs(&self) -> Result<Vec<(PackId, u64)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, size FROM packs ORDER BY id")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, size) = r.map_err(self.sql())?;
+            if let Some(id) = pack_of(id) {
+                out.push((id, size as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The blobs a pack holds, in file order.
+    pub fn pack_entries(&self, pack: &PackId) -> Result<Vec<IndexEntry>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, kind, offset, stored_len, raw_len FROM blobs WHERE pack = ?1 ORDER BY offset",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![&pack.0 .0[..]], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, u8>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, u32>(3)?,
+                    r.get::<_, u32>(4)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, kind, offset, stored_len, raw_len) = r.map_err(self.sql())?;
+            if let (Some(id), Some(kind)) = (Digest::from_slice(&id), BlobKind::from_code(kind)) {
+                out.push(IndexEntry {
+                    kind,
+                    id,
+                    offset: offset as u64,
+                    stored_len,
+                    raw_len,
+                });
+            }
         }
         Ok(out)
     }

@@ -1,12 +1,18 @@
 //! The configuration file (`/etc/bmbackup/bmbackup.toml` by default): the store, this server's
-//! address, compression and the parts to back up. Unknown keys are errors so a typo never
-//! silently disables a part.
+//! address, compression, the parts to back up with their hooks, and the retention policy that
+//! `backup` applies after a successful run. Unknown keys are errors so a typo never silently
+//! disables a part or a rule.
 
+use crate::retention::Policy;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const DEFAULT_CONFIG: &str = "/etc/bmbackup/bmbackup.toml";
+/// The part `backup_emails` switches (BlueMind's mail spool).
+pub const EMAILS_PART: &str = "mail/imap";
+/// The part `backup_archived_emails` switches (BlueMind's archived mail).
+pub const ARCHIVED_EMAILS_PART: &str = "mail/archive";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -19,15 +25,44 @@ pub enum ConfigError {
     Parse { path: String, detail: String },
 }
 
-#[derive(Debug, Default, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub store: Option<PathBuf>,
     pub host: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub compression_level: Option<i32>,
+    /// BlueMind's "Backup emails" switch: backs up the `mail/imap` part when it is configured.
+    #[serde(default = "yes")]
+    pub backup_emails: bool,
+    /// BlueMind's "Backup archived emails" switch, off by default as in BlueMind: backs up the
+    /// `mail/archive` part when it is configured.
+    #[serde(default)]
+    pub backup_archived_emails: bool,
+    /// Command run after every `backup` run; `None` means the BlueMind default script when it
+    /// exists, an empty string means none (see `hooks::post_backup_command`).
+    pub post_backup_hook: Option<String>,
+    /// Retention applied by `backup` after a fully successful run.
+    pub retention: Option<RetentionConfig>,
     #[serde(default)]
     pub parts: BTreeMap<String, PartConfig>,
+}
+
+impl Default for Config {
+    /// The config of a missing file: same defaults as an empty one (emails on, archives off).
+    fn default() -> Self {
+        Config {
+            store: None,
+            host: None,
+            cache_dir: None,
+            compression_level: None,
+            backup_emails: true,
+            backup_archived_emails: false,
+            post_backup_hook: None,
+            retention: None,
+            parts: BTreeMap::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -36,6 +71,65 @@ pub struct PartConfig {
     pub path: PathBuf,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// Shell command run before the part's backup; when it fails the part is skipped.
+    pub pre: Option<String>,
+    /// Shell command run after the part's backup, whatever its outcome (to undo what `pre` did).
+    pub post: Option<String>,
+}
+
+/// The `[retention]` table: the keys of `bmbackup forget`'s flags, with `_` for `-`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub keep_last: Option<u32>,
+    pub keep_days: Option<u32>,
+    #[serde(default)]
+    pub keep_ages: Vec<u32>,
+    pub keep_daily: Option<u32>,
+    pub keep_weekly: Option<u32>,
+    pub keep_monthly: Option<u32>,
+}
+
+impl RetentionConfig {
+    /// The policy, or why it is not one (an age of 0, or a table that keeps nothing).
+    pub fn policy(&self) -> Result<Policy, String> {
+        if self.keep_ages.contains(&0) {
+            return Err("keep_ages: ages start at 1 day".into());
+        }
+        let mut ages = self.keep_ages.clone();
+        ages.sort_unstable();
+        ages.dedup();
+        let policy = Policy {
+            keep_last: self.keep_last,
+            keep_days: self.keep_days,
+            keep_ages: ages,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+        };
+        if policy.is_empty() {
+            // An empty table must not read as "forget everything but the newest".
+            return Err("keeps nothing: set at least one of keep_last, keep_days, keep_ages, keep_daily, keep_weekly, keep_monthly above 0".into());
+        }
+        Ok(policy)
+    }
+}
+
+/// Why a configured part is not backed up this run, if it is not.
+pub fn part_skipped_because(
+    name: &str,
+    part: &PartConfig,
+    config: &Config,
+) -> Option<&'static str> {
+    if !part.enabled {
+        Some("enabled = false")
+    } else if name == EMAILS_PART && !config.backup_emails {
+        Some("backup_emails = false")
+    } else if name == ARCHIVED_EMAILS_PART && !config.backup_archived_emails {
+        Some("backup_archived_emails = false (the default)")
+    } else {
+        None
+    }
 }
 
 fn yes() -> bool {
@@ -52,10 +146,26 @@ impl Config {
     }
 
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_err = |detail: String| ConfigError::Parse {
             path: path.display().to_string(),
-            detail: e.to_string(),
-        })
+            detail,
+        };
+        let config: Config = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+        // Checked at load, not at the end of a long backup run.
+        if let Some(r) = &config.retention {
+            r.policy()
+                .map_err(|e| parse_err(format!("[retention] {e}")))?;
+        }
+        Ok(config)
+    }
+
+    /// The parts a `backup` run without `--part` backs up, by part name (`/` trimmed).
+    pub fn parts_to_back_up(&self) -> Vec<(String, &PartConfig)> {
+        self.parts
+            .iter()
+            .filter(|(name, p)| part_skipped_because(name.trim_matches('/'), p, self).is_none())
+            .map(|(name, p)| (name.trim_matches('/').to_string(), p))
+            .collect()
     }
 
     /// The explicit file, else the default one when it exists, else an empty config.
@@ -89,5 +199,58 @@ mod tests {
         assert!(c.parts["mail/imap"].enabled);
         assert!(!c.parts["mail/archive"].enabled);
         assert!(Config::parse("stroe = \"/x\"", Path::new("t.toml")).is_err());
+    }
+
+    #[test]
+    fn vendor_switches_hooks_and_retention() {
+        let c = Config::parse(
+            r#"post_backup_hook = ""
+               [retention]
+               keep_days = 3
+               keep_ages = [30, 7, 15, 7]
+               [parts."mail/imap"]
+               path = "/var/spool/cyrus"
+               pre = "echo pre"
+               post = "echo post"
+               [parts."mail/archive"]
+               path = "/var/spool/bm-hsm"
+               [parts."bm/pgsql"]
+               path = "/var/lib/pgsql""#,
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.post_backup_hook.as_deref(), Some(""));
+        let policy = c.retention.as_ref().unwrap().policy().unwrap();
+        assert_eq!(policy.keep_ages, [7, 15, 30]);
+        assert_eq!(policy.keep_days, Some(3));
+        assert_eq!(c.parts["mail/imap"].pre.as_deref(), Some("echo pre"));
+        let names: Vec<String> = c.parts_to_back_up().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            names,
+            ["bm/pgsql", "mail/imap"],
+            "archives are off by default"
+        );
+
+        let mut c = c;
+        c.backup_emails = false;
+        c.backup_archived_emails = true;
+        let names: Vec<String> = c.parts_to_back_up().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(names, ["bm/pgsql", "mail/archive"]);
+        assert!(Config::default().backup_emails && !Config::default().backup_archived_emails);
+    }
+
+    #[test]
+    fn retention_that_keeps_nothing_is_refused_at_load() {
+        for text in [
+            "[retention]",
+            "[retention]\nkeep_last = 0",
+            "[retention]\nkeep_ages = [0, 7]",
+        ] {
+            let e = Config::parse(text, Path::new("t.toml"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("[retention]"), "{e}");
+        }
+        assert!(Config::parse("[retention]\nkeep_lats = 3", Path::new("t.toml")).is_err());
     }
 }

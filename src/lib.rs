@@ -1,6 +1,60 @@
 //! bmbackup: deduplicating incremental backups of groupware mail servers, and a read-only
-//! time-travel filesystem over them. The design document is in this file (see below, kept with
-//! the code it describes).
+//! time-travel filesystem over them. This comment is the design document; it lives with the code
+//! so that it changes with it.
+//!
+//! # The store (the truth)
+//! A folder (local or NFS) of immutable files, each written to a temp name (`.tmp-…`), fsync'd,
+//! renamed, and its folder fsync'd. All I/O goes through [`store::backend::Backend`] (write an
+//! object atomically, read a range, list, delete), so an object-storage backend needs no other
+//! change.
+//!
+//! ```text
+//! STORE/bmbackup-store.json      format file: magic, format major.minor, random store id
+//! STORE/packs/ab/<blake3>.pack   packs: compressed blobs + an index listing them (store::pack)
+//! STORE/snapshots/<blake3>.json  manifests, named by the hash of their bytes
+//! STORE/locks/<host>-<pid>-….lock  lock files (store::lock)
+//! ```
+//! * **Blobs** are chunks of file content (FastCDC, 256 KiB min / 1 MiB avg / 4 MiB max) and tree
+//!   blobs (one per directory, [`tree`]), each named by the BLAKE3 hash of its plain bytes,
+//!   zstd-compressed (raw when that does not shrink it) and verified against the hash on every
+//!   read and once before its pack is committed.
+//! * **Trees** are Merkle trees: a directory's blob holds its entries' full metadata and the ids
+//!   of their chunks or subtrees, so an unchanged directory has the same id in every snapshot and
+//!   costs nothing.
+//! * **Manifests** (JSON, [`model::Manifest`]) are written last; a snapshot without a manifest
+//!   does not exist. Its id is the hash of the file, so damage is always detected.
+//! * **Versioning**: readers refuse another major format and read every older minor. Tree and
+//!   pack encodings carry their own version bytes; their constants say "do not change".
+//!
+//! # The catalog (an index)
+//! SQLite ([`catalog`]) in a local cache folder (`--cache-dir`, `BMBACKUP_CACHE`; SQLite is unsafe
+//! on NFS). It maps blob id to (pack, offset, length) and lists snapshots. Every command first
+//! syncs it with the store (new or removed packs and manifests), so deleting it loses nothing: it
+//! is rebuilt from pack indexes and manifests. WAL mode and a busy timeout let several processes
+//! share it.
+//!
+//! # Backup
+//! [`backup`] walks a part depth-first; files of one folder are read by several threads. A file
+//! whose size, mtime, ctime and inode equal the parent snapshot's entry reuses its chunk list
+//! unread, so a no-change backup reads no file content. A file that changes while read is read
+//! again (three attempts), then kept and reported as partial. [`writer::BlobWriter`] dedups
+//! against the catalog and this run, compresses outside its lock and cuts 32 MiB packs.
+//!
+//! # Concurrency
+//! | operation      | store lock | may run beside                                   |
+//! |----------------|------------|--------------------------------------------------|
+//! | backup         | shared     | other backups (other hosts or parts), forget, mount, restore |
+//! | forget         | shared     | backups, mount, restore                          |
+//! | prune, repair  | exclusive  | mount and restore only                           |
+//! | mount, restore, snapshots, stats | none | everything                          |
+//!
+//! Locks are files, not fcntl locks (unreliable across NFS clients), refreshed every minute; a
+//! lock not refreshed for 15 minutes, or whose process is gone on the same host, is stale and is
+//! removed by the next locker. A backup checks its lock still exists right before writing its
+//! manifest, so a backup that was frozen while prune ran aborts instead of committing a snapshot
+//! that might reference pruned chunks. Readers need no lock: packs are immutable, prune writes
+//! rewritten packs before deleting old ones, and a reader that finds a pack gone re-syncs the
+//! catalog and retries at the blob's new place.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod backup;
@@ -11,13 +65,22 @@ pub mod codec;
 pub mod config;
 pub mod fsmeta;
 pub mod fuse;
+pub mod gen;
 pub mod hostaddr;
 pub mod id;
 pub mod model;
+pub mod prune;
 pub mod repo;
 pub mod restore;
+pub mod retention;
 pub mod store;
 pub mod timefmt;
 pub mod tree;
 pub mod vfs;
+pub mod when;
 pub mod writer;
+
+// Retention, hooks and store statistics.
+pub mod forget;
+pub mod hooks;
+pub mod stats;

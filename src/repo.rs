@@ -5,7 +5,7 @@
 use crate::catalog::{default_cache_dir, Catalog, CatalogError, SyncReport};
 use crate::id::{ChunkId, Digest, SnapshotId, TreeId};
 use crate::model::{Snapshot, SnapshotStatus, Tree};
-use crate::store::pack::BlobKind;
+use crate::store::pack::{BlobKind, IndexEntry};
 use crate::store::{Store, StoreError};
 use crate::timefmt;
 use std::path::Path;
@@ -100,8 +100,35 @@ impl Repository {
         }
     }
 
+    /// Reads a tree from the catalog's copy when it has one (verified like any blob), else from
+    /// its pack.
     pub fn read_tree(&self, id: TreeId) -> Result<Tree> {
-        let bytes = self.read_blob(BlobKind::Tree, &id.0)?;
+        let cached = match self.catalog.tree_frame(&id.0)? {
+            Some((raw_len, frame)) => {
+                let entry = IndexEntry {
+                    kind: BlobKind::Tree,
+                    id: id.0,
+                    offset: 0,
+                    stored_len: frame.len() as u32,
+                    raw_len,
+                };
+                match crate::store::pack::open_blob(&frame, &entry) {
+                    Ok(b) => Some(b),
+                    Err(e) => {
+                        log::warn!(
+                            "catalog copy of tree {} is damaged ({e}); reading the store",
+                            id.short()
+                        );
+                        None
+                    }
+                }
+            }
+            None => None,
+        };
+        let bytes = match cached {
+            Some(b) => b,
+            None => self.read_blob(BlobKind::Tree, &id.0)?,
+        };
         Tree::decode(&bytes).map_err(|e| RepoError::BadTree {
             id,
             path: self.store.root().display().to_string(),
@@ -182,6 +209,20 @@ pub fn folder_names(snaps: &[&Snapshot]) -> Vec<String> {
             out.push(base.clone());
         }
         prev = base;
+    }
+    out
+}
+
+/// Every snapshot with its folder name, for a list sorted by host, part and time (as
+/// [`Repository::snapshots`] returns it). Names are computed over each part's whole history, so
+/// they match the mount and `snapshots` even when the caller then keeps only a few.
+pub fn named_snapshots(all: &[Snapshot]) -> Vec<(&Snapshot, String)> {
+    let mut out = Vec::with_capacity(all.len());
+    for group in all
+        .chunk_by(|a, b| a.manifest.host == b.manifest.host && a.manifest.part == b.manifest.part)
+    {
+        let refs: Vec<&Snapshot> = group.iter().collect();
+        out.extend(group.iter().zip(folder_names(&refs)));
     }
     out
 }

@@ -4,7 +4,7 @@
 
 use crate::id::{Digest, PackId};
 use crate::repo::Repository;
-use crate::store::pack::{encode_frame, BlobKind, PackBuilder};
+use crate::store::pack::{encode_frame, BlobKind, Codec, IndexEntry, PackBuilder};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -60,11 +60,17 @@ impl<'a> BlobWriter<'a> {
     }
 
     /// Stores `data` under `id` unless it is already stored; returns true when it was new.
-    pub fn add(&self, kind: BlobKind, id: Digest, data: &[u8]) -> Result<bool, WriteError> {
+    pub fn add(
+        &self,
+        kind: BlobKind,
+        id: Digest,
+        data: &[u8],
+        codec: &mut Codec,
+    ) -> Result<bool, WriteError> {
         if self.known(kind, &id)? {
             return Ok(false);
         }
-        let frame = encode_frame(data, &id, self.level).map_err(|e| WriteError::Encode {
+        let frame = encode_frame(data, &id, codec).map_err(|e| WriteError::Encode {
             kind: kind.name(),
             id,
             detail: e.to_string(),
@@ -103,10 +109,24 @@ impl<'a> BlobWriter<'a> {
             .map_err(crate::repo::RepoError::from)?;
         self.repo
             .catalog
-            .add_pack(&id, bytes.len() as u64, &index)
+            .add_pack(
+                &id,
+                bytes.len() as u64,
+                &index,
+                &tree_frames(&bytes, &index),
+            )
             .map_err(crate::repo::RepoError::from)?;
         self.packs_written.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// A compression context at this writer's level, one per thread.
+    pub fn codec(&self) -> Result<Codec, WriteError> {
+        Codec::new(self.level).map_err(|e| WriteError::Encode {
+            kind: "codec",
+            id: Digest([0; 32]),
+            detail: e.to_string(),
+        })
     }
 
     /// Commits the pack being filled. Call before writing a manifest that references its blobs.
@@ -114,4 +134,17 @@ impl<'a> BlobWriter<'a> {
         let b = std::mem::take(&mut *self.builder.lock());
         self.commit(b)
     }
+}
+
+/// The frames of a finished pack's trees, for the catalog.
+pub fn tree_frames<'b>(pack: &'b [u8], index: &[IndexEntry]) -> Vec<(IndexEntry, &'b [u8])> {
+    index
+        .iter()
+        .filter(|e| e.kind == BlobKind::Tree)
+        .filter_map(|e| {
+            let start = usize::try_from(e.offset).ok()?;
+            let end = start.checked_add(e.stored_len as usize)?;
+            pack.get(start..end).map(|f| (*e, f))
+        })
+        .collect()
 }

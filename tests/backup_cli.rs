@@ -292,3 +292,89 @@ fn bad_input_gets_clear_errors() {
     let out = env.run(&["restore", "h/p/last", "/tmp/x"]);
     assert!(!out.status.success());
 }
+
+#[test]
+fn concurrent_backups_of_two_hosts_share_one_store() {
+    let env = Env::new();
+    let a = env.path("a");
+    let b = env.path("b");
+    let shared = pseudo_random(5 << 20, 9);
+    for (root, seed) in [(&a, 1), (&b, 2)] {
+        mail_tree(root);
+        write(&root.join("shared/attachment"), &shared);
+        write(&root.join("own/data"), &pseudo_random(2 << 20, seed));
+    }
+    let spawn = |host: &str, src: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_bmbackup"))
+            .args([
+                "backup",
+                "--host",
+                host,
+                "--part",
+                &format!("mail/imap={}", src.display()),
+            ])
+            .env("BMBACKUP_STORE", env.store())
+            .env("BMBACKUP_CACHE", env.path("cache"))
+            .spawn()
+            .unwrap()
+    };
+    let mut one = spawn("10.0.0.5", &a);
+    let mut two = spawn("10.0.0.6", &b);
+    assert!(one.wait().unwrap().success());
+    assert!(two.wait().unwrap().success());
+    for (host, src) in [("10.0.0.5", &a), ("10.0.0.6", &b)] {
+        let out = env.path(&format!("out-{host}"));
+        env.ok(&[
+            "restore",
+            &format!("{host}/mail/imap/last"),
+            out.to_str().unwrap(),
+        ]);
+        assert_same(src, &out);
+    }
+    // A third host with the same data, run alone, finds everything already stored.
+    let c = env.backup("10.0.0.7", "mail/imap", &a);
+    assert!(c["bytes_added"].as_u64().unwrap() < 64 << 10, "{c}");
+}
+
+#[test]
+fn config_file_gives_store_host_and_parts() {
+    let env = Env::new();
+    let spool = env.path("spool");
+    let archive = env.path("archive");
+    mail_tree(&spool);
+    write(&archive.join("old/1."), b"archived mail");
+    let config = env.path("bmbackup.toml");
+    fs::write(
+        &config,
+        format!(
+            "store = \"{}\"\nhost = \"192.168.1.10\"\ncompression_level = 5\n\
+             [parts.\"mail/imap\"]\npath = \"{}\"\n\
+             [parts.\"mail/archive\"]\npath = \"{}\"\nenabled = false\n",
+            env.store().display(),
+            spool.display(),
+            archive.display()
+        ),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_bmbackup"))
+        .args(["backup", "--config", config.to_str().unwrap()])
+        .env("BMBACKUP_CACHE", env.path("cache"))
+        .env_remove("BMBACKUP_STORE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let snaps = env.snapshots();
+    let snaps = snaps.as_array().unwrap();
+    assert_eq!(snaps.len(), 1, "the disabled part is skipped");
+    assert_eq!(snaps[0]["host"], "192.168.1.10");
+    assert_eq!(snaps[0]["part"], "mail/imap");
+    // A typo in the config is an error that names the key, not a silently skipped part.
+    fs::write(&config, "stroe = \"/x\"\n").unwrap();
+    let out = env.run(&["backup", "--config", config.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stroe"));
+}

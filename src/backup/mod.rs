@@ -8,14 +8,16 @@ mod read;
 use crate::id::{ChunkId, SnapshotId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
 use crate::repo::{RepoError, Repository};
+use crate::store::lock::{LockError, StoreLock};
 use crate::store::now_ns;
-use crate::store::pack::BlobKind;
+use crate::store::pack::{BlobKind, Codec};
 use crate::writer::{BlobWriter, WriteError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -29,6 +31,8 @@ pub enum BackupError {
     Repo(#[from] RepoError),
     #[error(transparent)]
     Write(#[from] WriteError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
 }
 
 /// One part to back up: its name (`mail/imap`) and source folder.
@@ -72,6 +76,22 @@ struct Ctx<'a> {
     /// Hard-linked files already read in this run: inode -> (size, mtime, chunks).
     links: Mutex<HashMap<u64, LinkedFile>>,
     threads: usize,
+    /// Compression context of the walking thread, which writes tree blobs.
+    tree_codec: Mutex<Codec>,
+}
+
+/// A worker thread's reusable buffers.
+pub(crate) struct Scratch {
+    pub buf: Vec<u8>,
+    pub codec: Codec,
+}
+
+/// A file for a worker to read, and where to send the outcome.
+struct Job {
+    path: PathBuf,
+    entry: Entry,
+    idx: usize,
+    reply: mpsc::Sender<(usize, Result<read::Outcome, BackupError>)>,
 }
 
 impl Ctx<'_> {
@@ -85,11 +105,14 @@ impl Ctx<'_> {
 }
 
 /// Backs up `part` as host `opts.host` and writes its manifest.
+/// `lock` is the caller's shared store lock: checked right before the manifest is written, so a
+/// backup whose lock was removed as stale (and whose chunks prune may have deleted) never commits.
 pub fn backup_part(
     repo: &Repository,
     part: &PartSpec,
     opts: &BackupOptions,
     progress: &Progress,
+    lock: &StoreLock,
 ) -> Result<PartReport, BackupError> {
     let started_ns = now_ns();
     let source = std::fs::canonicalize(&part.path).map_err(|source| BackupError::Source {
@@ -127,15 +150,27 @@ pub fn backup_part(
         },
         None => None,
     };
+    let writer = BlobWriter::new(repo, opts.compression_level);
+    let tree_codec = Mutex::new(writer.codec()?);
     let ctx = Ctx {
         repo,
-        writer: BlobWriter::new(repo, opts.compression_level),
+        writer,
         progress,
         problems: Mutex::new(Vec::new()),
         links: Mutex::new(HashMap::new()),
         threads: opts.threads.max(1),
+        tree_codec,
     };
-    let root = backup_dir(&ctx, &source, Path::new(""), parent_tree.as_ref())?;
+    let (jobs, queue) = mpsc::channel::<Job>();
+    let queue = Mutex::new(queue);
+    let root = std::thread::scope(|s| {
+        for _ in 0..ctx.threads {
+            s.spawn(|| worker(&ctx, &queue));
+        }
+        let root = backup_dir(&ctx, &jobs, &source, Path::new(""), parent_tree.as_ref());
+        drop(jobs);
+        root
+    })?;
     ctx.writer.flush()?;
     let mut problems = ctx.problems.into_inner();
     problems.sort_by(|a, b| a.path.cmp(&b.path));
@@ -160,6 +195,7 @@ pub fn backup_part(
         problems,
         parent: parent.map(|p| p.id.to_hex()),
     };
+    lock.check()?;
     let id = repo
         .store
         .write_manifest(&manifest)
@@ -179,8 +215,38 @@ fn unchanged(now: &Entry, before: &Entry) -> bool {
         && now.ino == before.ino
 }
 
+/// Reads files handed out by the walker until the walk is over.
+fn worker(ctx: &Ctx<'_>, queue: &Mutex<mpsc::Receiver<Job>>) {
+    let mut scratch = match ctx.writer.codec() {
+        Ok(codec) => Some(Scratch {
+            buf: Vec::new(),
+            codec,
+        }),
+        Err(e) => {
+            log::error!("{e}");
+            None
+        }
+    };
+    loop {
+        let job = match queue.lock().recv() {
+            Ok(job) => job,
+            Err(_) => return,
+        };
+        let outcome = match scratch.as_mut() {
+            Some(scratch) => read::read_file(ctx, &job.path, &job.entry, scratch),
+            None => Err(BackupError::Source {
+                part: String::new(),
+                path: job.path.display().to_string(),
+                source: std::io::Error::other("no compression context"),
+            }),
+        };
+        let _ = job.reply.send((job.idx, outcome));
+    }
+}
+
 fn backup_dir(
     ctx: &Ctx<'_>,
+    jobs: &mpsc::Sender<Job>,
     abs: &Path,
     rel: &Path,
     parent: Option<&Tree>,
@@ -264,14 +330,14 @@ fn backup_dir(
                     Some(t) => ctx.repo.read_tree(t).ok(),
                     None => None,
                 };
-                let sub = backup_dir(ctx, &path, &rel_path, sub_parent.as_ref())?;
+                let sub = backup_dir(ctx, jobs, &path, &rel_path, sub_parent.as_ref())?;
                 entry.content = Content::Tree(sub);
             }
             _ => {}
         }
         entries.push(entry);
     }
-    let skipped = read_files(ctx, abs, rel, &mut entries, &to_read)?;
+    let skipped = read_files(ctx, jobs, abs, rel, &mut entries, &to_read)?;
     if !skipped.is_empty() {
         let mut keep = vec![true; entries.len()];
         for i in skipped {
@@ -283,50 +349,52 @@ fn backup_dir(
     let tree = Tree { entries };
     let bytes = tree.encode();
     let id = TreeId::of(&bytes);
-    ctx.writer.add(BlobKind::Tree, id.0, &bytes)?;
+    ctx.writer
+        .add(BlobKind::Tree, id.0, &bytes, &mut ctx.tree_codec.lock())?;
     Ok(id)
 }
 
-/// Reads the changed files of one directory, on several threads when there are several. Returns
-/// the indexes of files that could not be stored (they are left out of the tree).
+/// Has the workers read the changed files of one directory. Returns the indexes of files that
+/// could not be stored (they are left out of the tree).
 fn read_files(
     ctx: &Ctx<'_>,
+    jobs: &mpsc::Sender<Job>,
     abs: &Path,
     rel: &Path,
     entries: &mut [Entry],
     to_read: &[usize],
 ) -> Result<Vec<usize>, BackupError> {
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, read::Outcome)>> = Mutex::new(Vec::new());
-    let fatal: Mutex<Option<BackupError>> = Mutex::new(None);
-    let work = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        let Some(&idx) = to_read.get(i) else { break };
+    let (reply, replies) = mpsc::channel();
+    for &idx in to_read {
         let entry = &entries[idx];
-        let name = std::ffi::OsStr::from_bytes(&entry.name);
-        match read::read_file(ctx, &abs.join(name), entry) {
-            Ok(o) => results.lock().push((idx, o)),
-            Err(e) => {
-                *fatal.lock() = Some(e);
-                break;
-            }
+        let job = Job {
+            path: abs.join(std::ffi::OsStr::from_bytes(&entry.name)),
+            entry: entry.clone(),
+            idx,
+            reply: reply.clone(),
+        };
+        if jobs.send(job).is_err() {
+            return Err(BackupError::Source {
+                part: String::new(),
+                path: abs.display().to_string(),
+                source: std::io::Error::other("reader threads stopped"),
+            });
         }
-    };
-    let threads = ctx.threads.min(to_read.len());
-    if threads > 1 {
-        std::thread::scope(|s| {
-            for _ in 0..threads {
-                s.spawn(work);
-            }
-        });
-    } else {
-        work();
     }
-    if let Some(e) = fatal.into_inner() {
+    drop(reply);
+    let mut results = Vec::with_capacity(to_read.len());
+    let mut fatal = None;
+    for (idx, outcome) in replies.iter() {
+        match outcome {
+            Ok(o) => results.push((idx, o)),
+            Err(e) => fatal = Some(e),
+        }
+    }
+    if let Some(e) = fatal {
         return Err(e);
     }
     let mut skipped = Vec::new();
-    for (idx, outcome) in results.into_inner() {
+    for (idx, outcome) in results {
         let entry = &mut entries[idx];
         let rel_path = rel.join(std::ffi::OsStr::from_bytes(&entry.name));
         match outcome {

@@ -2,7 +2,7 @@
 //! turned into a fifo, never follows a symlink swapped in, and re-reads a file that changed while
 //! being read (reporting it when it keeps changing).
 
-use super::{chunk_ref, BackupError, Ctx};
+use super::{chunk_ref, BackupError, Ctx, Scratch};
 use crate::chunker::for_each_chunk;
 use crate::model::{ChunkRef, Entry, Timestamp};
 use crate::store::pack::BlobKind;
@@ -67,7 +67,12 @@ fn fingerprint(md: &std::fs::Metadata) -> Fingerprint {
     }
 }
 
-pub fn read_file(ctx: &Ctx<'_>, path: &Path, entry: &Entry) -> Result<Outcome, BackupError> {
+pub(crate) fn read_file(
+    ctx: &Ctx<'_>,
+    path: &Path,
+    entry: &Entry,
+    scratch: &mut Scratch,
+) -> Result<Outcome, BackupError> {
     if entry.nlink > 1 {
         if let Some((size, mtime, chunks)) = ctx.links.lock().get(&entry.ino) {
             if *size == entry.size && *mtime == entry.mtime {
@@ -107,11 +112,13 @@ pub fn read_file(ctx: &Ctx<'_>, path: &Path, entry: &Entry) -> Result<Outcome, B
         let mut chunks = Vec::new();
         let mut size = 0u64;
         let mut write_err: Option<BackupError> = None;
+        let Scratch { buf, codec } = &mut *scratch;
         let read = for_each_chunk(
             &file,
+            buf,
             |data: &[u8]| -> Result<(), io::Error> {
                 let r = chunk_ref(data);
-                if let Err(e) = ctx.writer.add(BlobKind::Chunk, r.id.0, data) {
+                if let Err(e) = ctx.writer.add(BlobKind::Chunk, r.id.0, data, codec) {
                     write_err = Some(e.into());
                     return Err(io::Error::other("store write failed"));
                 }

@@ -4,8 +4,13 @@
 
 mod backup;
 mod format;
+mod generate;
+mod prune;
 mod restore;
 mod snapshots;
+
+mod forget;
+mod stats;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -13,6 +18,7 @@ use std::path::PathBuf;
 pub const EXIT_OK: i32 = 0;
 pub const EXIT_ERROR: i32 = 1;
 pub const EXIT_PARTIAL: i32 = 3;
+pub const EXIT_USAGE: i32 = 2;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -47,6 +53,17 @@ pub enum Command {
     Snapshots(snapshots::SnapshotsArgs),
     /// Restore a snapshot, or a folder or file of it, into a folder.
     Restore(restore::RestoreArgs),
+    /// Delete data that no snapshot references any more (after `forget`).
+    Prune(prune::PruneArgs),
+
+    /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep.
+    Forget(forget::ForgetArgs),
+    /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
+    Stats(stats::StatsArgs),
+
+    /// Generate deterministic test data (demo, tests, benchmarks).
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCmd),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -57,6 +74,12 @@ pub fn main() -> i32 {
         Command::Backup(a) => backup::run(&cli, a),
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
+        Command::Prune(a) => prune::run(&cli, a),
+
+        Command::Forget(a) => forget::run(&cli, a),
+        Command::Stats(a) => stats::run(&cli, a),
+
+        Command::Generate(c) => generate::run(c),
     };
     match result {
         Ok(code) => code,

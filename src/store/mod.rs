@@ -3,6 +3,7 @@
 //! version; packs are in `pack.rs`, the I/O primitives in `backend.rs`.
 
 pub mod backend;
+pub mod lock;
 pub mod pack;
 
 use crate::id::{Digest, PackId, SnapshotId};
@@ -12,6 +13,7 @@ use pack::{parse_index, parse_trailer, IndexEntry, PackError, TRAILER_LEN};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Name of the format file at the root of every store. Do not change.
 pub const FORMAT_FILE: &str = "bmbackup-store.json";
@@ -69,7 +71,7 @@ pub struct FormatInfo {
 
 /// An opened store.
 pub struct Store {
-    backend: Box<dyn Backend>,
+    backend: Arc<dyn Backend>,
     root: PathBuf,
     pub info: FormatInfo,
 }
@@ -121,7 +123,7 @@ impl Store {
             .write_atomic(FORMAT_FILE, &json)
             .map_err(io_err(backend.describe(FORMAT_FILE)))?;
         Ok(Store {
-            backend: Box::new(backend),
+            backend: Arc::new(backend),
             root: root.to_path_buf(),
             info,
         })
@@ -159,7 +161,7 @@ impl Store {
             });
         }
         Ok(Store {
-            backend: Box::new(backend),
+            backend: Arc::new(backend),
             root: root.to_path_buf(),
             info,
         })
@@ -171,6 +173,10 @@ impl Store {
 
     pub fn backend(&self) -> &dyn Backend {
         self.backend.as_ref()
+    }
+
+    pub fn shared_backend(&self) -> Arc<dyn Backend> {
+        Arc::clone(&self.backend)
     }
 
     pub fn pack_key(id: &PackId) -> String {
@@ -247,9 +253,18 @@ impl Store {
 
     /// Reads one blob and verifies it against its hash.
     pub fn read_blob(&self, pack: &PackId, entry: &IndexEntry) -> Result<Vec<u8>> {
+        let frame = self.read_frame(pack, entry)?;
+        pack::open_blob(&frame, entry).map_err(|e| StoreError::Corrupt {
+            what: format!("{} {}", entry.kind.name(), entry.id),
+            path: self.describe_pack(pack),
+            detail: e.to_string(),
+        })
+    }
+
+    /// Reads a blob's stored (compressed) frame without decoding it.
+    pub fn read_frame(&self, pack: &PackId, entry: &IndexEntry) -> Result<Vec<u8>> {
         let key = Self::pack_key(pack);
-        let frame = self
-            .backend
+        self.backend
             .read_range(&key, entry.offset, entry.stored_len as usize)
             .map_err(|e| {
                 if e.kind() == io::ErrorKind::UnexpectedEof {
@@ -261,12 +276,7 @@ impl Store {
                 } else {
                     io_err(self.backend.describe(&key))(e)
                 }
-            })?;
-        pack::open_blob(&frame, entry).map_err(|e| StoreError::Corrupt {
-            what: format!("{} {}", entry.kind.name(), entry.id),
-            path: self.backend.describe(&key),
-            detail: e.to_string(),
-        })
+            })
     }
 
     pub fn delete_pack(&self, id: &PackId) -> Result<()> {

@@ -97,17 +97,40 @@ pub struct Frame {
     pub raw_len: u32,
 }
 
+/// Reusable zstd contexts for one thread: creating a context per blob costs more than
+/// compressing a small mail.
+pub struct Codec {
+    compressor: zstd::bulk::Compressor<'static>,
+    decompressor: zstd::bulk::Decompressor<'static>,
+}
+
+impl Codec {
+    pub fn new(level: i32) -> Result<Codec, PackError> {
+        Ok(Codec {
+            compressor: zstd::bulk::Compressor::new(level)
+                .map_err(|e| PackError::Decompress(e.to_string()))?,
+            decompressor: zstd::bulk::Decompressor::new()
+                .map_err(|e| PackError::Decompress(e.to_string()))?,
+        })
+    }
+}
+
 /// Compresses `raw` (kept raw when zstd does not shrink it) and proves the frame decodes back to
 /// `id` before anyone may commit it: a compressor bug must never reach the store silently.
-pub fn encode_frame(raw: &[u8], id: &Digest, level: i32) -> Result<Frame, PackError> {
+pub fn encode_frame(raw: &[u8], id: &Digest, codec: &mut Codec) -> Result<Frame, PackError> {
     let raw_len = u32::try_from(raw.len()).map_err(|_| PackError::TooLarge(raw.len() as u64))?;
-    let compressed =
-        zstd::bulk::compress(raw, level).map_err(|e| PackError::Decompress(e.to_string()))?;
+    let compressed = codec
+        .compressor
+        .compress(raw)
+        .map_err(|e| PackError::Decompress(e.to_string()))?;
     let mut bytes = Vec::with_capacity(compressed.len().min(raw.len()) + 1);
     if compressed.len() < raw.len() {
         bytes.push(CODEC_ZSTD);
         bytes.extend_from_slice(&compressed);
-        let back = decode_frame(&bytes, raw_len, u32::MAX)?;
+        let back = codec
+            .decompressor
+            .decompress(&compressed, raw.len())
+            .map_err(|e| PackError::Decompress(e.to_string()))?;
         if Digest::of(&back) != *id {
             return Err(PackError::HashMismatch);
         }
@@ -292,7 +315,7 @@ mod tests {
         let mut b = PackBuilder::new();
         for (data, kind) in blobs {
             let id = Digest::of(data);
-            let frame = encode_frame(data, &id, 3).unwrap();
+            let frame = encode_frame(data, &id, &mut Codec::new(3).unwrap()).unwrap();
             b.add(*kind, id, &frame);
         }
         let (bytes, _, index) = b.finish();

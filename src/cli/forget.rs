@@ -1,0 +1,162 @@
+//! `bmbackup forget`: applies a retention policy (flags shared with nothing else, the same keys
+//! as the config's `[retention]`), printing each snapshot with its verdict and the rules that
+//! keep it; `--dry-run` only prints.
+
+use super::{format, Cli, EXIT_OK, EXIT_USAGE};
+use crate::forget::{apply, plan, Plan, Selection};
+use crate::prune::{prune, PruneOptions};
+use crate::retention::{parse_ages, Policy, RetentionError};
+use crate::store::lock::{LockKind, StoreLock};
+use crate::store::now_ns;
+use clap::Args;
+use std::time::Duration;
+
+/// The retention rules; every rule applies to each host and part on its own, a snapshot kept by
+/// any rule is kept, and the newest of each part always is.
+#[derive(Args, Debug, Clone, Default)]
+pub struct PolicyArgs {
+    /// Keep the N newest complete snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep every snapshot of the last N days (N × 24 h back from now).
+    #[arg(long, value_name = "N")]
+    pub keep_days: Option<u32>,
+    /// Keep, for each age in days, the complete snapshot closest to that age (BlueMind's advice:
+    /// D-7, D-15, D-30 → `--keep-ages 7,15,30`).
+    #[arg(long, value_name = "DAYS,...")]
+    pub keep_ages: Option<String>,
+    /// Keep the newest complete snapshot of each of the last N days that have one (UTC).
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// The same for the last N ISO weeks (Monday to Sunday, UTC).
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// The same for the last N calendar months (UTC).
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+}
+
+impl PolicyArgs {
+    pub fn policy(&self) -> Result<Policy, RetentionError> {
+        let keep_ages = match &self.keep_ages {
+            Some(s) => parse_ages(s)?,
+            None => Vec::new(),
+        };
+        Ok(Policy {
+            keep_last: self.keep_last,
+            keep_days: self.keep_days,
+            keep_ages,
+            keep_daily: self.keep_daily,
+            keep_weekly: self.keep_weekly,
+            keep_monthly: self.keep_monthly,
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// Only snapshots of this host.
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Only snapshots of this part (repeatable).
+    #[arg(long = "part", value_name = "NAME")]
+    pub parts: Vec<String>,
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Print what would be kept and removed, and why; delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Then delete the data no snapshot references any more (as `bmbackup prune`).
+    #[arg(long)]
+    pub prune: bool,
+}
+
+pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
+    // A usage error, checked before the store is opened: an empty policy must never delete.
+    let policy = match a.policy.policy() {
+        Ok(p) if !p.is_empty() => p,
+        Ok(_) => return usage(&RetentionError::EmptyPolicy),
+        Err(e) => return usage(&e),
+    };
+    let (_, repo) = cli.open_repo()?;
+    let selection = Selection {
+        host: a.host.clone(),
+        parts: a
+            .parts
+            .iter()
+            .map(|p| p.trim_matches('/').to_string())
+            .collect(),
+    };
+    if a.dry_run {
+        let plan = plan(&repo, &selection, &policy, now_ns())?;
+        print_plan(&plan);
+        let n = plan.removed().count();
+        println!(
+            "dry run: would remove {n} of {} snapshot(s); nothing was deleted",
+            plan.verdicts.len()
+        );
+        if a.prune {
+            // A prune dry run now would still count the snapshots above as live.
+            println!(
+                "(--prune is not run in a dry run: the snapshots above are still in the store)"
+            );
+        }
+        return Ok(EXIT_OK);
+    }
+    // Shared: backups may run meanwhile (they only add manifests); a prune may not.
+    let lock = StoreLock::acquire(
+        repo.store.shared_backend(),
+        LockKind::Shared,
+        "forget",
+        Duration::ZERO,
+    )?;
+    let plan = plan(&repo, &selection, &policy, now_ns())?;
+    print_plan(&plan);
+    let removed = apply(&repo, &plan, &lock)?;
+    // Prune takes an exclusive lock, which our shared one would block.
+    drop(lock);
+    if !a.prune {
+        println!(
+            "removed {removed} of {} snapshot(s); their data is freed by the next prune",
+            plan.verdicts.len()
+        );
+        return Ok(EXIT_OK);
+    }
+    println!("removed {removed} of {} snapshot(s)", plan.verdicts.len());
+    let report = prune(&repo, &PruneOptions::default())?;
+    println!("prune: {report}");
+    Ok(EXIT_OK)
+}
+
+fn usage(e: &RetentionError) -> anyhow::Result<i32> {
+    eprintln!("bmbackup forget: {e}");
+    eprintln!("usage: bmbackup forget [--host IP] [--part NAME] --keep-… [--dry-run] [--prune]; see `bmbackup forget --help`");
+    Ok(EXIT_USAGE)
+}
+
+/// One block per host and part: `keep`/`remove`, folder name, id, status, size and reasons.
+pub(super) fn print_plan(plan: &Plan) {
+    if plan.verdicts.is_empty() {
+        println!("no snapshots match");
+        return;
+    }
+    let mut group = None;
+    for v in &plan.verdicts {
+        let m = &v.snapshot.manifest;
+        let key = (m.host.as_str(), m.part.as_str());
+        if group != Some(key) {
+            println!("{}/{}:", m.host, m.part);
+            group = Some(key);
+        }
+        let line = format!(
+            "  {:<6}  {:<20}  {:<12}  {:<8}  {:>10}  {}",
+            if v.decision.keep { "keep" } else { "remove" },
+            v.name,
+            v.snapshot.id.short(),
+            m.status.as_str(),
+            format::size(m.bytes),
+            v.decision.reasons.join(", ")
+        );
+        println!("{}", line.trim_end());
+    }
+}

@@ -1,0 +1,72 @@
+//! `bmbackup stats`: sizes per snapshot, per part and for the whole store, as a table or JSON.
+
+use super::{format, Cli, EXIT_OK};
+use crate::stats::compute;
+use clap::Args;
+
+#[derive(Args, Debug)]
+#[command(after_long_help = "JSON keys (--json):
+  snapshots[]: id, host, part, name, date, status, logical_bytes
+  parts[]:     host, part, snapshots, newest_name, newest_logical_bytes, total_logical_bytes
+  store:       snapshots, logical_bytes, stored_bytes, unique_chunks, unique_bytes, trees,
+               referenced_stored_bytes, dedup_ratio, compression_ratio, unreadable_trees,
+               missing_chunks
+
+logical = sum of file sizes; stored_bytes = size of the pack files on disk; unique_bytes =
+uncompressed size of the distinct chunks some snapshot references; dedup_ratio =
+logical_bytes / unique_bytes; compression_ratio = unique_bytes / stored_bytes (null when the
+store is empty). stored_bytes - referenced_stored_bytes is roughly what prune can free.")]
+pub struct StatsArgs {
+    /// Print one JSON object (keys below).
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cli: &Cli, a: &StatsArgs) -> anyhow::Result<i32> {
+    let (common, repo) = cli.open_repo()?;
+    let stats = compute(&repo)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&stats)?);
+        return Ok(EXIT_OK);
+    }
+    println!(
+        "{:<15}  {:<18}  {:>9}  {:>10}  {:>12}  NEWEST",
+        "HOST", "PART", "SNAPSHOTS", "NEWEST", "ALL (SUM)"
+    );
+    for p in &stats.parts {
+        println!(
+            "{:<15}  {:<18}  {:>9}  {:>10}  {:>12}  {}",
+            p.host,
+            p.part,
+            p.snapshots,
+            format::size(p.newest_logical_bytes),
+            format::size(p.total_logical_bytes),
+            p.newest_name
+        );
+    }
+    let s = &stats.store;
+    let times = |r: Option<f64>| r.map_or_else(|| "-".to_string(), |r| format!("{r:.2}×"));
+    println!();
+    println!("store {}:", common.store.display());
+    println!("  snapshots            {}", s.snapshots);
+    println!("  logical (all)        {}", format::size(s.logical_bytes));
+    println!(
+        "  unique data          {} in {} chunks",
+        format::size(s.unique_bytes),
+        s.unique_chunks
+    );
+    println!("  stored on disk       {}", format::size(s.stored_bytes));
+    println!(
+        "  freeable by prune    {}",
+        format::size(s.stored_bytes.saturating_sub(s.referenced_stored_bytes))
+    );
+    println!("  dedup ratio          {}", times(s.dedup_ratio));
+    println!("  compression ratio    {}", times(s.compression_ratio));
+    if s.unreadable_trees + s.missing_chunks > 0 {
+        eprintln!(
+            "warning: {} unreadable folder(s) and {} missing chunk(s): the figures are low; run `bmbackup check`",
+            s.unreadable_trees, s.missing_chunks
+        );
+    }
+    Ok(EXIT_OK)
+}

@@ -1,0 +1,223 @@
+//! `prune`: deletes data no snapshot references. Marks every tree and chunk reachable from the
+//! store's manifests, deletes packs with nothing live, and rewrites packs whose live share fell
+//! below a threshold (new packs are committed before old ones are deleted, so a crash leaves
+//! duplicates, never losses). Runs under an exclusive store lock: no backup can be deduplicating
+//! against a chunk while prune decides it is garbage.
+
+use crate::id::{Digest, PackId, TreeId};
+use crate::repo::{RepoError, Repository};
+use crate::store::lock::{LockError, LockKind, StoreLock};
+use crate::store::pack::{BlobKind, Frame, PackBuilder};
+use crate::writer::TARGET_PACK_SIZE;
+use std::collections::HashSet;
+use std::fmt;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PruneError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Lock(#[from] LockError),
+    #[error("cannot prune: {0}; nothing was deleted. Run `bmbackup check` to find the damage")]
+    Unreachable(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct PruneOptions {
+    /// Rewrite a pack when less than this fraction of its bytes is still used.
+    pub repack_below: f64,
+    /// Report what would be done without changing the store.
+    pub dry_run: bool,
+    /// How long to wait for running backups to finish.
+    pub wait: Duration,
+}
+
+impl Default for PruneOptions {
+    fn default() -> Self {
+        PruneOptions {
+            repack_below: 0.5,
+            dry_run: false,
+            wait: Duration::ZERO,
+        }
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct PruneReport {
+    pub snapshots: usize,
+    pub packs_before: usize,
+    pub bytes_before: u64,
+    pub packs_deleted: usize,
+    pub packs_rewritten: usize,
+    pub packs_written: usize,
+    pub bytes_after: u64,
+    pub blobs_removed: u64,
+    pub dry_run: bool,
+}
+
+impl fmt::Display for PruneReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}{} snapshots kept; {} packs ({} bytes) before; deleted {} packs, rewrote {} into {}; {} unused blobs removed; {} bytes after",
+            if self.dry_run { "dry run: " } else { "" },
+            self.snapshots,
+            self.packs_before,
+            self.bytes_before,
+            self.packs_deleted,
+            self.packs_rewritten,
+            self.packs_written,
+            self.blobs_removed,
+            self.bytes_after
+        )
+    }
+}
+
+/// Every tree and chunk reachable from the snapshots in the store.
+pub fn mark_live(
+    repo: &Repository,
+) -> Result<(HashSet<Digest>, HashSet<Digest>, usize), PruneError> {
+    let snaps = repo.snapshots()?;
+    let mut trees: HashSet<Digest> = HashSet::new();
+    let mut chunks: HashSet<Digest> = HashSet::new();
+    let mut todo: Vec<(TreeId, String)> = snaps
+        .iter()
+        .map(|s| (s.root, format!("snapshot {}", s.id.short())))
+        .collect();
+    while let Some((id, owner)) = todo.pop() {
+        if !trees.insert(id.0) {
+            continue;
+        }
+        let tree = repo
+            .read_tree(id)
+            .map_err(|e| PruneError::Unreachable(format!("tree {} of {owner}: {e}", id.short())))?;
+        for e in &tree.entries {
+            for c in e.chunks() {
+                chunks.insert(c.id.0);
+            }
+            if let Some(sub) = e.subtree() {
+                if !trees.contains(&sub.0) {
+                    todo.push((sub, owner.clone()));
+                }
+            }
+        }
+    }
+    Ok((trees, chunks, snaps.len()))
+}
+
+pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, PruneError> {
+    let lock = StoreLock::acquire(
+        repo.store.shared_backend(),
+        LockKind::Exclusive,
+        "prune",
+        opts.wait,
+    )?;
+    repo.sync()?;
+    let (live_trees, live_chunks, snapshots) = mark_live(repo)?;
+    let is_live = |kind: BlobKind, id: &Digest| match kind {
+        BlobKind::Tree => live_trees.contains(id),
+        BlobKind::Chunk => live_chunks.contains(id),
+    };
+    let packs = repo.catalog.packs().map_err(RepoError::from)?;
+    let mut report = PruneReport {
+        snapshots,
+        packs_before: packs.len(),
+        bytes_before: packs.iter().map(|(_, s)| s).sum(),
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+    // A blob kept in several packs is claimed by the first pack that holds it; other copies are garbage.
+    let mut claimed: HashSet<(u8, Digest)> = HashSet::new();
+    let mut to_delete: Vec<PackId> = Vec::new();
+    let mut to_rewrite: Vec<(PackId, Vec<crate::store::pack::IndexEntry>)> = Vec::new();
+    for (pack, size) in &packs {
+        let entries = repo.catalog.pack_entries(pack).map_err(RepoError::from)?;
+        let mut live = Vec::new();
+        let mut live_bytes = 0u64;
+        for e in &entries {
+            if is_live(e.kind, &e.id) && claimed.insert((e.kind.code(), e.id)) {
+                live_bytes += u64::from(e.stored_len);
+                live.push(*e);
+            }
+        }
+        report.blobs_removed += (entries.len() - live.len()) as u64;
+        if live.is_empty() {
+            to_delete.push(*pack);
+        } else if (live_bytes as f64) < opts.repack_below * (*size as f64) {
+            to_rewrite.push((*pack, live));
+        }
+    }
+    report.packs_deleted = to_delete.len();
+    report.packs_rewritten = to_rewrite.len();
+    if opts.dry_run {
+        report.bytes_after = report.bytes_before;
+        return Ok(report);
+    }
+    // Copy live blobs out of sparse packs; frames are copied as stored, after verifying them.
+    let mut builder = PackBuilder::new();
+    let mut kept_damaged: HashSet<PackId> = HashSet::new();
+    for (pack, live) in &to_rewrite {
+        for e in live {
+            let frame = repo.store.read_frame(pack, e).map_err(RepoError::from)?;
+            if let Err(err) = crate::store::pack::open_blob(&frame, e) {
+                log::error!(
+                    "{} {} in {} is damaged ({err}); keeping that pack",
+                    e.kind.name(),
+                    e.id,
+                    repo.store.describe_pack(pack)
+                );
+                kept_damaged.insert(*pack);
+                continue;
+            }
+            builder.add(
+                e.kind,
+                e.id,
+                &Frame {
+                    bytes: frame,
+                    raw_len: e.raw_len,
+                },
+            );
+            if builder.len() >= TARGET_PACK_SIZE {
+                commit(repo, std::mem::take(&mut builder), &mut report)?;
+            }
+        }
+    }
+    commit(repo, builder, &mut report)?;
+    lock.check()?;
+    for pack in to_delete
+        .iter()
+        .chain(to_rewrite.iter().map(|(p, _)| p))
+        .filter(|p| !kept_damaged.contains(p))
+    {
+        repo.store.delete_pack(pack).map_err(RepoError::from)?;
+        repo.catalog.remove_pack(pack).map_err(RepoError::from)?;
+    }
+    report.bytes_after = repo.catalog.packs_size().map_err(RepoError::from)?;
+    Ok(report)
+}
+
+fn commit(
+    repo: &Repository,
+    builder: PackBuilder,
+    report: &mut PruneReport,
+) -> Result<(), PruneError> {
+    if builder.is_empty() {
+        return Ok(());
+    }
+    let (bytes, id, index) = builder.finish();
+    let id = PackId(id);
+    repo.store
+        .write_pack(&id, &bytes)
+        .map_err(RepoError::from)?;
+    repo.catalog
+        .add_pack(
+            &id,
+            bytes.len() as u64,
+            &index,
+            &crate::writer::tree_frames(&bytes, &index),
+        )
+        .map_err(RepoError::from)?;
+    report.packs_written += 1;
+    Ok(())
+}

@@ -1,0 +1,161 @@
+//! `stats`: the figures an admin needs to size the backup disk: logical size per snapshot and per
+//! part, and for the store what is really stored, how much unique data that is, and what dedup
+//! and compression save. Unique data is found by walking every snapshot's trees once (a tree or
+//! chunk shared by many snapshots is counted once).
+
+use crate::id::{ChunkId, TreeId};
+use crate::model::Snapshot;
+use crate::repo::{named_snapshots, RepoError, Repository};
+use crate::store::pack::BlobKind;
+use crate::timefmt;
+use serde::Serialize;
+use std::collections::HashSet;
+
+/// One snapshot's logical size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotStats {
+    pub id: String,
+    pub host: String,
+    pub part: String,
+    /// Folder name, as in the mount.
+    pub name: String,
+    pub date: String,
+    pub status: String,
+    /// Sum of the sizes of its regular files.
+    pub logical_bytes: u64,
+}
+
+/// One host's part across its history.
+#[derive(Debug, Clone, Serialize)]
+pub struct PartStats {
+    pub host: String,
+    pub part: String,
+    pub snapshots: usize,
+    pub newest_name: String,
+    pub newest_logical_bytes: u64,
+    /// Sum over its snapshots: what plain copies of every snapshot would take.
+    pub total_logical_bytes: u64,
+}
+
+/// Store-wide figures. Ratios are `None` when their denominator is 0 (an empty store).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StoreStats {
+    pub snapshots: usize,
+    /// Sum of every snapshot's logical size.
+    pub logical_bytes: u64,
+    /// Sum of the pack files' sizes: the disk space the store's data takes.
+    pub stored_bytes: u64,
+    /// Distinct chunks referenced by some snapshot, and their uncompressed size.
+    pub unique_chunks: u64,
+    pub unique_bytes: u64,
+    /// Distinct trees (folders) referenced.
+    pub trees: u64,
+    /// Stored (compressed) size of the referenced chunks and trees; `stored_bytes` minus this is
+    /// roughly what `prune` can free (unreferenced data plus pack headers and indexes).
+    pub referenced_stored_bytes: u64,
+    /// `logical_bytes / unique_bytes`: how many times over dedup stores the data only once.
+    pub dedup_ratio: Option<f64>,
+    /// `unique_bytes / stored_bytes`: what compression (and pack overhead) leave of it.
+    pub compression_ratio: Option<f64>,
+    /// Trees that could not be read (missing or damaged; `check` says more). Their content is
+    /// not counted in the unique figures.
+    pub unreadable_trees: u64,
+    /// Referenced chunks the catalog does not know (missing from the store).
+    pub missing_chunks: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Stats {
+    pub snapshots: Vec<SnapshotStats>,
+    pub parts: Vec<PartStats>,
+    pub store: StoreStats,
+}
+
+/// Computes every figure. Reads every distinct tree once, never file contents.
+pub fn compute(repo: &Repository) -> Result<Stats, RepoError> {
+    let all = repo.snapshots()?;
+    let named = named_snapshots(&all);
+    let snapshots: Vec<SnapshotStats> = named
+        .iter()
+        .map(|(s, name)| SnapshotStats {
+            id: s.id.to_hex(),
+            host: s.manifest.host.clone(),
+            part: s.manifest.part.clone(),
+            name: name.clone(),
+            date: timefmt::iso8601(s.manifest.started_ns),
+            status: s.manifest.status.as_str().to_string(),
+            logical_bytes: s.manifest.bytes,
+        })
+        .collect();
+    let mut parts: Vec<PartStats> = Vec::new();
+    // `snapshots` is sorted by host, part and time, so each part's newest comes last.
+    for group in snapshots.chunk_by(|a, b| a.host == b.host && a.part == b.part) {
+        let Some(newest) = group.last() else { continue };
+        parts.push(PartStats {
+            host: newest.host.clone(),
+            part: newest.part.clone(),
+            snapshots: group.len(),
+            newest_name: newest.name.clone(),
+            newest_logical_bytes: newest.logical_bytes,
+            total_logical_bytes: group.iter().map(|s| s.logical_bytes).sum(),
+        });
+    }
+    let mut store = unique_data(repo, &all)?;
+    store.snapshots = snapshots.len();
+    store.logical_bytes = snapshots.iter().map(|s| s.logical_bytes).sum();
+    store.stored_bytes = repo.catalog.packs_size()?;
+    store.dedup_ratio = ratio(store.logical_bytes, store.unique_bytes);
+    store.compression_ratio = ratio(store.unique_bytes, store.stored_bytes);
+    Ok(Stats {
+        snapshots,
+        parts,
+        store,
+    })
+}
+
+fn ratio(num: u64, den: u64) -> Option<f64> {
+    (den > 0).then(|| num as f64 / den as f64)
+}
+
+/// Walks the trees of every snapshot, each distinct tree once, and sums distinct chunks.
+fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<StoreStats, RepoError> {
+    let mut out = StoreStats::default();
+    let mut seen_trees: HashSet<TreeId> = HashSet::new();
+    let mut seen_chunks: HashSet<ChunkId> = HashSet::new();
+    let mut todo: Vec<TreeId> = all.iter().map(|s| s.root).collect();
+    while let Some(id) = todo.pop() {
+        if !seen_trees.insert(id) {
+            continue;
+        }
+        let tree = match repo.read_tree(id) {
+            Ok(t) => t,
+            Err(e) if e.is_corruption() => {
+                log::warn!("stats: {e}");
+                out.unreadable_trees += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        out.trees += 1;
+        if let Some((_, entry)) = repo.catalog.locate(BlobKind::Tree, &id.0)? {
+            out.referenced_stored_bytes += u64::from(entry.stored_len);
+        }
+        for e in &tree.entries {
+            if let Some(sub) = e.subtree() {
+                todo.push(sub);
+            }
+            for c in e.chunks() {
+                if !seen_chunks.insert(c.id) {
+                    continue;
+                }
+                out.unique_chunks += 1;
+                out.unique_bytes += u64::from(c.len);
+                match repo.catalog.locate(BlobKind::Chunk, &c.id.0)? {
+                    Some((_, entry)) => out.referenced_stored_bytes += u64::from(entry.stored_len),
+                    None => out.missing_chunks += 1,
+                }
+            }
+        }
+    }
+    Ok(out)
+}

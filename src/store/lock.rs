@@ -1,0 +1,324 @@
+//! Store locks that work on NFS and object storage: plain files in `locks/` naming the host, pid,
+//! command and time, refreshed by a heartbeat. No fcntl locks (they do not span machines reliably).
+//!
+//! Backups and forget take *shared* locks (many may run at once); prune and repair take
+//! *exclusive* locks. A lock whose heartbeat stopped for [`STALE_AFTER`] (or whose process is
+//! gone, on the same host) is stale and may be removed. A holder checks its lock is still there
+//! before it commits; if another process removed it as stale, the holder aborts instead.
+
+use super::backend::{unique_suffix, Backend};
+use super::{now_ns, LOCKS_DIR};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A lock not refreshed for this long is stale.
+pub const STALE_AFTER: Duration = Duration::from_secs(15 * 60);
+const HEARTBEAT: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockKind {
+    Shared,
+    Exclusive,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub kind: LockKind,
+    pub command: String,
+    pub host: String,
+    pub pid: u32,
+    pub started_ns: i64,
+    pub refreshed_ns: i64,
+}
+
+impl LockInfo {
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (pid {} on {}, since {} UTC)",
+            self.command,
+            self.pid,
+            self.host,
+            crate::timefmt::display(self.started_ns)
+        )
+    }
+
+    fn is_stale(&self, now: i64) -> bool {
+        if now.saturating_sub(self.refreshed_ns) > STALE_AFTER.as_nanos() as i64 {
+            return true;
+        }
+        self.host == hostname() && !pid_alive(self.pid)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("store is busy: {0}; try again when it has finished")]
+    Busy(String),
+    #[error("lock file {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("our lock {0} was removed by another process (it was thought stale); aborting without committing")]
+    Lost(String),
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: buf is valid for its length; gethostname NUL-terminates on success.
+    if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } != 0 {
+        return "unknown".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
+fn pid_alive(pid: u32) -> bool {
+    // SAFETY: signal 0 only checks for existence.
+    let rc = unsafe { libc::kill(pid as libc::pid_t, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// A held lock; released (file deleted) on drop.
+pub struct StoreLock {
+    backend: Arc<dyn Backend>,
+    key: String,
+    lost: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+    heartbeat: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Every lock in the store, with its key; unreadable lock files are reported as such.
+pub fn list_locks(backend: &dyn Backend) -> Result<Vec<(String, Option<LockInfo>)>, LockError> {
+    let names = backend
+        .list(LOCKS_DIR)
+        .map_err(|e| LockError::Io(backend.describe(LOCKS_DIR), e))?;
+    let mut out = Vec::new();
+    for n in names.into_iter().filter(|n| n.ends_with(".lock")) {
+        let key = format!("{LOCKS_DIR}/{n}");
+        match backend.read_all(&key) {
+            Ok(b) => out.push((key, serde_json::from_slice(&b).ok())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LockError::Io(backend.describe(&key), e)),
+        }
+    }
+    Ok(out)
+}
+
+impl StoreLock {
+    /// Takes a lock of `kind` for `command`, waiting up to `wait` for conflicting holders.
+    pub fn acquire(
+        backend: Arc<dyn Backend>,
+        kind: LockKind,
+        command: &str,
+        wait: Duration,
+    ) -> Result<StoreLock, LockError> {
+        let deadline = std::time::Instant::now() + wait;
+        let now = now_ns();
+        let info = LockInfo {
+            kind,
+            command: command.to_string(),
+            host: hostname(),
+            pid: std::process::id(),
+            started_ns: now,
+            refreshed_ns: now,
+        };
+        let key = format!(
+            "{LOCKS_DIR}/{}-{}-{}.lock",
+            info.host.replace('/', "_"),
+            info.pid,
+            unique_suffix()
+        );
+        loop {
+            write_lock(backend.as_ref(), &key, &info)?;
+            match conflicts(backend.as_ref(), &key, kind)? {
+                None => break,
+                Some(holder) => {
+                    let _ = backend.delete(&key);
+                    if std::time::Instant::now() >= deadline {
+                        return Err(LockError::Busy(holder));
+                    }
+                    // Random back-off so two exclusive lockers do not collide forever.
+                    let jitter = u64::from_str_radix(&unique_suffix()[..4], 16).unwrap_or(0) % 500;
+                    std::thread::sleep(Duration::from_millis(500 + jitter));
+                }
+            }
+        }
+        let lost = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let heartbeat = {
+            let (backend, key, lost, stop) = (
+                Arc::clone(&backend),
+                key.clone(),
+                Arc::clone(&lost),
+                Arc::clone(&stop),
+            );
+            std::thread::spawn(move || heartbeat_loop(backend, key, info, lost, stop))
+        };
+        Ok(StoreLock {
+            backend,
+            key,
+            lost,
+            stop,
+            heartbeat: Some(heartbeat),
+        })
+    }
+
+    /// Fails if the lock was taken from us; call right before committing.
+    pub fn check(&self) -> Result<(), LockError> {
+        let gone = match self.backend.size(&self.key) {
+            Ok(_) => false,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+            Err(e) => return Err(LockError::Io(self.backend.describe(&self.key), e)),
+        };
+        if gone || self.lost.load(Ordering::SeqCst) {
+            self.lost.store(true, Ordering::SeqCst);
+            return Err(LockError::Lost(self.backend.describe(&self.key)));
+        }
+        Ok(())
+    }
+}
+
+fn write_lock(backend: &dyn Backend, key: &str, info: &LockInfo) -> Result<(), LockError> {
+    let json = serde_json::to_vec(info).unwrap_or_default();
+    backend
+        .write_atomic(key, &json)
+        .map_err(|e| LockError::Io(backend.describe(key), e))
+}
+
+/// The first live lock that conflicts with taking `kind`; removes stale ones on the way.
+fn conflicts(
+    backend: &dyn Backend,
+    own: &str,
+    kind: LockKind,
+) -> Result<Option<String>, LockError> {
+    let now = now_ns();
+    for (key, info) in list_locks(backend)? {
+        if key == own {
+            continue;
+        }
+        let Some(info) = info else {
+            // Half-written or foreign: treat as held until it ages out.
+            if backend.size(&key).is_ok() {
+                return Ok(Some(format!("unreadable lock {}", backend.describe(&key))));
+            }
+            continue;
+        };
+        if info.is_stale(now) {
+            log::warn!("removing stale lock of {}", info.describe());
+            let _ = backend.delete(&key);
+            continue;
+        }
+        if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive {
+            return Ok(Some(info.describe()));
+        }
+    }
+    Ok(None)
+}
+
+fn heartbeat_loop(
+    backend: Arc<dyn Backend>,
+    key: String,
+    mut info: LockInfo,
+    lost: Arc<AtomicBool>,
+    stop: Arc<AtomicBool>,
+) {
+    let step = Duration::from_millis(200);
+    let mut waited = Duration::ZERO;
+    while !stop.load(Ordering::SeqCst) {
+        std::thread::sleep(step);
+        waited += step;
+        if waited < HEARTBEAT {
+            continue;
+        }
+        waited = Duration::ZERO;
+        match backend.size(&key) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                log::error!(
+                    "lock {} was removed by another process",
+                    backend.describe(&key)
+                );
+                lost.store(true, Ordering::SeqCst);
+                return;
+            }
+            _ => {}
+        }
+        info.refreshed_ns = now_ns();
+        if let Err(e) = write_lock(backend.as_ref(), &key, &info) {
+            log::warn!("cannot refresh lock: {e}");
+        }
+    }
+}
+
+impl Drop for StoreLock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(h) = self.heartbeat.take() {
+            let _ = h.join();
+        }
+        if !self.lost.load(Ordering::SeqCst) {
+            let _ = self.backend.delete(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::backend::LocalBackend;
+
+    #[test]
+    fn shared_locks_coexist_and_exclusive_waits_for_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(dir.path()));
+        let s1 =
+            StoreLock::acquire(Arc::clone(&b), LockKind::Shared, "backup", Duration::ZERO).unwrap();
+        let s2 =
+            StoreLock::acquire(Arc::clone(&b), LockKind::Shared, "backup", Duration::ZERO).unwrap();
+        let err = StoreLock::acquire(Arc::clone(&b), LockKind::Exclusive, "prune", Duration::ZERO)
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("backup (pid"), "{err}");
+        drop(s1);
+        drop(s2);
+        let x = StoreLock::acquire(Arc::clone(&b), LockKind::Exclusive, "prune", Duration::ZERO)
+            .unwrap();
+        assert!(
+            StoreLock::acquire(Arc::clone(&b), LockKind::Shared, "backup", Duration::ZERO).is_err()
+        );
+        x.check().unwrap();
+        drop(x);
+        assert!(list_locks(b.as_ref()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn stale_lock_is_removed_and_its_holder_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(dir.path()));
+        let held =
+            StoreLock::acquire(Arc::clone(&b), LockKind::Shared, "backup", Duration::ZERO).unwrap();
+        // Age the lock as a frozen process would.
+        let (key, info) = list_locks(b.as_ref()).unwrap().remove(0);
+        let mut info = info.unwrap();
+        info.refreshed_ns -= STALE_AFTER.as_nanos() as i64 + 1;
+        write_lock(b.as_ref(), &key, &info).unwrap();
+        let x = StoreLock::acquire(Arc::clone(&b), LockKind::Exclusive, "prune", Duration::ZERO)
+            .unwrap();
+        assert!(matches!(held.check(), Err(LockError::Lost(_))));
+        drop(x);
+        drop(held);
+    }
+
+    #[test]
+    fn dead_process_on_this_host_is_stale() {
+        let info = LockInfo {
+            kind: LockKind::Shared,
+            command: "backup".into(),
+            host: hostname(),
+            pid: 999_999_999,
+            started_ns: now_ns(),
+            refreshed_ns: now_ns(),
+        };
+        assert!(info.is_stale(now_ns()));
+    }
+}
