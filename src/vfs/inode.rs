@@ -2,9 +2,9 @@
 //! (snapshot + path, or snapshot + source inode for hard links), and the kernel's lookup counts
 //! so that nodes the kernel forgot are dropped and memory does not grow with the store.
 
-use super::layout::SnapInfo;
+use super::layout::{Child, SnapInfo};
 use crate::id::SnapshotId;
-use crate::model::Entry;
+use crate::model::{Content, Entry, EntryKind, Timestamp};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -82,12 +82,33 @@ pub fn snap_key(snap: SnapshotId, last: bool, path: &[u8]) -> Vec<u8> {
     k
 }
 
-/// All names of one hard-linked file share this key, hence one `st_ino`.
-pub fn hardlink_key(snap: SnapshotId, last: bool, source_ino: u64) -> Vec<u8> {
+/// All names of one hard-linked file share this key, hence one `st_ino`. Besides the source
+/// inode it holds what links to one file must share (owner, mode, size, times, chunks), so two
+/// files from different filesystems inside one part that happen to share an inode number stay
+/// apart: merging them would serve one file's bytes under the other's name.
+pub fn hardlink_key(snap: SnapshotId, last: bool, e: &Entry) -> Vec<u8> {
     let mut k = KEY_V1.to_vec();
     k.push(if last { b'l' } else { b'h' });
     k.extend_from_slice(&snap.0 .0);
-    k.extend_from_slice(&source_ino.to_le_bytes());
+    for n in [
+        e.ino,
+        e.size,
+        u64::from(e.mode),
+        u64::from(e.uid),
+        u64::from(e.gid),
+        e.rdev,
+    ] {
+        k.extend_from_slice(&n.to_le_bytes());
+    }
+    for t in [e.mtime, e.ctime] {
+        k.extend_from_slice(&t.sec.to_le_bytes());
+        k.extend_from_slice(&t.nsec.to_le_bytes());
+    }
+    k.push(e.kind.code());
+    for c in e.chunks() {
+        k.extend_from_slice(&c.id.0 .0);
+    }
+    k.extend_from_slice(&e.target);
     k
 }
 
@@ -193,6 +214,92 @@ impl Default for NodeTable {
     }
 }
 
+pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Child) -> Node {
+    match child {
+        Child::Dir => {
+            let mut path = path.to_vec();
+            path.push(name.to_string());
+            let key = synth_key(&path);
+            Node {
+                ino: ino_of(&key),
+                parent,
+                key,
+                kind: NodeKind::Synth { path },
+            }
+        }
+        Child::Snapshot { snap, last } => {
+            let key = snap_key(snap.id(), *last, b"");
+            let entry = root_entry(snap);
+            let s = SnapNode {
+                snap: snap.clone(),
+                last: *last,
+                path: Vec::new(),
+                entry,
+            };
+            Node {
+                ino: ino_of(&key),
+                parent,
+                key,
+                kind: NodeKind::Snap(s),
+            }
+        }
+    }
+}
+
+pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
+    let mut path = s.path.clone();
+    if !path.is_empty() {
+        path.push(b'/');
+    }
+    path.extend_from_slice(&entry.name);
+    let key = if entry.is_hardlinked() {
+        hardlink_key(s.snap.id(), s.last, &entry)
+    } else {
+        snap_key(s.snap.id(), s.last, &path)
+    };
+    let kind = NodeKind::Snap(SnapNode {
+        snap: s.snap.clone(),
+        last: s.last,
+        path,
+        entry,
+    });
+    Node {
+        ino: ino_of(&key),
+        parent,
+        key,
+        kind,
+    }
+}
+
+/// The snapshot root's own metadata is not recorded; show a read-only folder dated by the
+/// backup.
+pub(super) fn root_entry(snap: &SnapInfo) -> Entry {
+    let m = &snap.snapshot.manifest;
+    Entry {
+        name: Vec::new(),
+        kind: EntryKind::Dir,
+        mode: 0o555,
+        uid: 0,
+        gid: 0,
+        size: 0,
+        mtime: timestamp(m.started_ns),
+        ctime: timestamp(m.finished_ns),
+        ino: 0,
+        nlink: 2,
+        rdev: 0,
+        target: Vec::new(),
+        xattrs: Vec::new(),
+        content: Content::Tree(snap.snapshot.root),
+    }
+}
+
+pub(super) fn timestamp(ns: i64) -> Timestamp {
+    Timestamp {
+        sec: ns.div_euclid(1_000_000_000),
+        nsec: ns.rem_euclid(1_000_000_000) as u32,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,9 +327,40 @@ mod tests {
             ino_of(&snap_key(s, false, b"a/b")),
             ino_of(&snap_key(s, true, b"a/b"))
         );
+        let file = |ino: u64, size: u64| Entry {
+            name: b"f".to_vec(),
+            kind: EntryKind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            size,
+            mtime: Timestamp::default(),
+            ctime: Timestamp::default(),
+            ino,
+            nlink: 2,
+            rdev: 0,
+            target: vec![],
+            xattrs: vec![],
+            content: Content::None,
+        };
+        let mut other_name = file(5, 10);
+        other_name.name = b"g".to_vec();
+        assert_eq!(
+            hardlink_key(s, false, &file(5, 10)),
+            hardlink_key(s, false, &other_name)
+        );
+        // Same source inode, different file (another filesystem inside the part): apart.
+        assert_ne!(
+            hardlink_key(s, false, &file(5, 10)),
+            hardlink_key(s, false, &file(5, 11))
+        );
+        assert_ne!(
+            hardlink_key(s, false, &file(5, 10)),
+            hardlink_key(s, true, &file(5, 10))
+        );
         assert_ne!(
             ino_of(&snap_key(s, false, b"a")),
-            ino_of(&hardlink_key(s, false, 1))
+            ino_of(&hardlink_key(s, false, &file(1, 0)))
         );
         assert_ne!(
             ino_of(&synth_key(&["ab".into()])),

@@ -14,8 +14,8 @@ pub mod source;
 
 use crate::id::{ChunkId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Timestamp, Tree};
-use inode::{hardlink_key, ino_of, snap_key, synth_key, Node, NodeKind, NodeTable, SnapNode};
-use layout::{Child, Layout, SnapInfo};
+use inode::{snap_child, synth_child, Node, NodeKind, NodeTable, SnapNode};
+use layout::Layout;
 use parking_lot::{Mutex, RwLock};
 use reader::{chunk_ends, pieces, ByteLru};
 use std::collections::HashMap;
@@ -448,48 +448,42 @@ impl Vfs {
             }
             _ => return Err(VfsError::NotDir),
         };
-        if let Some(t) = self.trees.get(&id) {
-            return Ok(t);
-        }
-        let tree = self
-            .source
-            .read_tree(id)
-            .map_err(|source| VfsError::Source {
-                path: s.display(),
-                source,
-            })?;
-        let weight = tree_weight(&tree);
-        let tree = Arc::new(tree);
-        self.trees.insert(id, tree.clone(), weight);
-        Ok(tree)
+        self.trees.get_or_load(&id, id.0 .0[0], || {
+            let tree = self
+                .source
+                .read_tree(id)
+                .map_err(|source| VfsError::Source {
+                    path: s.display(),
+                    source,
+                })?;
+            let weight = tree_weight(&tree);
+            Ok((tree, weight))
+        })
     }
 
     fn chunk(&self, s: &SnapNode, r: &ChunkRef) -> Result<Arc<Vec<u8>>, VfsError> {
-        if let Some(c) = self.chunks.get(&r.id) {
-            return Ok(c);
-        }
-        let data = self
-            .source
-            .read_chunk(r.id)
-            .map_err(|source| VfsError::Source {
-                path: s.display(),
-                source,
-            })?;
-        if data.len() != r.len as usize {
-            return Err(VfsError::Damaged {
-                path: s.display(),
-                detail: format!(
-                    "chunk {} has {} bytes, the file expects {}",
-                    r.id,
-                    data.len(),
-                    r.len
-                ),
-            });
-        }
-        let len = data.len();
-        let data = Arc::new(data);
-        self.chunks.insert(r.id, data.clone(), len);
-        Ok(data)
+        self.chunks.get_or_load(&r.id, r.id.0 .0[0], || {
+            let data = self
+                .source
+                .read_chunk(r.id)
+                .map_err(|source| VfsError::Source {
+                    path: s.display(),
+                    source,
+                })?;
+            if data.len() != r.len as usize {
+                return Err(VfsError::Damaged {
+                    path: s.display(),
+                    detail: format!(
+                        "chunk {} has {} bytes, the file expects {}",
+                        r.id,
+                        data.len(),
+                        r.len
+                    ),
+                });
+            }
+            let len = data.len();
+            Ok((data, len))
+        })
     }
 }
 
@@ -505,92 +499,6 @@ impl Drop for Refresher {
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
-    }
-}
-
-fn synth_child(parent: u64, path: &[String], name: &str, child: &Child) -> Node {
-    match child {
-        Child::Dir => {
-            let mut path = path.to_vec();
-            path.push(name.to_string());
-            let key = synth_key(&path);
-            Node {
-                ino: ino_of(&key),
-                parent,
-                key,
-                kind: NodeKind::Synth { path },
-            }
-        }
-        Child::Snapshot { snap, last } => {
-            let key = snap_key(snap.id(), *last, b"");
-            let entry = root_entry(snap);
-            let s = SnapNode {
-                snap: snap.clone(),
-                last: *last,
-                path: Vec::new(),
-                entry,
-            };
-            Node {
-                ino: ino_of(&key),
-                parent,
-                key,
-                kind: NodeKind::Snap(s),
-            }
-        }
-    }
-}
-
-fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
-    let mut path = s.path.clone();
-    if !path.is_empty() {
-        path.push(b'/');
-    }
-    path.extend_from_slice(&entry.name);
-    let key = if entry.is_hardlinked() {
-        hardlink_key(s.snap.id(), s.last, entry.ino)
-    } else {
-        snap_key(s.snap.id(), s.last, &path)
-    };
-    let kind = NodeKind::Snap(SnapNode {
-        snap: s.snap.clone(),
-        last: s.last,
-        path,
-        entry,
-    });
-    Node {
-        ino: ino_of(&key),
-        parent,
-        key,
-        kind,
-    }
-}
-
-/// The snapshot root's own metadata is not recorded; show a read-only folder dated by the
-/// backup.
-fn root_entry(snap: &SnapInfo) -> Entry {
-    let m = &snap.snapshot.manifest;
-    Entry {
-        name: Vec::new(),
-        kind: EntryKind::Dir,
-        mode: 0o555,
-        uid: 0,
-        gid: 0,
-        size: 0,
-        mtime: timestamp(m.started_ns),
-        ctime: timestamp(m.finished_ns),
-        ino: 0,
-        nlink: 2,
-        rdev: 0,
-        target: Vec::new(),
-        xattrs: Vec::new(),
-        content: Content::Tree(snap.snapshot.root),
-    }
-}
-
-fn timestamp(ns: i64) -> Timestamp {
-    Timestamp {
-        sec: ns.div_euclid(1_000_000_000),
-        nsec: ns.rem_euclid(1_000_000_000) as u32,
     }
 }
 

@@ -11,7 +11,12 @@ use std::sync::Arc;
 /// sizes vary by orders of magnitude, and memory is what must stay bounded.
 pub struct ByteLru<K: Hash + Eq, V> {
     inner: Mutex<Inner<K, V>>,
+    /// Held while loading a missing value: readahead sends several reads of one chunk at once,
+    /// and it should be fetched and decompressed once, not once per thread.
+    loading: [Mutex<()>; LOAD_STRIPES],
 }
+
+const LOAD_STRIPES: usize = 32;
 
 struct Inner<K: Hash + Eq, V> {
     lru: LruCache<K, (Arc<V>, usize)>,
@@ -27,11 +32,37 @@ impl<K: Hash + Eq, V> ByteLru<K, V> {
                 used: 0,
                 cap: cap_bytes,
             }),
+            loading: std::array::from_fn(|_| Mutex::new(())),
         }
     }
 
     pub fn get(&self, k: &K) -> Option<Arc<V>> {
         self.inner.lock().lru.get(k).map(|(v, _)| v.clone())
+    }
+
+    /// The cached value, or `load`'s (value, weight), cached. Loads of keys in one `stripe`
+    /// (any well-mixed byte of the key) run one at a time, so concurrent misses of one key
+    /// load it once.
+    pub fn get_or_load<E>(
+        &self,
+        k: &K,
+        stripe: u8,
+        load: impl FnOnce() -> Result<(V, usize), E>,
+    ) -> Result<Arc<V>, E>
+    where
+        K: Clone,
+    {
+        if let Some(v) = self.get(k) {
+            return Ok(v);
+        }
+        let _loading = self.loading[usize::from(stripe) % LOAD_STRIPES].lock();
+        if let Some(v) = self.get(k) {
+            return Ok(v);
+        }
+        let (v, weight) = load()?;
+        let v = Arc::new(v);
+        self.insert(k.clone(), v.clone(), weight);
+        Ok(v)
     }
 
     /// Inserts and evicts least recently used values until the budget holds. A value larger
@@ -185,5 +216,32 @@ mod tests {
         assert!(c.get(&4).is_none());
         c.insert(3, Arc::new(vec![0; 10]), 10); // replace updates the weight
         assert_eq!(c.used_bytes(), 70);
+    }
+
+    #[test]
+    fn concurrent_misses_load_once() {
+        let c: Arc<ByteLru<u32, u32>> = Arc::new(ByteLru::new(100));
+        let loads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (c, loads) = (c.clone(), loads.clone());
+                std::thread::spawn(move || {
+                    c.get_or_load(&7, 7, || {
+                        loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                        Ok::<_, ()>((42, 4))
+                    })
+                    .unwrap()
+                })
+            })
+            .collect();
+        for t in threads {
+            assert_eq!(*t.join().unwrap(), 42);
+        }
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert_eq!(
+            c.get_or_load(&8, 8, || Err::<(u32, usize), _>("boom")),
+            Err("boom")
+        );
     }
 }
