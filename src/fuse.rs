@@ -105,16 +105,27 @@ pub fn mount_then(
     opts: &MountOptions,
     ready: impl FnOnce(),
 ) -> Result<(), MountError> {
-    let started = Instant::now();
     let parsed = parse_options(&opts.options)?;
     let cache_mib = parsed.cache_mib.unwrap_or(opts.cache_mib).max(1);
-    daemon::clear_stale_mount(mountpoint)?;
     let cfg = VfsConfig {
         chunk_cache_bytes: cache_mib << 20,
         tree_cache_bytes: (cache_mib << 18).max(16 << 20),
         ..VfsConfig::default()
     };
-    let vfs = Arc::new(Vfs::new(source, cfg)?);
+    mount_vfs(Arc::new(Vfs::new(source, cfg)?), mountpoint, opts, ready)
+}
+
+/// Serves an existing `Vfs` (tests keep a handle on it to watch its node table). Caches are
+/// as `vfs` was built; the cache fields of `opts` are not used.
+pub fn mount_vfs(
+    vfs: Arc<Vfs>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    ready: impl FnOnce(),
+) -> Result<(), MountError> {
+    let started = Instant::now();
+    let parsed = parse_options(&opts.options)?;
+    daemon::clear_stale_mount(mountpoint)?;
     let _refresher = vfs.spawn_refresher(Duration::from_secs(2))?;
 
     let mut config = fuser::Config::default();
@@ -365,6 +376,18 @@ impl fuser::Filesystem for Fs {
     ) {
         self.vfs.release(fh.0);
         reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let frozen = try_reply!(reply, "opendir", ino.0, self.vfs.opendir(ino.0));
+        // A snapshot's folders never change: let the kernel keep their listings. Host and part
+        // folders change with every backup and are listed afresh.
+        let flags = if frozen {
+            FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
+        } else {
+            FopenFlags::empty()
+        };
+        reply.opened(FileHandle(0), flags);
     }
 
     fn readdir(

@@ -6,6 +6,7 @@
 mod mount_env;
 
 use bmbackup::fuse::MountOptions;
+use bmbackup::vfs::{Vfs, VfsConfig};
 use mount_env::*;
 use std::collections::BTreeMap;
 use std::fs;
@@ -13,6 +14,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn assert_same_tree(src: &Path, snap: &Path) {
@@ -98,6 +100,21 @@ fn every_file_matches_its_source() {
     assert_same_tree(&src, &dated);
     eprintln!("compared the whole snapshot in {:?}", t.elapsed());
     assert_same_tree(&src, &part.join("last"));
+    // What userland copy tools see: rsync (hard links, ACLs, xattrs, checksums) finds nothing
+    // to change.
+    let out = Command::new("rsync")
+        .args(["-naHAXc", "--itemize-changes", "--no-t"])
+        .arg(format!("{}/", src.display()))
+        .arg(format!("{}/", dated.display()))
+        .output()
+        .expect("rsync is installed (see .ci/run)");
+    let changes = String::from_utf8_lossy(&out.stdout);
+    // The top folder's own metadata is not part of a snapshot.
+    let changes: Vec<&str> = changes.lines().filter(|l| !l.ends_with(" ./")).collect();
+    assert!(
+        out.status.success() && changes.is_empty(),
+        "rsync: {changes:?}"
+    );
     // Read-only, whoever asks.
     let err = fs::write(dated.join("empty"), b"x").unwrap_err();
     assert_eq!(err.raw_os_error(), Some(libc::EROFS));
@@ -247,5 +264,41 @@ fn allow_other_still_enforces_file_permissions() {
     assert!(
         String::from_utf8_lossy(&secret.stderr).contains("Permission denied"),
         "{secret:?}"
+    );
+}
+
+#[test]
+fn nodes_the_kernel_forgets_are_dropped() {
+    let env = Env::new();
+    let src = env.path("src");
+    for d in 0..20 {
+        for f in 0..100 {
+            write(
+                &src.join(format!("d{d}/{f}.")),
+                format!("{d}/{f}").as_bytes(),
+            );
+        }
+    }
+    env.backup("h", "p", &src);
+    let vfs = Arc::new(Vfs::new(Arc::new(env.repo()), VfsConfig::default()).unwrap());
+    let _m = env.mount_vfs(vfs.clone(), MountOptions::default());
+    let seen = walk(&env.mnt().join("h/p/last")).len();
+    assert_eq!(seen, 2020);
+    let peak = vfs.node_count();
+    assert!(peak > 2000, "{peak}");
+    // Evicting the kernel's dentries and inodes sends FORGETs: the table shrinks with them.
+    fs::write("/proc/sys/vm/drop_caches", "2").unwrap();
+    let t = Instant::now();
+    while vfs.node_count() > 50 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{} of {peak} nodes still held",
+            vfs.node_count()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!(
+        "node table: {peak} after a walk, {} after drop_caches",
+        vfs.node_count()
     );
 }

@@ -347,6 +347,15 @@ impl Vfs {
         Ok(())
     }
 
+    /// Checks `ino` is a folder; true if its listing can never change (inside a snapshot).
+    pub fn opendir(&self, ino: u64) -> Result<bool, VfsError> {
+        match &self.node(ino)?.kind {
+            NodeKind::Synth { .. } => Ok(false),
+            NodeKind::Snap(s) if s.entry.kind == EntryKind::Dir => Ok(true),
+            NodeKind::Snap(_) => Err(VfsError::NotDir),
+        }
+    }
+
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, VfsError> {
         match &self.node(ino)?.kind {
             NodeKind::Snap(s) if s.entry.kind == EntryKind::Symlink => Ok(s.entry.target.clone()),

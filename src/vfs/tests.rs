@@ -163,6 +163,10 @@ fn layout_and_metadata() {
         vfs.readlink(a.attr.ino),
         Err(VfsError::NotSymlink)
     ));
+    // Listings inside a snapshot may be cached by the kernel; host/part folders may not.
+    assert!(vfs.opendir(snap.attr.ino).unwrap());
+    assert!(!vfs.opendir(part.attr.ino).unwrap());
+    assert!(matches!(vfs.opendir(a.attr.ino), Err(VfsError::NotDir)));
 }
 
 #[test]

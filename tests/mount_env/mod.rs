@@ -2,8 +2,9 @@
 //! are always unmounted (guards), generated source trees and process helpers.
 #![allow(dead_code)] // each test crate uses a different part
 
-use bmbackup::fuse::{mount_then, MountOptions};
+use bmbackup::fuse::{mount_vfs, MountOptions};
 use bmbackup::repo::Repository;
+use bmbackup::vfs::{Vfs, VfsConfig};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
@@ -63,9 +64,15 @@ impl Env {
             &format!("{part}={}", src.display()),
         ]);
     }
-    /// Mounts in this process (a real kernel mount; the server runs on a thread).
+    pub fn repo(&self) -> Repository {
+        Repository::open(&self.store(), Some(&self.path("cache"))).unwrap()
+    }
+    /// Mounts in this process (a real kernel mount; the server runs on threads).
     pub fn mount(&self, opts: MountOptions) -> Mounted {
-        let repo = Repository::open(&self.store(), Some(&self.path("cache"))).unwrap();
+        let vfs = Vfs::new(Arc::new(self.repo()), VfsConfig::default()).unwrap();
+        self.mount_vfs(Arc::new(vfs), opts)
+    }
+    pub fn mount_vfs(&self, vfs: Arc<Vfs>, opts: MountOptions) -> Mounted {
         let (tx, rx) = mpsc::channel();
         let mp = self.mnt();
         let mut guard = Mounted {
@@ -73,7 +80,7 @@ impl Env {
             thread: None,
         };
         let thread = std::thread::spawn(move || {
-            mount_then(Arc::new(repo), &mp, &opts, move || {
+            mount_vfs(vfs, &mp, &opts, move || {
                 let _ = tx.send(());
             })
             .map_err(|e| e.to_string())
