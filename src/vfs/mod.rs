@@ -2,9 +2,27 @@
 //! listings, symlinks, xattrs and file reads over a `SnapshotSource`. Knows nothing of FUSE;
 //! `crate::fuse` adapts it to the kernel, and tests drive it directly.
 //!
-//! Node identity is (snapshot, view, path): a node resolved through `last` keeps showing that
-//! snapshot after `last` moves on, so a reader inside it sees one consistent snapshot. Only the
-//! synthetic folders (hosts, parts, `last` itself) are re-read from the live layout.
+//! # Design
+//!
+//! * **Layout** (`layout.rs`): `HOST/PART…/DATE/` per snapshot and `HOST/PART…/last/` for the
+//!   newest complete one, built from the snapshot list alone. Mounting reads no tree, so it
+//!   takes milliseconds whatever the store size. A refresh thread re-lists every 2 s and swaps
+//!   the layout when the set of snapshot ids changed.
+//! * **Identity** (`inode.rs`): a node is (snapshot, view, path) — view is the date folder or
+//!   `last` — and its inode number is a hash of that, so it is the same on every mount; hard
+//!   links hash (snapshot, view, source inode + what links share) instead, so they share one
+//!   inode. fuser 0.18 uses `st_ino` as the FUSE node id too. A node resolved through `last`
+//!   keeps showing its snapshot after `last` moves on, so a process whose cwd or open files are
+//!   inside it reads one consistent snapshot; only the name `last` is re-resolved (1 s TTL).
+//!   A path that goes through `last` again (`cp -a …/last /dst` from outside) may cross over.
+//! * **Node table**: only nodes the kernel holds (lookup counts, honouring FORGET), so memory
+//!   follows the kernel's inode cache, not the store.
+//! * **Caches** (`reader.rs`): decoded trees and chunks in byte-bounded LRUs; concurrent misses
+//!   of one object load it once. Reads map offsets to chunks with prefix sums computed at open.
+//! * **TTLs**: 1 s for host/part folders and `last`; 1 day for anything inside a snapshot
+//!   (never changes), with the page cache and directory listings kept across opens.
+//! * **Errors**: damage (missing object, bad hash, wrong length) is an error naming the snapshot
+//!   path, which the adapter turns into EIO and logs; never wrong bytes, never ENOENT.
 
 pub mod inode;
 pub mod layout;
