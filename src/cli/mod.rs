@@ -3,6 +3,7 @@
 //! backed up or restored (the run's output lists them).
 
 mod backup;
+mod demo;
 mod format;
 mod generate;
 mod prune;
@@ -61,6 +62,8 @@ pub enum Command {
     /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
     Stats(stats::StatsArgs),
 
+    /// Demonstrate on generated data: back up a small mail spool twice and mount the store.
+    Demo(demo::DemoArgs),
     /// Generate deterministic test data (demo, tests, benchmarks).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -79,6 +82,7 @@ pub fn main() -> i32 {
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
 
+        Command::Demo(a) => demo::run(a),
         Command::Generate(c) => generate::run(c),
     };
     match result {
