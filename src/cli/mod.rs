@@ -6,6 +6,7 @@ mod backup;
 mod demo;
 mod format;
 mod generate;
+mod mount;
 mod prune;
 mod restore;
 mod snapshots;
@@ -56,6 +57,8 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Delete data that no snapshot references any more (after `forget`).
     Prune(prune::PruneArgs),
+    /// Show the store as a read-only filesystem: HOST/PART/DATE/… and HOST/PART/last/.
+    Mount(mount::MountArgs),
 
     /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep.
     Forget(forget::ForgetArgs),
@@ -78,6 +81,7 @@ pub fn main() -> i32 {
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
         Command::Prune(a) => prune::run(&cli, a),
+        Command::Mount(a) => mount::run(&cli, a),
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
