@@ -11,6 +11,9 @@ mod snapshots;
 mod forget;
 mod stats;
 
+mod check;
+mod repair;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -59,6 +62,11 @@ pub enum Command {
     Forget(forget::ForgetArgs),
     /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
     Stats(stats::StatsArgs),
+
+    /// Verify the store: packs, manifests, every snapshot's trees and chunks; exit 1 on damage.
+    Check(check::CheckArgs),
+    /// Rebuild the catalog, set damaged files aside, mark snapshots that lost data, remove leftovers.
+    Repair(repair::RepairArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -73,6 +81,9 @@ pub fn main() -> i32 {
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
+
+        Command::Check(a) => check::run(&cli, a),
+        Command::Repair(a) => repair::run(&cli, a),
     };
     match result {
         Ok(code) => code,

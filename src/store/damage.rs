@@ -66,6 +66,15 @@ impl Store {
             .map_err(self.io(&key))
     }
 
+    /// Removes the report of a snapshot whose lost data was stored again.
+    pub fn remove_damage_report(&self, id: &SnapshotId) -> Result<(), StoreError> {
+        let key = report_key(id);
+        match self.backend().delete(&key) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(self.io(&key)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Every damage report by snapshot; unreadable reports count as damage with no file list.
     pub fn damage_reports(&self) -> Result<HashMap<SnapshotId, DamageReport>, StoreError> {
         let mut out = HashMap::new();
