@@ -256,26 +256,22 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
 /// its data. Syncs first, so the catalog lists every readable manifest.
 fn refuse_damaged_manifests(repo: &Repository) -> Result<(), PruneError> {
     let sync = repo.sync()?;
-    let in_store: HashSet<crate::id::SnapshotId> = repo
-        .store
-        .list_manifests()
-        .map_err(RepoError::from)?
-        .into_iter()
-        .collect();
-    let known: HashSet<crate::id::SnapshotId> = repo.snapshots()?.iter().map(|s| s.id).collect();
-    let unreadable: Vec<String> = in_store
-        .difference(&known)
-        .map(|id| {
-            repo.store
-                .backend()
-                .describe(&crate::store::Store::manifest_key(id))
-        })
-        .collect();
+    // Every manifest is read again, not only new ones: one that rotted after the catalog
+    // recorded it must stop prune too.
+    let mut unreadable: Vec<String> = Vec::new();
+    for id in repo.store.list_manifests().map_err(RepoError::from)? {
+        match repo.store.read_manifest(&id) {
+            Ok(_) => {}
+            Err(crate::store::StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
     if !unreadable.is_empty() {
         return Err(PruneError::DamagedStore(format!(
             "{} snapshot manifest(s) cannot be read: {}",
             unreadable.len(),
-            unreadable.join(", ")
+            unreadable.join("; ")
         )));
     }
     if sync.damaged > 0 {
