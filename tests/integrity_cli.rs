@@ -29,8 +29,11 @@ fn ids(env: &Env) -> Vec<String> {
         .collect()
 }
 
-/// (kind, state, [(snapshot, path)]) of every lost blob in a check report.
-fn lost(v: &serde_json::Value) -> Vec<(String, String, Vec<(String, String)>)> {
+/// (kind, state, [(snapshot, path)]) of one lost blob.
+type Lost = (String, String, Vec<(String, String)>);
+
+/// Every lost blob in a check report.
+fn lost(v: &serde_json::Value) -> Vec<Lost> {
     v["bad_blobs"]
         .as_array()
         .unwrap()
