@@ -14,6 +14,9 @@ mod snapshots;
 mod forget;
 mod stats;
 
+mod check;
+mod repair;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -65,6 +68,11 @@ pub enum Command {
     /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
     Stats(stats::StatsArgs),
 
+    /// Verify the store: packs, manifests, every snapshot's trees and chunks; exit 1 on damage.
+    Check(check::CheckArgs),
+    /// Rebuild the catalog, set damaged files aside, mark snapshots that lost data, remove leftovers.
+    Repair(repair::RepairArgs),
+
     /// Demonstrate on generated data: back up a small mail spool twice and mount the store.
     Demo(demo::DemoArgs),
     /// Generate deterministic test data (demo, tests, benchmarks).
@@ -85,6 +93,9 @@ pub fn main() -> i32 {
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
+
+        Command::Check(a) => check::run(&cli, a),
+        Command::Repair(a) => repair::run(&cli, a),
 
         Command::Demo(a) => demo::run(a),
         Command::Generate(c) => generate::run(c),
