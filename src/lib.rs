@@ -82,3 +82,10 @@ pub mod writer;
 pub mod forget;
 pub mod hooks;
 pub mod stats;
+
+// Point-in-time restores (single user, whole server), file history and find.
+pub mod find;
+pub mod glob;
+pub mod history;
+pub mod restore_server;
+pub mod restore_user;

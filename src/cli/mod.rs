@@ -11,6 +11,11 @@ mod snapshots;
 mod forget;
 mod stats;
 
+mod find;
+mod history;
+mod restore_server;
+mod restore_user;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -59,6 +64,15 @@ pub enum Command {
     Forget(forget::ForgetArgs),
     /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
     Stats(stats::StatsArgs),
+
+    /// Restore one user's mail (and archived mail) at a point in time.
+    RestoreUser(restore_user::RestoreUserArgs),
+    /// Restore every part of a server at a point in time to where it was backed up from.
+    RestoreServer(restore_server::RestoreServerArgs),
+    /// Every version of a file or folder across a part's snapshots.
+    History(history::HistoryArgs),
+    /// Find files by name (glob) across snapshots.
+    Find(find::FindArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -73,6 +87,11 @@ pub fn main() -> i32 {
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
+
+        Command::RestoreUser(a) => restore_user::run(&cli, a),
+        Command::RestoreServer(a) => restore_server::run(&cli, a),
+        Command::History(a) => history::run(&cli, a),
+        Command::Find(a) => find::run(&cli, a),
     };
     match result {
         Ok(code) => code,
