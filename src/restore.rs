@@ -41,6 +41,9 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// Files (not folders) whose name matches one of these are left out.
     pub exclude: Vec<Glob>,
+    /// When PATH is a folder, also give DEST that folder's owner, mode, times and xattrs (for
+    /// a destination that stands for the folder itself, e.g. a user's mailbox put back).
+    pub folder_metadata: bool,
     /// Counters a progress display may read while the restore runs.
     pub progress: Option<Arc<RestoreProgress>>,
 }
@@ -91,6 +94,7 @@ pub fn restore(
 ) -> Result<RestoreReport, RestoreError> {
     let mut tree = repo.read_tree(snap.root)?;
     let mut single: Option<Entry> = None;
+    let mut folder: Option<Entry> = None;
     let parts: Vec<&[u8]> = path
         .split(|&b| b == b'/')
         .filter(|p| !p.is_empty())
@@ -104,7 +108,10 @@ pub fn restore(
             ))
         })?;
         match entry.subtree() {
-            Some(sub) => tree = repo.read_tree(sub)?,
+            Some(sub) => {
+                tree = repo.read_tree(sub)?;
+                folder = Some(entry);
+            }
             None if i + 1 == parts.len() => single = Some(entry),
             None => {
                 return Err(RestoreError::Usage(format!(
@@ -131,7 +138,14 @@ pub fn restore(
     }
     match single {
         Some(e) => restore_entry(&mut ctx, &e, dest),
-        None => restore_tree(&mut ctx, &tree, dest),
+        None => {
+            restore_tree(&mut ctx, &tree, dest);
+            if let (Some(e), true, false) = (&folder, opts.folder_metadata, opts.dry_run) {
+                if let Err(err) = fsmeta::apply(dest, e, ctx.is_root) {
+                    fail(&mut ctx, dest, err);
+                }
+            }
+        }
     }
     Ok(ctx.report)
 }

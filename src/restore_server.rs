@@ -22,6 +22,8 @@ pub enum ServerRestoreError {
     },
     #[error("destination folders exist and are not empty (use --overwrite to restore over them; identical files are kept): {0}")]
     NotEmpty(String),
+    #[error("parts {a} and {b} would both restore into {dest}: restore them one by one with `bmbackup restore`")]
+    Overlap { a: String, b: String, dest: String },
     #[error(transparent)]
     Check(#[from] crate::restore_user::UserRestoreError),
 }
@@ -97,6 +99,17 @@ pub fn plan(
             when: timefmt::display(at_ns),
             detail: plan.warnings.join("\n  "),
         });
+    }
+    for (i, x) in plan.items.iter().enumerate() {
+        for y in &plan.items[i + 1..] {
+            if x.dest.starts_with(&y.dest) || y.dest.starts_with(&x.dest) {
+                return Err(ServerRestoreError::Overlap {
+                    a: x.snapshot.manifest.part.clone(),
+                    b: y.snapshot.manifest.part.clone(),
+                    dest: x.dest.display().to_string(),
+                });
+            }
+        }
     }
     if me.ip != host {
         plan.warnings.push(format!(
@@ -219,6 +232,13 @@ mod tests {
         };
         let p = plan(&all, "10.0.0.1", 99, dir.path(), true, &me).unwrap();
         assert_eq!(p.items.len(), 3);
+
+        let mut nested = snap("10.0.0.1", "inner", 1, "0.1.0");
+        nested.manifest.source = "/srv/mail/imap/sub".into();
+        let mut all = all;
+        all.push(nested);
+        let e = plan(&all, "10.0.0.1", 99, dir.path(), true, &me).unwrap_err();
+        assert!(e.to_string().contains("inner"), "{e}");
         assert!(
             p.warnings.iter().all(|w| !w.contains("IP")),
             "{:?}",

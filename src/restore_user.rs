@@ -152,6 +152,9 @@ pub struct Item {
     /// In place: the folder is removed before the restore (never merged).
     pub remove_first: bool,
     pub exclude: Vec<Glob>,
+    /// The destination stands for the user's folder itself (not a new Restored- folder), so it
+    /// gets that folder's mode, owner and times too.
+    pub folder_metadata: bool,
 }
 
 /// What would be restored, and what was skipped and why.
@@ -220,6 +223,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
             path,
             dest,
             remove_first,
+            folder_metadata: *req.dest != Destination::Beside,
             exclude,
         });
     }
@@ -242,6 +246,7 @@ pub fn execute(repo: &Repository, item: &Item, opts: &RestoreOptions) -> Result<
     }
     let opts = RestoreOptions {
         exclude: item.exclude.clone(),
+        folder_metadata: item.folder_metadata,
         ..opts.clone()
     };
     Ok(restore(
