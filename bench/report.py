@@ -237,7 +237,8 @@ def render_md(res, evals):
            "## Machine", "",
            f"- CPUs: {m['nproc']} × {m['cpu']}", f"- RAM: {m['ram']}", f"- kernel: {m['kernel']}",
            f"- disk: {m['disk']}",
-           f"- load average when the run started: {' '.join(m.get('loadavg_at_start', []))}"]
+           f"- load average when the run started: {' '.join(m.get('loadavg_at_start', []))}"
+           f" (the machine is shared; the bench ran at niceness {m.get('niceness', 0)})"]
     out += [f"- {k}: {v}" for k, v in m["versions"].items()]
     out += [f"- data generator: {res['generator']}; seed {res['seed']}; {res['days']} simulated days",
             f"- {'caches dropped for cold figures' if res['caches_dropped'] else 'caches could not be dropped: cold figures are warm'}",
