@@ -175,11 +175,12 @@ impl Vfs {
         // brought a shared catalog up to date already. Compare with what is shown.
         self.source.refresh()?;
         let snapshots = self.source.snapshots()?;
-        let layout = Layout::build(&snapshots);
-        if layout.snapshot_ids() == self.layout.read().snapshot_ids() {
+        let mut ids: Vec<_> = snapshots.iter().map(|s| s.id).collect();
+        ids.sort();
+        if ids == self.layout.read().snapshot_ids() {
             return Ok(false);
         }
-        *self.layout.write() = Arc::new(layout);
+        *self.layout.write() = Arc::new(Layout::build(&snapshots));
         Ok(true)
     }
 
