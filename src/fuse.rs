@@ -471,6 +471,29 @@ mod tests {
     }
 
     #[test]
+    fn errors_keep_their_meaning() {
+        let damaged = |source| VfsError::Source {
+            path: "h/p/d/f".into(),
+            source,
+        };
+        assert_eq!(errno(&VfsError::NotFound), Errno::ENOENT);
+        assert_eq!(
+            errno(&damaged(SourceError::Damaged("bad hash".into()))),
+            Errno::EIO
+        );
+        assert_eq!(errno(&damaged(SourceError::Io("disk".into()))), Errno::EIO);
+        assert_eq!(errno(&damaged(SourceError::Interrupted)), Errno::EINTR);
+        let short = VfsError::Damaged {
+            path: "f".into(),
+            detail: "short".into(),
+        };
+        assert_eq!(errno(&short), Errno::EIO);
+        assert_eq!(errno(&VfsError::Collision(5)), Errno::EIO);
+        assert_eq!(errno(&VfsError::NoXattr), Errno::NO_XATTR);
+        assert_eq!(errno(&VfsError::StaleInode(9)), Errno::ESTALE);
+    }
+
+    #[test]
     fn times_before_1970() {
         let t = system_time(Timestamp {
             sec: -2,

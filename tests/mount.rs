@@ -124,6 +124,19 @@ fn every_file_matches_its_source() {
             .kind(),
         std::io::ErrorKind::NotFound
     );
+    // getxattr into a too-small buffer is ERANGE; a size-0 probe gives the length.
+    let c = std::ffi::CString::new(dated.join("big.bin").as_os_str().as_encoded_bytes()).unwrap();
+    let name = std::ffi::CString::new("user.bin").unwrap();
+    let mut buf = [0u8; 1];
+    // SAFETY: valid C strings and a buffer of the given size.
+    let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    assert_eq!(n, 3);
+    // SAFETY: as above.
+    let n = unsafe { libc::lgetxattr(c.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), 1) };
+    assert_eq!(
+        (n, std::io::Error::last_os_error().raw_os_error()),
+        (-1, Some(libc::ERANGE))
+    );
     // Reads at odd offsets across chunk boundaries.
     let want = fs::read(src.join("big.bin")).unwrap();
     let mut f = fs::File::open(dated.join("big.bin")).unwrap();
