@@ -111,6 +111,14 @@ fn daemon_sigterm_and_stale_mounts() {
         "rw must be refused"
     );
 
+    // A daemon that fails after the fork makes the waiting parent fail too, with its message.
+    let out = prog
+        .command_with(&env.path("no-store"), &env.path("src"), &env.path("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!out.stderr.is_empty());
+
     // Kill the daemon hard: a stale mount, which the next mount clears.
     let pid = daemon_pid(&mp).expect("daemon pid");
     // SAFETY: signalling our own child process.

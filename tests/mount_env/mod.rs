@@ -245,11 +245,14 @@ pub struct MountProgram {
 impl MountProgram {
     /// `… STORE MOUNTPOINT`, with the test's catalog folder.
     pub fn command(&self, env: &Env) -> Command {
+        self.command_with(&env.store(), &env.mnt(), &env.path("cache"))
+    }
+    pub fn command_with(&self, store: &Path, mountpoint: &Path, cache: &Path) -> Command {
         let mut c = Command::new(&self.program);
         c.args(self.sub)
-            .arg(env.store())
-            .arg(env.mnt())
-            .env("BMBACKUP_CACHE", env.path("cache"))
+            .arg(store)
+            .arg(mountpoint)
+            .env("BMBACKUP_CACHE", cache)
             .env_remove("BMBACKUP_CONFIG");
         c
     }
