@@ -13,8 +13,8 @@ use crate::vfs::{Attr, SnapshotSource, SourceError, Vfs, VfsConfig, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr,
-    Request, Session, SessionACL,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
+    ReplyXattr, Request, Session, SessionACL,
 };
 use std::ffi::OsStr;
 use std::io;
@@ -433,6 +433,28 @@ impl fuser::Filesystem for Fs {
         });
         try_reply!(reply, "readdirplus", ino.0, res);
         reply.ok();
+    }
+
+    /// Only SEEK_DATA and SEEK_HOLE reach the server (`cp` uses them to find holes). Restored
+    /// files are dense: all data, one hole at the end.
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let a = try_reply!(reply, "lseek", ino.0, self.vfs.getattr(ino.0));
+        let size = a.attr.size as i64;
+        match whence {
+            _ if offset < 0 => reply.error(Errno::EINVAL),
+            _ if offset >= size => reply.error(Errno::ENXIO),
+            libc::SEEK_DATA => reply.offset(offset),
+            libc::SEEK_HOLE => reply.offset(size),
+            _ => reply.error(Errno::EINVAL),
+        }
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

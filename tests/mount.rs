@@ -137,6 +137,17 @@ fn every_file_matches_its_source() {
         (n, std::io::Error::last_os_error().raw_os_error()),
         (-1, Some(libc::ERANGE))
     );
+    // `cp` looks for holes: all data, then the end.
+    let f = fs::File::open(dated.join("big.bin")).unwrap();
+    use std::os::fd::AsRawFd;
+    // SAFETY: lseek on an open descriptor.
+    let (data, hole) = unsafe {
+        (
+            libc::lseek(f.as_raw_fd(), 10, libc::SEEK_DATA),
+            libc::lseek(f.as_raw_fd(), 10, libc::SEEK_HOLE),
+        )
+    };
+    assert_eq!((data, hole), (10, 5 << 20));
     // Reads at odd offsets across chunk boundaries.
     let want = fs::read(src.join("big.bin")).unwrap();
     let mut f = fs::File::open(dated.join("big.bin")).unwrap();
