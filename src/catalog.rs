@@ -319,6 +319,72 @@ impl Catalog {
         tx.commit().map_err(self.sql())
     }
 
+    /// Empties the catalog so the next `sync` rebuilds it from the store alone (repair).
+    pub fn reset(&self) -> Result<()> {
+        let conn = self.conn.lock();
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; DELETE FROM blobs; DELETE FROM packs; DELETE FROM snapshots;
+             DELETE FROM trees; COMMIT;",
+        )
+        .map_err(self.sql())
+    }
+
+    /// Blobs stored in more than one pack (prune must keep a verified copy of each).
+    pub fn duplicate_blobs(&self) -> Result<Vec<(BlobKind, Digest)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, kind FROM blobs GROUP BY id, kind HAVING COUNT(*) > 1")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u8>(1)?)))
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, kind) = r.map_err(self.sql())?;
+            if let (Some(id), Some(kind)) = (Digest::from_slice(&id), BlobKind::from_code(kind)) {
+                out.push((kind, id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every place a blob is stored.
+    pub fn locate_all(&self, kind: BlobKind, id: &Digest) -> Result<Vec<(PackId, IndexEntry)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2 ORDER BY pack",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![&id.0[..], kind.code()], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, u32>(3)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (pack, offset, stored_len, raw_len) = r.map_err(self.sql())?;
+            if let Some(p) = pack_of(pack) {
+                out.push((
+                    p,
+                    IndexEntry {
+                        kind,
+                        id: *id,
+                        offset: offset as u64,
+                        stored_len,
+                        raw_len,
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     pub fn has_blob(&self, kind: BlobKind, id: &Digest) -> Result<bool> {
         Ok(self.locate(kind, id)?.is_some())
     }

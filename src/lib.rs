@@ -84,3 +84,7 @@ pub mod writer;
 pub mod forget;
 pub mod hooks;
 pub mod stats;
+
+// Integrity: check and repair.
+pub mod check;
+pub mod repair;
