@@ -224,6 +224,19 @@ fn last_moves_without_remount_while_an_old_reader_stays_consistent() {
     let mut s = String::new();
     f.read_to_string(&mut s).unwrap();
     assert_eq!(s, "version 1");
+
+    // A forgotten snapshot's folder goes away without remount; `last` stays.
+    env.ok(&["forget", "--keep-last", "1"]);
+    let part = env.mnt().join("10.0.0.5/mail");
+    let t = Instant::now();
+    while fs::read_dir(&part).unwrap().count() != 2 {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "forgotten snapshot still shown"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(fs::read(last.join("sub/f")).unwrap(), b"version 2");
 }
 
 fn inode_map(root: &Path) -> BTreeMap<PathBuf, u64> {
