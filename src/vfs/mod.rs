@@ -17,7 +17,8 @@
 //!   A path that goes through `last` again (`cp -a …/last /dst` from outside) may cross over.
 //! * **Node table**: only nodes the kernel holds (lookup counts, honouring FORGET), so memory
 //!   follows the kernel's inode cache, not the store.
-//! * **Caches** (`reader.rs`): decoded trees and chunks in byte-bounded LRUs; concurrent misses
+//! * **Caches** (`reader.rs`): decoded trees and chunks in byte-bounded LRUs (the newest entry
+//!   stays even if alone over budget: huge mail folders); concurrent misses
 //!   of one object load it once. Reads map offsets to chunks with prefix sums computed at open.
 //! * **TTLs**: 1 s for host/part folders and `last`; 1 day for anything inside a snapshot
 //!   (never changes), with the page cache and directory listings kept across opens.
