@@ -88,3 +88,10 @@ pub mod stats;
 // Integrity: check and repair.
 pub mod check;
 pub mod repair;
+
+// Point-in-time restores (single user, whole server), file history and find.
+pub mod find;
+pub mod glob;
+pub mod history;
+pub mod restore_server;
+pub mod restore_user;

@@ -17,6 +17,11 @@ mod stats;
 mod check;
 mod repair;
 
+mod find;
+mod history;
+mod restore_server;
+mod restore_user;
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -78,6 +83,15 @@ pub enum Command {
     /// Generate deterministic test data (demo, tests, benchmarks).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
+
+    /// Restore one user's mail (and archived mail) at a point in time.
+    RestoreUser(restore_user::RestoreUserArgs),
+    /// Restore every part of a server at a point in time to where it was backed up from.
+    RestoreServer(restore_server::RestoreServerArgs),
+    /// Every version of a file or folder across a part's snapshots.
+    History(history::HistoryArgs),
+    /// Find files by name (glob) across snapshots.
+    Find(find::FindArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -99,6 +113,11 @@ pub fn main() -> i32 {
 
         Command::Demo(a) => demo::run(a),
         Command::Generate(c) => generate::run(c),
+
+        Command::RestoreUser(a) => restore_user::run(&cli, a),
+        Command::RestoreServer(a) => restore_server::run(&cli, a),
+        Command::History(a) => history::run(&cli, a),
+        Command::Find(a) => find::run(&cli, a),
     };
     match result {
         Ok(code) => code,
