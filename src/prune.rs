@@ -58,6 +58,8 @@ pub struct PruneReport {
     pub bytes_after: u64,
     pub blobs_removed: u64,
     pub dry_run: bool,
+    /// Packs this run wrote: never deleted by it, even if a pack it rewrites had the same bytes.
+    pub written: HashSet<PackId>,
 }
 
 impl fmt::Display for PruneReport {
@@ -199,7 +201,11 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
         }
         if live.is_empty() {
             to_delete.push(*pack);
-        } else if (live_bytes as f64) < opts.repack_below * (*size as f64) {
+        } else if live.len() < entries.len()
+            && (live_bytes as f64) < opts.repack_below * (*size as f64)
+        {
+            // (A pack with nothing to drop is never rewritten: its copy would be the same bytes,
+            // hence the same name, and deleting the "old" pack would delete the new one.)
             to_rewrite.push((*pack, live));
         }
     }
@@ -243,7 +249,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
     for pack in to_delete
         .iter()
         .chain(to_rewrite.iter().map(|(p, _)| p))
-        .filter(|p| !kept_damaged.contains(p))
+        .filter(|p| !kept_damaged.contains(p) && !report.written.contains(p))
     {
         repo.store.delete_pack(pack).map_err(RepoError::from)?;
         repo.catalog.remove_pack(pack).map_err(RepoError::from)?;
@@ -305,5 +311,6 @@ fn commit(
         )
         .map_err(RepoError::from)?;
     report.packs_written += 1;
+    report.written.insert(id);
     Ok(())
 }
