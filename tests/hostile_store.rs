@@ -347,7 +347,11 @@ proptest! {
     #[test]
     fn manifest_reader_survives_mutations(pos in any::<prop::sample::Index>(), val in any::<u8>()) {
         let env_dir = tempfile::tempdir().unwrap();
-        let store = Store::init(&env_dir.path().join("s")).unwrap();
+        let store = Store::init(
+            &env_dir.path().join("s"),
+            bmbackup::chunker::ChunkParams::FORMAT_1_0,
+        )
+        .unwrap();
         let m = Manifest {
             host: "h".into(), part: "p".into(), source: "/".into(), started_ns: 1, finished_ns: 2,
             root: Digest::of(b"r").to_hex(), files: 0, dirs: 0, bytes: 0, bytes_read: 0,

@@ -85,7 +85,10 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         pgsql.display()
     );
 
-    Store::init(&store_dir)?;
+    Store::init(
+        &store_dir,
+        crate::chunker::ChunkParams::from_avg(32 << 10).map_err(anyhow::Error::msg)?,
+    )?;
     let repo = Repository::open(&store_dir, Some(&cache))?;
     let parts = [
         PartSpec {
