@@ -421,12 +421,16 @@ fn an_interrupted_restore_completes_on_rerun() {
 }
 
 /// Restore throughput against `cp -a` of the same folder (the closing numbers of the restore
-/// issue): `cargo test --release --test restore_cli throughput -- --ignored --nocapture`.
+/// issue): `cargo test --release --test restore_cli throughput -- --ignored --nocapture`; set
+/// BMBACKUP_BENCH_DIR (e.g. /dev/shm) to work elsewhere than the default temp folder.
 #[test]
 #[ignore]
 fn throughput_against_cp() {
     use std::time::Instant;
-    let env = Env::new();
+    let env = match std::env::var_os("BMBACKUP_BENCH_DIR") {
+        Some(d) => Env::new_in(Path::new(&d)),
+        None => Env::new(),
+    };
     let spool = env.path("spool");
     let s = generate_spool(&spool, &SpoolSpec::quick()).unwrap();
     env.backup("mail/imap", &spool);

@@ -16,9 +16,14 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
+        Self::with_dir(tempfile::tempdir().unwrap())
+    }
+    /// An environment under `parent` (e.g. a tmpfs, to time restores without the disk).
+    pub fn new_in(parent: &Path) -> Env {
+        Self::with_dir(tempfile::tempdir_in(parent).unwrap())
+    }
+    fn with_dir(dir: tempfile::TempDir) -> Env {
+        let env = Env { dir };
         env.ok(&["init", env.store().to_str().unwrap()]);
         env
     }
