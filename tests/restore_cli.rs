@@ -228,6 +228,20 @@ fn restore_user_restores_exactly_that_user() {
         }
     }
 
+    // A dry run in place removes nothing and says what it would do.
+    let out = env.run(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--in-place",
+        "--dry-run",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WOULD BE REMOVED"));
+    assert!(user_dir(&spool).join(&restored[0]).exists());
+
     // In place: the live folder is replaced (the Restored- folder and a stray file go, a
     // deleted message comes back), and the rest of the spool is untouched.
     write(&user_dir(&spool).join("stray"), b"x");
@@ -418,6 +432,28 @@ fn an_interrupted_restore_completes_on_rerun() {
         assert!(out.contains("already there and identical"), "{out}");
     }
     assert_same_tree_with(&src, &dest, &exact());
+
+    // On a terminal (script(1) gives it one) a progress line counts files and bytes.
+    let tty = env.path("tty");
+    let line = format!(
+        "{} restore --host {HOST} --part big d0 {}",
+        env!("CARGO_BIN_EXE_bmbackup"),
+        tty.display()
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]);
+    for (k, v) in env.cmd(&[]).get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("restoring: ") && text.contains(" files, "),
+        "{text}"
+    );
 }
 
 /// Restore throughput against `cp -a` of the same folder (the closing numbers of the restore
