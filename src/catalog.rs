@@ -73,6 +73,15 @@ fn pack_of(bytes: Vec<u8>) -> Option<PackId> {
     Digest::from_slice(&bytes).map(PackId)
 }
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked)
+}
+
+fn is_gone(store: &Store, key: &str) -> bool {
+    matches!(store.backend().size(key), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// A pack's index and the frames of its trees, read from the store.
 type PackForCatalog = (u64, Vec<IndexEntry>, Vec<(IndexEntry, Vec<u8>)>);
 
@@ -101,23 +110,52 @@ impl Catalog {
             path: shown.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sql)?;
-        if version != SCHEMA_VERSION {
-            conn.execute_batch(
-                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;
-                 DROP TABLE IF EXISTS trees;",
-            )
-            .map_err(sql)?;
+        // Opening races with other processes opening the same catalog: the first reader after
+        // the last one closed recovers the WAL under an exclusive lock, and SQLite reports
+        // "database is locked" to the others without waiting. Retry for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match Self::open_once(&path) {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(sql(e)),
+                Ok(conn) => {
+                    return Ok(Catalog {
+                        conn: Mutex::new(conn),
+                        path,
+                    })
+                }
+            }
         }
+    }
+
+    fn open_once(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        // Switching the journal mode takes an exclusive lock without waiting on the busy handler,
+        // so only the first opener (mode not yet WAL) does it; WAL then persists in the file.
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == SCHEMA_VERSION {
+            return Ok(conn);
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Another process may have created the schema while we waited for the write lock.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == SCHEMA_VERSION {
+            conn.execute_batch("COMMIT")?;
+            return Ok(conn);
+        }
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;
+             DROP TABLE IF EXISTS trees;",
+        )
+        ?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS packs(id BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS blobs(
@@ -132,13 +170,10 @@ impl Catalog {
              CREATE TABLE IF NOT EXISTS trees(id BLOB PRIMARY KEY, raw_len INTEGER NOT NULL,
                 frame BLOB NOT NULL) WITHOUT ROWID;",
         )
-        .map_err(sql)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(sql)?;
-        Ok(Catalog {
-            conn: Mutex::new(conn),
-            path,
-        })
+        ?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        conn.execute_batch("COMMIT")?;
+        Ok(conn)
     }
 
     pub fn path(&self) -> &Path {
@@ -178,9 +213,14 @@ impl Catalog {
                 Err(e) => return Err(e.into()),
             }
         }
+        // The listing is a moment in the past and other processes share this catalog: a pack
+        // another process committed after our listing is in the catalog but not in `in_store`.
+        // Only forget what is really gone now.
         for id in known.difference(&in_store) {
-            self.remove_pack(id)?;
-            report.packs_removed += 1;
+            if is_gone(store, &Store::pack_key(id)) {
+                self.remove_pack(id)?;
+                report.packs_removed += 1;
+            }
         }
         let snaps_in_store: HashSet<SnapshotId> = store.list_manifests()?.into_iter().collect();
         let snaps_known: HashSet<SnapshotId> = self.known_snapshots()?;
@@ -200,8 +240,10 @@ impl Catalog {
             }
         }
         for id in snaps_known.difference(&snaps_in_store) {
-            self.remove_snapshot(id)?;
-            report.snapshots_removed += 1;
+            if is_gone(store, &Store::manifest_key(id)) {
+                self.remove_snapshot(id)?;
+                report.snapshots_removed += 1;
+            }
         }
         Ok(report)
     }
@@ -317,6 +359,72 @@ impl Catalog {
         tx.execute("DELETE FROM packs WHERE id = ?1", params![&id.0 .0[..]])
             .map_err(self.sql())?;
         tx.commit().map_err(self.sql())
+    }
+
+    /// Empties the catalog so the next `sync` rebuilds it from the store alone (repair).
+    pub fn reset(&self) -> Result<()> {
+        let conn = self.conn.lock();
+        conn.execute_batch(
+            "BEGIN IMMEDIATE; DELETE FROM blobs; DELETE FROM packs; DELETE FROM snapshots;
+             DELETE FROM trees; COMMIT;",
+        )
+        .map_err(self.sql())
+    }
+
+    /// Blobs stored in more than one pack (prune must keep a verified copy of each).
+    pub fn duplicate_blobs(&self) -> Result<Vec<(BlobKind, Digest)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare("SELECT id, kind FROM blobs GROUP BY id, kind HAVING COUNT(*) > 1")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, u8>(1)?)))
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (id, kind) = r.map_err(self.sql())?;
+            if let (Some(id), Some(kind)) = (Digest::from_slice(&id), BlobKind::from_code(kind)) {
+                out.push((kind, id));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every place a blob is stored.
+    pub fn locate_all(&self, kind: BlobKind, id: &Digest) -> Result<Vec<(PackId, IndexEntry)>> {
+        let conn = self.conn.lock();
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2 ORDER BY pack",
+            )
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map(params![&id.0[..], kind.code()], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, u32>(2)?,
+                    r.get::<_, u32>(3)?,
+                ))
+            })
+            .map_err(self.sql())?;
+        let mut out = Vec::new();
+        for r in rows {
+            let (pack, offset, stored_len, raw_len) = r.map_err(self.sql())?;
+            if let Some(p) = pack_of(pack) {
+                out.push((
+                    p,
+                    IndexEntry {
+                        kind,
+                        id: *id,
+                        offset: offset as u64,
+                        stored_len,
+                        raw_len,
+                    },
+                ));
+            }
+        }
+        Ok(out)
     }
 
     pub fn has_blob(&self, kind: BlobKind, id: &Digest) -> Result<bool> {

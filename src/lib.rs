@@ -72,6 +72,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod fsmeta;
+pub mod fuse;
 pub mod gen;
 pub mod hostaddr;
 pub mod id;
@@ -83,6 +84,7 @@ pub mod retention;
 pub mod store;
 pub mod timefmt;
 pub mod tree;
+pub mod vfs;
 pub mod when;
 pub mod writer;
 
@@ -90,6 +92,10 @@ pub mod writer;
 pub mod forget;
 pub mod hooks;
 pub mod stats;
+
+// Integrity: check and repair.
+pub mod check;
+pub mod repair;
 
 // Point-in-time restores (single user, whole server), file history and find.
 pub mod find;

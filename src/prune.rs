@@ -9,7 +9,7 @@ use crate::repo::{RepoError, Repository};
 use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::pack::{BlobKind, Frame, PackBuilder};
 use crate::writer::TARGET_PACK_SIZE;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
 
@@ -21,6 +21,10 @@ pub enum PruneError {
     Lock(#[from] LockError),
     #[error("cannot prune: {0}; nothing was deleted. Run `bmbackup check` to find the damage")]
     Unreachable(String),
+    #[error(
+        "cannot prune: {0}; nothing was deleted. Run `bmbackup check`, then `bmbackup repair`"
+    )]
+    DamagedStore(String),
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +58,8 @@ pub struct PruneReport {
     pub bytes_after: u64,
     pub blobs_removed: u64,
     pub dry_run: bool,
+    /// Packs this run wrote: never deleted by it, even if a pack it rewrites had the same bytes.
+    pub written: HashSet<PackId>,
 }
 
 impl fmt::Display for PruneReport {
@@ -75,10 +81,19 @@ impl fmt::Display for PruneReport {
 }
 
 /// Every tree and chunk reachable from the snapshots in the store.
+/// A tree that cannot be read fails the mark (its chunks would be taken for garbage), except in
+/// a snapshot `repair` already reported damaged: its lost trees are known and cannot come back.
 pub fn mark_live(
     repo: &Repository,
 ) -> Result<(HashSet<Digest>, HashSet<Digest>, usize), PruneError> {
     let snaps = repo.snapshots()?;
+    let damaged: HashSet<String> = repo
+        .store
+        .damage_reports()
+        .map_err(RepoError::from)?
+        .keys()
+        .map(|id| format!("snapshot {}", id.short()))
+        .collect();
     let mut trees: HashSet<Digest> = HashSet::new();
     let mut chunks: HashSet<Digest> = HashSet::new();
     let mut todo: Vec<(TreeId, String)> = snaps
@@ -89,9 +104,19 @@ pub fn mark_live(
         if !trees.insert(id.0) {
             continue;
         }
-        let tree = repo
-            .read_tree(id)
-            .map_err(|e| PruneError::Unreachable(format!("tree {} of {owner}: {e}", id.short())))?;
+        let tree = match repo.read_tree(id) {
+            Ok(t) => t,
+            Err(e) if e.is_corruption() && damaged.contains(&owner) => {
+                log::warn!("{owner} is damaged: tree {} is lost ({e})", id.short());
+                continue;
+            }
+            Err(e) => {
+                return Err(PruneError::Unreachable(format!(
+                    "tree {} of {owner}: {e}",
+                    id.short()
+                )))
+            }
+        };
         for e in &tree.entries {
             for c in e.chunks() {
                 chunks.insert(c.id.0);
@@ -113,7 +138,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
         "prune",
         opts.wait,
     )?;
-    repo.sync()?;
+    refuse_damaged_manifests(repo)?;
     let (live_trees, live_chunks, snapshots) = mark_live(repo)?;
     let is_live = |kind: BlobKind, id: &Digest| match kind {
         BlobKind::Tree => live_trees.contains(id),
@@ -127,8 +152,35 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
         dry_run: opts.dry_run,
         ..Default::default()
     };
-    // A blob kept in several packs is claimed by the first pack that holds it; other copies are garbage.
+    // A blob kept in several packs is claimed by one verified copy; other copies are garbage.
+    // Unverified, a damaged claimed copy would be kept while the good ones were deleted.
     let mut claimed: HashSet<(u8, Digest)> = HashSet::new();
+    let mut chosen: HashMap<(u8, Digest), PackId> = HashMap::new();
+    let mut keep_as_is: HashSet<PackId> = HashSet::new();
+    for (kind, id) in repo.catalog.duplicate_blobs().map_err(RepoError::from)? {
+        if !is_live(kind, &id) {
+            continue;
+        }
+        let copies = repo
+            .catalog
+            .locate_all(kind, &id)
+            .map_err(RepoError::from)?;
+        let good = copies
+            .iter()
+            .find(|(pack, e)| repo.store.read_blob(pack, e).is_ok());
+        match good {
+            Some((pack, _)) => {
+                chosen.insert((kind.code(), id), *pack);
+            }
+            None => {
+                log::error!(
+                    "every copy of {} {id} is damaged; keeping their packs",
+                    kind.name()
+                );
+                keep_as_is.extend(copies.iter().map(|(p, _)| *p));
+            }
+        }
+    }
     let mut to_delete: Vec<PackId> = Vec::new();
     let mut to_rewrite: Vec<(PackId, Vec<crate::store::pack::IndexEntry>)> = Vec::new();
     for (pack, size) in &packs {
@@ -136,15 +188,24 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
         let mut live = Vec::new();
         let mut live_bytes = 0u64;
         for e in &entries {
-            if is_live(e.kind, &e.id) && claimed.insert((e.kind.code(), e.id)) {
+            let key = (e.kind.code(), e.id);
+            let mine = chosen.get(&key).is_none_or(|p| p == pack);
+            if is_live(e.kind, &e.id) && mine && claimed.insert(key) {
                 live_bytes += u64::from(e.stored_len);
                 live.push(*e);
             }
         }
         report.blobs_removed += (entries.len() - live.len()) as u64;
+        if keep_as_is.contains(pack) {
+            continue;
+        }
         if live.is_empty() {
             to_delete.push(*pack);
-        } else if (live_bytes as f64) < opts.repack_below * (*size as f64) {
+        } else if live.len() < entries.len()
+            && (live_bytes as f64) < opts.repack_below * (*size as f64)
+        {
+            // (A pack with nothing to drop is never rewritten: its copy would be the same bytes,
+            // hence the same name, and deleting the "old" pack would delete the new one.)
             to_rewrite.push((*pack, live));
         }
     }
@@ -188,13 +249,44 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
     for pack in to_delete
         .iter()
         .chain(to_rewrite.iter().map(|(p, _)| p))
-        .filter(|p| !kept_damaged.contains(p))
+        .filter(|p| !kept_damaged.contains(p) && !report.written.contains(p))
     {
         repo.store.delete_pack(pack).map_err(RepoError::from)?;
         repo.catalog.remove_pack(pack).map_err(RepoError::from)?;
     }
     report.bytes_after = repo.catalog.packs_size().map_err(RepoError::from)?;
     Ok(report)
+}
+
+/// Refuses while any manifest cannot be read: prune would take its snapshot for absent and delete
+/// its data. Syncs first, so the catalog lists every readable manifest.
+fn refuse_damaged_manifests(repo: &Repository) -> Result<(), PruneError> {
+    let sync = repo.sync()?;
+    // Every manifest is read again, not only new ones: one that rotted after the catalog
+    // recorded it must stop prune too.
+    let mut unreadable: Vec<String> = Vec::new();
+    for id in repo.store.list_manifests().map_err(RepoError::from)? {
+        match repo.store.read_manifest(&id) {
+            Ok(_) => {}
+            Err(crate::store::StoreError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => unreadable.push(e.to_string()),
+        }
+    }
+    if !unreadable.is_empty() {
+        return Err(PruneError::DamagedStore(format!(
+            "{} snapshot manifest(s) cannot be read: {}",
+            unreadable.len(),
+            unreadable.join("; ")
+        )));
+    }
+    if sync.damaged > 0 {
+        return Err(PruneError::DamagedStore(format!(
+            "{} damaged pack(s) or manifest(s) found while reading the store",
+            sync.damaged
+        )));
+    }
+    Ok(())
 }
 
 fn commit(
@@ -219,5 +311,6 @@ fn commit(
         )
         .map_err(RepoError::from)?;
     report.packs_written += 1;
+    report.written.insert(id);
     Ok(())
 }

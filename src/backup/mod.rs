@@ -215,6 +215,18 @@ fn unchanged(now: &Entry, before: &Entry) -> bool {
         && now.ino == before.ino
 }
 
+/// True when every chunk of the parent's entry is still in the store. After a `repair` the
+/// catalog no longer lists lost chunks: such a file is read again, so the new snapshot is complete
+/// and the lost chunks are stored anew while the source still has them.
+fn chunks_stored(ctx: &Ctx<'_>, before: &Entry) -> bool {
+    before.chunks().iter().all(|c| {
+        ctx.repo
+            .catalog
+            .has_blob(BlobKind::Chunk, &c.id.0)
+            .unwrap_or(false)
+    })
+}
+
 /// Reads files handed out by the walker until the walk is over.
 fn worker(ctx: &Ctx<'_>, queue: &Mutex<mpsc::Receiver<Job>>) {
     let mut scratch = match ctx.writer.codec() {
@@ -297,7 +309,7 @@ fn backup_dir(
             continue;
         };
         let before = parent.and_then(|t| t.find(&name));
-        if let Some(b) = before.filter(|b| unchanged(&entry, b)) {
+        if let Some(b) = before.filter(|b| unchanged(&entry, b) && chunks_stored(ctx, b)) {
             entry.xattrs = b.xattrs.clone();
             entry.content = b.content.clone();
             ctx.progress.files.fetch_add(1, Ordering::Relaxed);

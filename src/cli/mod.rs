@@ -3,13 +3,19 @@
 //! backed up or restored (the run's output lists them).
 
 mod backup;
+mod demo;
 mod format;
+mod generate;
+mod mount;
 mod prune;
 mod restore;
 mod snapshots;
 
 mod forget;
 mod stats;
+
+mod check;
+mod repair;
 
 mod find;
 mod history;
@@ -59,11 +65,24 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Delete data that no snapshot references any more (after `forget`).
     Prune(prune::PruneArgs),
+    /// Show the store as a read-only filesystem: HOST/PART/DATE/… and HOST/PART/last/.
+    Mount(mount::MountArgs),
 
     /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep.
     Forget(forget::ForgetArgs),
     /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
     Stats(stats::StatsArgs),
+
+    /// Verify the store: packs, manifests, every snapshot's trees and chunks; exit 1 on damage.
+    Check(check::CheckArgs),
+    /// Rebuild the catalog, set damaged files aside, mark snapshots that lost data, remove leftovers.
+    Repair(repair::RepairArgs),
+
+    /// Demonstrate on generated data: back up a small mail spool twice and mount the store.
+    Demo(demo::DemoArgs),
+    /// Generate deterministic test data (demo, tests, benchmarks).
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCmd),
 
     /// Restore one user's mail (and archived mail) at a point in time.
     RestoreUser(restore_user::RestoreUserArgs),
@@ -84,9 +103,16 @@ pub fn main() -> i32 {
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
         Command::Prune(a) => prune::run(&cli, a),
+        Command::Mount(a) => mount::run(&cli, a),
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
+
+        Command::Check(a) => check::run(&cli, a),
+        Command::Repair(a) => repair::run(&cli, a),
+
+        Command::Demo(a) => demo::run(a),
+        Command::Generate(c) => generate::run(c),
 
         Command::RestoreUser(a) => restore_user::run(&cli, a),
         Command::RestoreServer(a) => restore_server::run(&cli, a),

@@ -18,7 +18,7 @@ pub struct PruneArgs {
     pub wait: u64,
 }
 
-fn parse_percent(s: &str) -> Result<f64, String> {
+pub(crate) fn parse_percent(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
     if (0.0..=100.0).contains(&v) {
         Ok(v)

@@ -21,6 +21,15 @@ pub struct SnapshotsArgs {
 pub fn run(cli: &Cli, a: &SnapshotsArgs) -> anyhow::Result<i32> {
     let (_, repo) = cli.open_repo()?;
     let all = repo.snapshots()?;
+    // Snapshots repair found referencing lost data: their manifest is unchanged, the mark is beside it.
+    let damage = repo.store.damage_reports()?;
+    let status = |s: &crate::model::Snapshot| {
+        if damage.contains_key(&s.id) {
+            "damaged"
+        } else {
+            s.manifest.status.as_str()
+        }
+    };
     // Folder names are computed per part over all its snapshots, so they match the mount.
     let mut rows = Vec::new();
     let mut i = 0;
@@ -62,7 +71,8 @@ pub fn run(cli: &Cli, a: &SnapshotsArgs) -> anyhow::Result<i32> {
                     "bytes": m.bytes,
                     "bytes_read": m.bytes_read,
                     "bytes_added": m.bytes_added,
-                    "status": m.status.as_str(),
+                    "status": status(s),
+                    "damaged_files": damage.get(&s.id).map(|d| &d.files),
                     "problems": m.problems,
                     "root": m.root,
                     "tool_version": m.tool_version,
@@ -88,7 +98,7 @@ pub fn run(cli: &Cli, a: &SnapshotsArgs) -> anyhow::Result<i32> {
             format::size(m.bytes),
             format::size(m.bytes_read),
             format::size(m.bytes_added),
-            m.status.as_str()
+            status(s)
         );
     }
     if rows.is_empty() {

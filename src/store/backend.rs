@@ -22,6 +22,10 @@ pub trait Backend: Send + Sync {
     /// Names of the objects directly under the folder `prefix` (no recursion, temp objects included).
     fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
     fn delete(&self, key: &str) -> io::Result<()>;
+    /// Moves an object to another key (repair sets damaged files aside, never deletes them).
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// When the object was last written (repair only removes temp objects older than a margin).
+    fn modified(&self, key: &str) -> io::Result<std::time::SystemTime>;
     /// Human-readable location of an object, for error messages.
     fn describe(&self, key: &str) -> String;
 }
@@ -127,6 +131,24 @@ impl Backend for LocalBackend {
 
     fn delete(&self, key: &str) -> io::Result<()> {
         fs::remove_file(self.path(key))
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        let dest = self.path(to);
+        let dir = dest.parent().ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidInput, "object key has no folder")
+        })?;
+        fs::create_dir_all(dir)?;
+        fs::rename(self.path(from), &dest)?;
+        fsync_dir(dir)?;
+        if let Some(src_dir) = self.path(from).parent() {
+            fsync_dir(src_dir)?;
+        }
+        Ok(())
+    }
+
+    fn modified(&self, key: &str) -> io::Result<std::time::SystemTime> {
+        fs::symlink_metadata(self.path(key))?.modified()
     }
 
     fn describe(&self, key: &str) -> String {

@@ -5,6 +5,14 @@
 //! *exclusive* locks. A lock whose heartbeat stopped for [`STALE_AFTER`] (or whose process is
 //! gone, on the same host) is stale and may be removed. A holder checks its lock is still there
 //! before it commits; if another process removed it as stale, the holder aborts instead.
+//!
+//! A lock file is never rewritten. Rewriting in place would race with a locker removing it as
+//! stale: a holder thawing at that moment would check "still there", then its rewrite would
+//! resurrect a lock the other process believes gone, and both would hold it. Instead the heartbeat
+//! writes a *new* file (new name) and then deletes the old one: if that delete finds the old file
+//! already gone, someone removed it as stale, so the holder deletes its new file and knows it lost
+//! the lock. A locker whose stale-lock delete finds the file gone re-lists, and so sees the
+//! refreshed file if the holder won.
 
 use super::backend::{unique_suffix, Backend};
 use super::{now_ns, LOCKS_DIR};
@@ -82,7 +90,8 @@ fn pid_alive(pid: u32) -> bool {
 /// A held lock; released (file deleted) on drop.
 pub struct StoreLock {
     backend: Arc<dyn Backend>,
-    key: String,
+    /// Current lock file: changes at every heartbeat.
+    key: Arc<parking_lot::Mutex<String>>,
     lost: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     heartbeat: Option<std::thread::JoinHandle<()>>,
@@ -123,12 +132,7 @@ impl StoreLock {
             started_ns: now,
             refreshed_ns: now,
         };
-        let key = format!(
-            "{LOCKS_DIR}/{}-{}-{}.lock",
-            info.host.replace('/', "_"),
-            info.pid,
-            unique_suffix()
-        );
+        let key = lock_key(&info);
         loop {
             write_lock(backend.as_ref(), &key, &info)?;
             match conflicts(backend.as_ref(), &key, kind)? {
@@ -146,10 +150,11 @@ impl StoreLock {
         }
         let lost = Arc::new(AtomicBool::new(false));
         let stop = Arc::new(AtomicBool::new(false));
+        let key = Arc::new(parking_lot::Mutex::new(key));
         let heartbeat = {
             let (backend, key, lost, stop) = (
                 Arc::clone(&backend),
-                key.clone(),
+                Arc::clone(&key),
                 Arc::clone(&lost),
                 Arc::clone(&stop),
             );
@@ -166,16 +171,55 @@ impl StoreLock {
 
     /// Fails if the lock was taken from us; call right before committing.
     pub fn check(&self) -> Result<(), LockError> {
-        let gone = match self.backend.size(&self.key) {
+        // Held across the stat so the heartbeat cannot rotate the file in between.
+        let key = self.key.lock();
+        let gone = match self.backend.size(&key) {
             Ok(_) => false,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-            Err(e) => return Err(LockError::Io(self.backend.describe(&self.key), e)),
+            Err(e) => return Err(LockError::Io(self.backend.describe(&key), e)),
         };
         if gone || self.lost.load(Ordering::SeqCst) {
             self.lost.store(true, Ordering::SeqCst);
-            return Err(LockError::Lost(self.backend.describe(&self.key)));
+            return Err(LockError::Lost(self.backend.describe(&key)));
         }
         Ok(())
+    }
+}
+
+fn lock_key(info: &LockInfo) -> String {
+    format!(
+        "{LOCKS_DIR}/{}-{}-{}.lock",
+        info.host.replace('/', "_"),
+        info.pid,
+        unique_suffix()
+    )
+}
+
+/// Refreshes a held lock by writing a new lock file and deleting the old one (never rewriting a
+/// file, see the module doc). Returns false when the old file was already gone: the lock was
+/// removed as stale and is lost (the new file is then deleted again).
+fn refresh(
+    backend: &dyn Backend,
+    key: &parking_lot::Mutex<String>,
+    info: &mut LockInfo,
+) -> Result<bool, LockError> {
+    info.refreshed_ns = now_ns();
+    let new_key = lock_key(info);
+    let mut key = key.lock();
+    write_lock(backend, &new_key, info)?;
+    match backend.delete(&key) {
+        Ok(()) => {
+            *key = new_key;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let _ = backend.delete(&new_key);
+            Ok(false)
+        }
+        Err(e) => {
+            let _ = backend.delete(&new_key);
+            Err(LockError::Io(backend.describe(&key), e))
+        }
     }
 }
 
@@ -192,7 +236,27 @@ fn conflicts(
     own: &str,
     kind: LockKind,
 ) -> Result<Option<String>, LockError> {
+    // Re-list after a stale lock vanished under us: its holder may have just refreshed it
+    // under a new name, which the first listing did not show.
+    for _ in 0..5 {
+        match conflicts_once(backend, own, kind)? {
+            Conflict::Raced => continue,
+            Conflict::None => return Ok(None),
+            Conflict::Held(who) => return Ok(Some(who)),
+        }
+    }
+    Ok(Some("a lock that keeps changing".into()))
+}
+
+enum Conflict {
+    None,
+    Held(String),
+    Raced,
+}
+
+fn conflicts_once(backend: &dyn Backend, own: &str, kind: LockKind) -> Result<Conflict, LockError> {
     let now = now_ns();
+    let mut raced = false;
     for (key, info) in list_locks(backend)? {
         if key == own {
             continue;
@@ -200,25 +264,36 @@ fn conflicts(
         let Some(info) = info else {
             // Half-written or foreign: treat as held until it ages out.
             if backend.size(&key).is_ok() {
-                return Ok(Some(format!("unreadable lock {}", backend.describe(&key))));
+                return Ok(Conflict::Held(format!(
+                    "unreadable lock {}",
+                    backend.describe(&key)
+                )));
             }
             continue;
         };
         if info.is_stale(now) {
             log::warn!("removing stale lock of {}", info.describe());
-            let _ = backend.delete(&key);
+            if let Err(e) = backend.delete(&key) {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    raced = true;
+                }
+            }
             continue;
         }
         if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive {
-            return Ok(Some(info.describe()));
+            return Ok(Conflict::Held(info.describe()));
         }
     }
-    Ok(None)
+    Ok(if raced {
+        Conflict::Raced
+    } else {
+        Conflict::None
+    })
 }
 
 fn heartbeat_loop(
     backend: Arc<dyn Backend>,
-    key: String,
+    key: Arc<parking_lot::Mutex<String>>,
     mut info: LockInfo,
     lost: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
@@ -232,20 +307,17 @@ fn heartbeat_loop(
             continue;
         }
         waited = Duration::ZERO;
-        match backend.size(&key) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        match refresh(backend.as_ref(), &key, &mut info) {
+            Ok(true) => {}
+            Ok(false) => {
                 log::error!(
                     "lock {} was removed by another process",
-                    backend.describe(&key)
+                    backend.describe(&key.lock())
                 );
                 lost.store(true, Ordering::SeqCst);
                 return;
             }
-            _ => {}
-        }
-        info.refreshed_ns = now_ns();
-        if let Err(e) = write_lock(backend.as_ref(), &key, &info) {
-            log::warn!("cannot refresh lock: {e}");
+            Err(e) => log::warn!("cannot refresh lock: {e}"),
         }
     }
 }
@@ -257,7 +329,7 @@ impl Drop for StoreLock {
             let _ = h.join();
         }
         if !self.lost.load(Ordering::SeqCst) {
-            let _ = self.backend.delete(&self.key);
+            let _ = self.backend.delete(&self.key.lock());
         }
     }
 }
@@ -306,6 +378,34 @@ mod tests {
             .unwrap();
         assert!(matches!(held.check(), Err(LockError::Lost(_))));
         drop(x);
+        drop(held);
+    }
+
+    #[test]
+    fn refresh_rotates_the_file_and_never_resurrects_a_removed_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(dir.path()));
+        let held =
+            StoreLock::acquire(Arc::clone(&b), LockKind::Shared, "backup", Duration::ZERO).unwrap();
+        let (old, info) = list_locks(b.as_ref()).unwrap().remove(0);
+        let mut info = info.unwrap();
+        assert!(refresh(b.as_ref(), &held.key, &mut info).unwrap());
+        let now: Vec<String> = list_locks(b.as_ref())
+            .unwrap()
+            .into_iter()
+            .map(|l| l.0)
+            .collect();
+        assert_eq!(now.len(), 1);
+        assert_ne!(now[0], old, "a refresh writes a new file");
+        held.check().unwrap();
+        // Another process removes it as stale just before the holder thaws and refreshes.
+        b.delete(&now[0]).unwrap();
+        assert!(!refresh(b.as_ref(), &held.key, &mut info).unwrap());
+        assert!(
+            list_locks(b.as_ref()).unwrap().is_empty(),
+            "not resurrected"
+        );
+        assert!(matches!(held.check(), Err(LockError::Lost(_))));
         drop(held);
     }
 

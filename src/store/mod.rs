@@ -3,6 +3,7 @@
 //! version; packs are in `pack.rs`, the I/O primitives in `backend.rs`.
 
 pub mod backend;
+pub mod damage;
 pub mod lock;
 pub mod pack;
 
@@ -24,8 +25,8 @@ pub const FORMAT_MINOR: u32 = 0;
 pub const PACKS_DIR: &str = "packs";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 pub const LOCKS_DIR: &str = "locks";
-const MANIFEST_SUFFIX: &str = ".json";
-const PACK_SUFFIX: &str = ".pack";
+pub(crate) const MANIFEST_SUFFIX: &str = ".json";
+pub(crate) const PACK_SUFFIX: &str = ".pack";
 
 /// Errors of store access, each naming the file concerned.
 #[derive(Debug, thiserror::Error)]

@@ -135,6 +135,11 @@ pub fn encode_frame(raw: &[u8], id: &Digest, codec: &mut Codec) -> Result<Frame,
             return Err(PackError::HashMismatch);
         }
     } else {
+        // Stored as is, but still checked: a caller passing the wrong id must not commit a
+        // blob that every later read would reject.
+        if Digest::of(raw) != *id {
+            return Err(PackError::HashMismatch);
+        }
         bytes.push(CODEC_RAW);
         bytes.extend_from_slice(raw);
     }
@@ -377,6 +382,23 @@ mod tests {
         }
         for cut in 0..bytes.len() {
             assert!(read_index(&bytes[..cut]).is_err());
+        }
+    }
+
+    #[test]
+    fn a_frame_whose_hash_does_not_match_is_refused_before_commit() {
+        let mut codec = Codec::new(3).unwrap();
+        let compressible = vec![b'a'; 10_000];
+        let random: Vec<u8> = (0..10_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for data in [&compressible[..], &random[..], b""] {
+            let wrong = Digest::of(b"something else");
+            assert_eq!(
+                encode_frame(data, &wrong, &mut codec).err(),
+                Some(PackError::HashMismatch)
+            );
+            assert!(encode_frame(data, &Digest::of(data), &mut codec).is_ok());
         }
     }
 

@@ -1,0 +1,507 @@
+//! `check`: verifies a store from its own files, not from the catalog. Every pack's trailer and
+//! index must parse and agree with its size, every manifest must parse and match its name, every
+//! tree and chunk a snapshot uses must be in some pack, and (with `read_data`) every chunk, or a
+//! random share of them, must decompress to its hash. Each lost blob is reported with every
+//! snapshot and path that uses it, so an operator knows exactly which mails are gone.
+//! `repair` runs the same scan and acts on it.
+
+use crate::id::{Digest, PackId, SnapshotId, TreeId};
+use crate::model::{Manifest, Tree};
+use crate::repo::{RepoError, Repository};
+use crate::store::pack::{open_blob, BlobKind, IndexEntry};
+use crate::store::{Store, StoreError};
+use std::collections::{HashMap, HashSet};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+type Result<T> = std::result::Result<T, CheckError>;
+
+/// Blobs some snapshot needs that no good copy holds.
+pub type LostBlobs = HashMap<(BlobKind, Digest), BlobState>;
+
+#[derive(Debug, Clone, Default)]
+pub struct CheckOptions {
+    /// Read and verify this percentage of chunks (0 reads none, 100 all). Trees are always read.
+    pub read_data_percent: f64,
+}
+
+/// A store file (pack or manifest) that cannot be read.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DamagedFile {
+    /// Key inside the store, e.g. `packs/ab/….pack`.
+    pub key: String,
+    pub path: String,
+    pub error: String,
+}
+
+/// One place a blob is used: a snapshot and the path inside it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BlobUse {
+    pub snapshot: String,
+    pub host: String,
+    pub part: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobState {
+    /// In no pack at all.
+    Missing,
+    /// Stored, but no copy decodes to its hash.
+    Damaged,
+}
+
+impl BlobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BlobState::Missing => "missing",
+            BlobState::Damaged => "damaged",
+        }
+    }
+}
+
+/// A tree or chunk that some snapshot needs and the store cannot give back.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadBlob {
+    pub kind: &'static str,
+    pub id: String,
+    pub state: BlobState,
+    pub uses: Vec<BlobUse>,
+}
+
+/// A stored copy that failed verification (another copy may still be good).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BadCopy {
+    pub pack: String,
+    pub kind: &'static str,
+    pub id: String,
+    pub error: String,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct CheckReport {
+    pub packs: usize,
+    pub snapshots: usize,
+    pub trees: usize,
+    pub chunks: usize,
+    pub chunks_verified: u64,
+    pub bytes_read: u64,
+    pub damaged_packs: Vec<DamagedFile>,
+    pub damaged_manifests: Vec<DamagedFile>,
+    pub bad_copies: Vec<BadCopy>,
+    pub bad_blobs: Vec<BadBlob>,
+    /// Disagreements between the catalog and the store.
+    pub catalog: Vec<String>,
+    /// Snapshots marked damaged by an earlier repair whose data is complete again.
+    pub healed: Vec<String>,
+}
+
+impl CheckReport {
+    pub fn is_ok(&self) -> bool {
+        self.damaged_packs.is_empty()
+            && self.damaged_manifests.is_empty()
+            && self.bad_copies.is_empty()
+            && self.bad_blobs.is_empty()
+            && self.catalog.is_empty()
+    }
+}
+
+/// What the store holds, read from its own files.
+pub struct Scan {
+    /// Packs whose index is readable: size and entries.
+    pub packs: Vec<(PackId, u64, Vec<IndexEntry>)>,
+    /// Every stored copy of every blob.
+    pub blobs: HashMap<(BlobKind, Digest), Vec<(PackId, IndexEntry)>>,
+    pub manifests: Vec<(SnapshotId, Manifest)>,
+    /// Copies that failed verification, by pack.
+    pub bad_copies: HashMap<(PackId, BlobKind, Digest), String>,
+    pub report: CheckReport,
+}
+
+impl Scan {
+    /// A verified copy of a tree, decoded; None with the reason when no copy is good.
+    fn read_tree(&self, store: &Store, id: &TreeId) -> std::result::Result<Tree, BlobState> {
+        let copies = self
+            .blobs
+            .get(&(BlobKind::Tree, id.0))
+            .ok_or(BlobState::Missing)?;
+        for (pack, e) in copies {
+            if self.bad_copies.contains_key(&(*pack, e.kind, e.id)) {
+                continue;
+            }
+            if let Some(tree) = store
+                .read_blob(pack, e)
+                .ok()
+                .and_then(|b| Tree::decode(&b).ok())
+            {
+                return Ok(tree);
+            }
+        }
+        Err(BlobState::Damaged)
+    }
+
+    /// Whether a chunk has a copy not known to be bad.
+    fn chunk_state(&self, id: &Digest) -> Option<BlobState> {
+        match self.blobs.get(&(BlobKind::Chunk, *id)) {
+            None => Some(BlobState::Missing),
+            Some(copies)
+                if copies
+                    .iter()
+                    .all(|(p, e)| self.bad_copies.contains_key(&(*p, e.kind, e.id))) =>
+            {
+                Some(BlobState::Damaged)
+            }
+            Some(_) => None,
+        }
+    }
+}
+
+/// Reads pack indexes and manifests, and verifies the chosen share of blob data.
+pub fn scan(store: &Store, opts: &CheckOptions) -> Result<Scan> {
+    let mut report = CheckReport::default();
+    let mut packs = Vec::new();
+    let mut blobs: HashMap<(BlobKind, Digest), Vec<(PackId, IndexEntry)>> = HashMap::new();
+    for id in store.list_packs()? {
+        let key = Store::pack_key(&id);
+        match store.read_pack_index(&id) {
+            Ok((size, entries)) => {
+                for e in &entries {
+                    blobs.entry((e.kind, e.id)).or_default().push((id, *e));
+                }
+                packs.push((id, size, entries));
+            }
+            Err(e) => report.damaged_packs.push(DamagedFile {
+                path: store.backend().describe(&key),
+                key,
+                error: e.to_string(),
+            }),
+        }
+    }
+    let mut manifests = Vec::new();
+    for id in store.list_manifests()? {
+        match store.read_manifest(&id) {
+            Ok(m) => manifests.push((id, m)),
+            Err(e) => {
+                let key = Store::manifest_key(&id);
+                report.damaged_manifests.push(DamagedFile {
+                    path: store.backend().describe(&key),
+                    key,
+                    error: e.to_string(),
+                })
+            }
+        }
+    }
+    manifests.sort_by(|a, b| {
+        (&a.1.host, &a.1.part, a.1.started_ns).cmp(&(&b.1.host, &b.1.part, b.1.started_ns))
+    });
+    let mut bad_copies = HashMap::new();
+    if opts.read_data_percent > 0.0 {
+        verify_data(
+            store,
+            &packs,
+            opts.read_data_percent,
+            &mut bad_copies,
+            &mut report,
+        )?;
+    }
+    report.packs = packs.len();
+    report.snapshots = manifests.len();
+    Ok(Scan {
+        packs,
+        blobs,
+        manifests,
+        bad_copies,
+        report,
+    })
+}
+
+/// Whether a chunk is in the sample: a keyed hash, so each run samples a different share.
+fn sampled(seed: &[u8; 32], id: &Digest, percent: f64) -> bool {
+    if percent >= 100.0 {
+        return true;
+    }
+    let h = blake3::keyed_hash(seed, &id.0);
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&h.as_bytes()[..8]);
+    (u64::from_le_bytes(b) as f64) < percent / 100.0 * u64::MAX as f64
+}
+
+/// Reads each pack once, front to back, and verifies its sampled blobs (trees always).
+fn verify_data(
+    store: &Store,
+    packs: &[(PackId, u64, Vec<IndexEntry>)],
+    percent: f64,
+    bad: &mut HashMap<(PackId, BlobKind, Digest), String>,
+    report: &mut CheckReport,
+) -> Result<()> {
+    let seed = *blake3::hash(crate::store::backend::unique_suffix().as_bytes()).as_bytes();
+    for (pack, size, entries) in packs {
+        let chosen: Vec<&IndexEntry> = entries
+            .iter()
+            .filter(|e| e.kind == BlobKind::Tree || sampled(&seed, &e.id, percent))
+            .collect();
+        if chosen.is_empty() {
+            continue;
+        }
+        let key = Store::pack_key(pack);
+        // A whole pack is one sequential read; packs are tens of MiB, like the backup's buffer.
+        let bytes = match store.backend().read_all(&key) {
+            Ok(b) => b,
+            Err(e) => {
+                report.damaged_packs.push(DamagedFile {
+                    path: store.backend().describe(&key),
+                    key,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        report.bytes_read += bytes.len() as u64;
+        if bytes.len() as u64 != *size {
+            report.damaged_packs.push(DamagedFile {
+                path: store.backend().describe(&key),
+                key: key.clone(),
+                error: format!("changed size while read ({size} then {})", bytes.len()),
+            });
+        }
+        for e in chosen {
+            let start = e.offset as usize;
+            let frame = bytes.get(start..start.saturating_add(e.stored_len as usize));
+            let outcome = match frame {
+                Some(f) => open_blob(f, e).map(|_| ()).map_err(|err| err.to_string()),
+                None => Err("pack is truncated".to_string()),
+            };
+            if e.kind == BlobKind::Chunk {
+                report.chunks_verified += 1;
+            }
+            if let Err(error) = outcome {
+                report.bad_copies.push(BadCopy {
+                    pack: store.describe_pack(pack),
+                    kind: e.kind.name(),
+                    id: e.id.to_hex(),
+                    error: error.clone(),
+                });
+                bad.insert((*pack, e.kind, e.id), error);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every tree and chunk the snapshots need that no good copy holds.
+fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
+    let mut bad: LostBlobs = HashMap::new();
+    let mut trees: HashSet<Digest> = HashSet::new();
+    let mut chunks: HashSet<Digest> = HashSet::new();
+    let mut todo: Vec<TreeId> = scan
+        .manifests
+        .iter()
+        .filter_map(|(_, m)| m.root.parse().ok())
+        .collect();
+    while let Some(id) = todo.pop() {
+        if !trees.insert(id.0) {
+            continue;
+        }
+        let tree = match scan.read_tree(store, &id) {
+            Ok(t) => t,
+            Err(state) => {
+                bad.insert((BlobKind::Tree, id.0), state);
+                continue;
+            }
+        };
+        for e in &tree.entries {
+            for c in e.chunks() {
+                if chunks.insert(c.id.0) {
+                    if let Some(state) = scan.chunk_state(&c.id.0) {
+                        bad.insert((BlobKind::Chunk, c.id.0), state);
+                    }
+                }
+            }
+            if let Some(sub) = e.subtree() {
+                todo.push(sub);
+            }
+        }
+    }
+    report.trees = trees.len();
+    report.chunks = chunks.len();
+    bad
+}
+
+/// Walks every snapshot again, descending only into trees that lead to lost blobs, and lists
+/// each use of each lost blob.
+fn find_uses(
+    store: &Store,
+    scan: &Scan,
+    bad: &LostBlobs,
+) -> HashMap<(BlobKind, Digest), Vec<BlobUse>> {
+    let mut uses: HashMap<(BlobKind, Digest), Vec<BlobUse>> = HashMap::new();
+    let mut dirty: HashMap<Digest, bool> = HashMap::new();
+    for (sid, m) in &scan.manifests {
+        let Ok(root) = m.root.parse::<TreeId>() else {
+            continue;
+        };
+        let mut walk = Walk {
+            store,
+            scan,
+            bad,
+            dirty: &mut dirty,
+            uses: &mut uses,
+            snap: (sid, m),
+        };
+        walk.tree(root, &mut Vec::new());
+    }
+    uses
+}
+
+struct Walk<'a> {
+    store: &'a Store,
+    scan: &'a Scan,
+    bad: &'a LostBlobs,
+    dirty: &'a mut HashMap<Digest, bool>,
+    uses: &'a mut HashMap<(BlobKind, Digest), Vec<BlobUse>>,
+    snap: (&'a SnapshotId, &'a Manifest),
+}
+
+impl Walk<'_> {
+    fn record(&mut self, id: (BlobKind, Digest), path: &[u8]) {
+        let (sid, m) = self.snap;
+        self.uses.entry(id).or_default().push(BlobUse {
+            snapshot: sid.to_hex(),
+            host: m.host.clone(),
+            part: m.part.clone(),
+            path: if path.is_empty() {
+                "/".into()
+            } else {
+                String::from_utf8_lossy(path).into_owned()
+            },
+        });
+    }
+
+    /// Records the lost blobs below `id` (at `path`); returns whether there were any.
+    fn tree(&mut self, id: TreeId, path: &mut Vec<u8>) -> bool {
+        if self.bad.contains_key(&(BlobKind::Tree, id.0)) {
+            self.record((BlobKind::Tree, id.0), path);
+            return true;
+        }
+        if self.dirty.get(&id.0) == Some(&false) {
+            return false;
+        }
+        let Ok(tree) = self.scan.read_tree(self.store, &id) else {
+            return false;
+        };
+        let mut any = false;
+        for e in &tree.entries {
+            let len = path.len();
+            if !path.is_empty() {
+                path.push(b'/');
+            }
+            path.extend_from_slice(&e.name);
+            for c in e.chunks() {
+                let key = (BlobKind::Chunk, c.id.0);
+                if self.bad.contains_key(&key) {
+                    any = true;
+                    // One use per file even when it holds the chunk twice.
+                    if self.uses.get(&key).and_then(|u| u.last()).is_none_or(|u| {
+                        u.path.as_bytes() != path.as_slice() || u.snapshot != self.snap.0.to_hex()
+                    }) {
+                        self.record(key, path);
+                    }
+                }
+            }
+            if let Some(sub) = e.subtree() {
+                any |= self.tree(sub, path);
+            }
+            path.truncate(len);
+        }
+        self.dirty.insert(id.0, any);
+        any
+    }
+}
+
+/// Checks the store behind `repo` (whose catalog `open` just synced).
+pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<(Scan, LostBlobs)> {
+    let mut scan = scan(&repo.store, opts)?;
+    let mut report = std::mem::take(&mut scan.report);
+    let bad = find_bad(&repo.store, &scan, &mut report);
+    let mut uses = if bad.is_empty() {
+        HashMap::new()
+    } else {
+        find_uses(&repo.store, &scan, &bad)
+    };
+    let mut lost: Vec<BadBlob> = bad
+        .iter()
+        .map(|(key, state)| BadBlob {
+            kind: key.0.name(),
+            id: key.1.to_hex(),
+            state: *state,
+            uses: uses.remove(key).unwrap_or_default(),
+        })
+        .collect();
+    lost.sort_by(|a, b| a.id.cmp(&b.id));
+    report.bad_blobs = lost;
+    compare_catalog(repo, &scan, &mut report)?;
+    let damaged: HashSet<SnapshotId> = repo.store.damage_reports()?.into_keys().collect();
+    let still: HashSet<&str> = report
+        .bad_blobs
+        .iter()
+        .flat_map(|b| b.uses.iter().map(|u| u.snapshot.as_str()))
+        .collect();
+    report.healed = damaged
+        .iter()
+        .map(|id| id.to_hex())
+        .filter(|h| !still.contains(h.as_str()))
+        .collect();
+    scan.report = report;
+    Ok((scan, bad))
+}
+
+/// The catalog must list exactly the readable packs (with their blobs) and manifests.
+fn compare_catalog(repo: &Repository, scan: &Scan, report: &mut CheckReport) -> Result<()> {
+    let cat = |e: crate::catalog::CatalogError| CheckError::Repo(RepoError::from(e));
+    let known: HashMap<PackId, u64> = repo.catalog.packs().map_err(cat)?.into_iter().collect();
+    for (id, size, entries) in &scan.packs {
+        match known.get(id) {
+            None => report.catalog.push(format!(
+                "pack {} is not in the catalog",
+                repo.store.describe_pack(id)
+            )),
+            Some(s) if s != size => report.catalog.push(format!(
+                "pack {}: catalog says {s} bytes, the file has {size}",
+                repo.store.describe_pack(id)
+            )),
+            Some(_) => {
+                let listed = repo.catalog.pack_entries(id).map_err(cat)?.len();
+                if listed != entries.len() {
+                    report.catalog.push(format!(
+                        "pack {}: catalog lists {listed} blobs, its index {}",
+                        repo.store.describe_pack(id),
+                        entries.len()
+                    ));
+                }
+            }
+        }
+    }
+    let readable: HashSet<PackId> = scan.packs.iter().map(|p| p.0).collect();
+    for id in known.keys().filter(|id| !readable.contains(id)) {
+        report.catalog.push(format!(
+            "catalog lists pack {} that the store does not have (readable)",
+            id.0.to_hex()
+        ));
+    }
+    let snaps: HashSet<SnapshotId> = repo.snapshots()?.iter().map(|s| s.id).collect();
+    let manifests: HashSet<SnapshotId> = scan.manifests.iter().map(|m| m.0).collect();
+    for id in snaps.symmetric_difference(&manifests) {
+        report.catalog.push(format!(
+            "snapshot {}: catalog and store disagree",
+            id.to_hex()
+        ));
+    }
+    Ok(())
+}

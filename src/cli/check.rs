@@ -1,0 +1,96 @@
+//! `bmbackup check [--read-data[=PERCENT]] [--json]`: verify the store; exit 1 on any damage.
+
+use super::{Cli, EXIT_ERROR, EXIT_OK};
+use crate::check::{check, CheckOptions, CheckReport};
+use clap::Args;
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Also read and verify chunk data: all of it, or a random PERCENT of the chunks.
+    #[arg(long, value_name = "PERCENT", num_args = 0..=1, default_missing_value = "100",
+          value_parser = super::prune::parse_percent)]
+    pub read_data: Option<f64>,
+    /// Print the full report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(cli: &Cli, a: &CheckArgs) -> anyhow::Result<i32> {
+    let (_, repo) = cli.open_repo()?;
+    let opts = CheckOptions {
+        read_data_percent: a.read_data.unwrap_or(0.0),
+    };
+    let (scan, _) = check(&repo, &opts)?;
+    let r = &scan.report;
+    if a.json {
+        let mut v = serde_json::to_value(r)?;
+        v["ok"] = serde_json::Value::Bool(r.is_ok());
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_text(r);
+    }
+    Ok(if r.is_ok() { EXIT_OK } else { EXIT_ERROR })
+}
+
+fn print_text(r: &CheckReport) {
+    for f in &r.damaged_packs {
+        println!("damaged pack {}: {}", f.path, f.error);
+    }
+    for f in &r.damaged_manifests {
+        println!("damaged manifest {}: {}", f.path, f.error);
+    }
+    for c in &r.bad_copies {
+        println!(
+            "damaged copy of {} {} in {}: {}",
+            c.kind, c.id, c.pack, c.error
+        );
+    }
+    for b in &r.bad_blobs {
+        println!(
+            "{} {} {}, used by {} file(s):",
+            b.state.as_str(),
+            b.kind,
+            b.id,
+            b.uses.len()
+        );
+        for u in &b.uses {
+            println!(
+                "  snapshot {} ({}/{}): {}",
+                &u.snapshot[..12],
+                u.host,
+                u.part,
+                u.path
+            );
+        }
+    }
+    for c in &r.catalog {
+        println!("catalog: {c}");
+    }
+    for h in &r.healed {
+        println!(
+            "snapshot {} was marked damaged but its data is complete again; `bmbackup repair` clears the mark",
+            &h[..12]
+        );
+    }
+    println!(
+        "checked {} packs, {} snapshots, {} trees, {} chunks ({} chunks verified, {} bytes read): {}",
+        r.packs,
+        r.snapshots,
+        r.trees,
+        r.chunks,
+        r.chunks_verified,
+        r.bytes_read,
+        if r.is_ok() {
+            "no damage found".to_string()
+        } else {
+            format!(
+                "DAMAGE: {} damaged packs, {} damaged manifests, {} damaged copies, {} lost blobs, {} catalog problems",
+                r.damaged_packs.len(),
+                r.damaged_manifests.len(),
+                r.bad_copies.len(),
+                r.bad_blobs.len(),
+                r.catalog.len()
+            )
+        }
+    );
+}

@@ -1,0 +1,62 @@
+//! `bmbackup repair [--now] [--wait SECS]`: make a damaged or interrupted store consistent again.
+
+use super::{Cli, EXIT_OK};
+use crate::repair::{repair, RepairOptions, TEMP_SAFETY_AGE};
+use clap::Args;
+use std::time::Duration;
+
+#[derive(Args, Debug)]
+pub struct RepairArgs {
+    /// Remove temp files of interrupted writes however young they are (by default only those
+    /// older than an hour, which cannot belong to a running backup).
+    #[arg(long)]
+    pub now: bool,
+    /// Seconds to wait for running backups to finish before giving up.
+    #[arg(long, default_value_t = 0)]
+    pub wait: u64,
+}
+
+pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
+    let (_, repo) = cli.open_repo()?;
+    let r = repair(
+        &repo,
+        &RepairOptions {
+            now: a.now,
+            wait: Duration::from_secs(a.wait),
+        },
+    )?;
+    for t in &r.temp_removed {
+        println!("removed leftover {t}");
+    }
+    for (from, to) in &r.set_aside {
+        println!("set aside damaged {from} -> {to}");
+    }
+    if r.blobs_salvaged > 0 {
+        println!(
+            "copied {} good blob(s) out of damaged packs",
+            r.blobs_salvaged
+        );
+    }
+    for m in &r.manifests_rewritten {
+        println!("rewrote readable damaged manifest as snapshot {}", &m[..12]);
+    }
+    for (id, n) in &r.damaged_snapshots {
+        println!(
+            "snapshot {} is damaged: {n} file(s) lost data (listed in the store's damage/{}.json)",
+            id.short(),
+            id.to_hex()
+        );
+    }
+    for id in &r.healed_snapshots {
+        println!("snapshot {} is complete again", id.short());
+    }
+    println!(
+        "repair done: catalog rebuilt, {} leftover(s) removed (temp files younger than {} min kept{}), {} file(s) set aside, {} damaged snapshot(s)",
+        r.temp_removed.len(),
+        TEMP_SAFETY_AGE.as_secs() / 60,
+        if a.now { " only without --now" } else { "" },
+        r.set_aside.len(),
+        r.damaged_snapshots.len()
+    );
+    Ok(EXIT_OK)
+}
