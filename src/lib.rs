@@ -40,6 +40,14 @@
 //! again (three attempts), then kept and reported as partial. [`writer::BlobWriter`] dedups
 //! against the catalog and this run, compresses outside its lock and cuts 32 MiB packs.
 //!
+//! # Restore
+//! [`restore`] writes each regular file under a temporary name in its folder, gives it its
+//! metadata, then renames it: a file under its real name is complete, so an interrupted restore
+//! is resumed by running it again (same size and mtime: skipped). `--at WHEN` ([`when`]) picks
+//! per host and part the newest complete snapshot at or before WHEN; [`restore_user`] maps a
+//! user to folders with the config's `[entities]` templates, [`restore_server`] puts every part
+//! of a host back under `ROOT + source`. [`history`] and [`find`] read tree metadata only.
+//!
 //! # Concurrency
 //! | operation      | store lock | may run beside                                   |
 //! |----------------|------------|--------------------------------------------------|

@@ -60,7 +60,7 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
         (repo.resolve(std::str::from_utf8(spec)?)?, path)
     };
     eprintln!(
-        "restoring {}/{} of {} (snapshot {})",
+        "restoring {}/{} of {} UTC (snapshot {})",
         snap.manifest.host,
         snap.manifest.part,
         crate::timefmt::display(snap.manifest.started_ns),
