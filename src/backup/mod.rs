@@ -163,6 +163,16 @@ pub fn backup_part(
     };
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Mutex::new(queue);
+    let root_meta = {
+        use std::os::unix::fs::MetadataExt;
+        crate::model::RootMeta {
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime_sec: md.mtime(),
+            mtime_nsec: md.mtime_nsec() as u32,
+        }
+    };
     let root = std::thread::scope(|s| {
         for _ in 0..ctx.threads {
             s.spawn(|| worker(&ctx, &queue));
@@ -194,6 +204,7 @@ pub fn backup_part(
         },
         problems,
         parent: parent.map(|p| p.id.to_hex()),
+        root_meta: Some(root_meta),
     };
     lock.check()?;
     let id = repo
