@@ -392,7 +392,24 @@ fn read_files(
     to_read: &[usize],
 ) -> Result<Vec<usize>, BackupError> {
     let (reply, replies) = mpsc::channel();
+    // Jobs go out in a bounded window: queuing a million-file folder at once would hold a copy
+    // of every entry and path in the queue.
+    let window = ctx.threads * 32;
+    let mut in_flight = 0usize;
+    let mut results = Vec::with_capacity(to_read.len());
+    let mut fatal = None;
+    let mut take = |r: (usize, Result<read::Outcome, BackupError>)| match r {
+        (idx, Ok(o)) => results.push((idx, o)),
+        (_, Err(e)) => fatal = Some(e),
+    };
     for &idx in to_read {
+        if in_flight >= window {
+            // Every job sent is answered (workers reply whatever happens), so this returns.
+            if let Ok(r) = replies.recv() {
+                take(r);
+                in_flight -= 1;
+            }
+        }
         let entry = &entries[idx];
         let job = Job {
             path: abs.join(std::ffi::OsStr::from_bytes(&entry.name)),
@@ -407,15 +424,11 @@ fn read_files(
                 source: std::io::Error::other("reader threads stopped"),
             });
         }
+        in_flight += 1;
     }
     drop(reply);
-    let mut results = Vec::with_capacity(to_read.len());
-    let mut fatal = None;
-    for (idx, outcome) in replies.iter() {
-        match outcome {
-            Ok(o) => results.push((idx, o)),
-            Err(e) => fatal = Some(e),
-        }
+    for r in replies.iter() {
+        take(r);
     }
     if let Some(e) = fatal {
         return Err(e);
