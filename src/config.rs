@@ -46,6 +46,55 @@ pub struct Config {
     pub retention: Option<RetentionConfig>,
     #[serde(default)]
     pub parts: BTreeMap<String, PartConfig>,
+    /// Where one user's data sits in each part, for `restore-user`.
+    #[serde(default)]
+    pub entities: Entities,
+}
+
+/// The `[entities]` table: which part holds each kind of a user's data, and the path of one
+/// user's folder in it (`{domain}` and `{local}` are replaced by the two halves of local@domain).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entities {
+    #[serde(default = "EntityConfig::mailbox")]
+    pub mailbox: EntityConfig,
+    #[serde(default = "EntityConfig::archive")]
+    pub archive: EntityConfig,
+}
+
+impl Default for Entities {
+    fn default() -> Self {
+        Entities {
+            mailbox: EntityConfig::mailbox(),
+            archive: EntityConfig::archive(),
+        }
+    }
+}
+
+/// One kind of user data: a part name and a path template inside it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntityConfig {
+    pub part: String,
+    pub path: String,
+}
+
+impl EntityConfig {
+    /// Cyrus' spool as BlueMind lays it out: `<partition>/<domain>/user/<local>/`.
+    pub fn mailbox() -> Self {
+        EntityConfig {
+            part: EMAILS_PART.into(),
+            path: "{domain}/user/{local}".into(),
+        }
+    }
+
+    /// BlueMind's archive (HSM) spool mirrors the mail spool's layout.
+    pub fn archive() -> Self {
+        EntityConfig {
+            part: ARCHIVED_EMAILS_PART.into(),
+            path: "{domain}/user/{local}".into(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -61,6 +110,7 @@ impl Default for Config {
             post_backup_hook: None,
             retention: None,
             parts: BTreeMap::new(),
+            entities: Entities::default(),
         }
     }
 }
@@ -252,5 +302,26 @@ mod tests {
             assert!(e.contains("[retention]"), "{e}");
         }
         assert!(Config::parse("[retention]\nkeep_lats = 3", Path::new("t.toml")).is_err());
+    }
+
+    #[test]
+    fn entities_default_to_cyrus_and_can_be_changed() {
+        let c = Config::parse("", Path::new("t.toml")).unwrap();
+        assert_eq!(c.entities, Entities::default());
+        assert_eq!(c.entities.mailbox.part, "mail/imap");
+        assert_eq!(c.entities.archive.path, "{domain}/user/{local}");
+        let c = Config::parse(
+            "[entities.mailbox]\npart = \"spool\"\npath = \"{domain}/{local}\"",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.entities.mailbox.path, "{domain}/{local}");
+        assert_eq!(c.entities.archive, EntityConfig::archive());
+        assert!(Config::parse(
+            "[entities.calendar]\npart = \"x\"\npath = \"y\"",
+            Path::new("t.toml")
+        )
+        .is_err());
+        assert!(Config::parse("[entities.mailbox]\npart = \"x\"", Path::new("t.toml")).is_err());
     }
 }

@@ -42,6 +42,14 @@
 //! again (three attempts), then kept and reported as partial. [`writer::BlobWriter`] dedups
 //! against the catalog and this run, compresses outside its lock and cuts 32 MiB packs.
 //!
+//! # Restore
+//! [`restore`] writes each regular file under a temporary name in its folder, gives it its
+//! metadata, then renames it: a file under its real name is complete, so an interrupted restore
+//! is resumed by running it again (same size and mtime: skipped). `--at WHEN` ([`when`]) picks
+//! per host and part the newest complete snapshot at or before WHEN; [`restore_user`] maps a
+//! user to folders with the config's `[entities]` templates, [`restore_server`] puts every part
+//! of a host back under `ROOT + source`. [`history`] and [`find`] read tree metadata only.
+//!
 //! # Integrity
 //! [`check`] verifies the store from its own files (pack indexes, manifests, every snapshot's
 //! trees and chunks, optionally every chunk's data) and names each snapshot and file that uses a
@@ -76,6 +84,7 @@ pub mod cli;
 pub mod codec;
 pub mod config;
 pub mod fsmeta;
+pub mod fuse;
 pub mod gen;
 pub mod hostaddr;
 pub mod id;
@@ -87,6 +96,7 @@ pub mod retention;
 pub mod store;
 pub mod timefmt;
 pub mod tree;
+pub mod vfs;
 pub mod when;
 pub mod writer;
 
@@ -98,3 +108,10 @@ pub mod stats;
 // Integrity: check and repair.
 pub mod check;
 pub mod repair;
+
+// Point-in-time restores (single user, whole server), file history and find.
+pub mod find;
+pub mod glob;
+pub mod history;
+pub mod restore_server;
+pub mod restore_user;

@@ -19,6 +19,8 @@ pub enum WhenError {
     },
     #[error("no complete snapshot of {0}; see `bmbackup snapshots`")]
     None(String),
+    #[error("no snapshot of {what}; the store has: {known}")]
+    Unknown { what: String, known: String },
 }
 
 /// Parses WHEN into Unix nanoseconds. A bare date means the end of that day, so "on the 20th"
@@ -127,6 +129,37 @@ pub fn pick_at<'a>(
     Ok(complete[idx - 1])
 }
 
+/// The newest complete snapshot of `host`'s `part` at or before `at_ns`, from the whole list;
+/// an unknown host or part names the host/part pairs the store does have.
+pub fn pick_part_at<'a>(
+    all: &'a [Snapshot],
+    host: &str,
+    part: &str,
+    at_ns: i64,
+) -> Result<&'a Snapshot, WhenError> {
+    let part = part.trim_matches('/');
+    let of_part: Vec<&Snapshot> = all
+        .iter()
+        .filter(|s| s.manifest.host == host && s.manifest.part == part)
+        .collect();
+    if of_part.is_empty() {
+        let mut known: Vec<String> = all
+            .iter()
+            .map(|s| format!("{}/{}", s.manifest.host, s.manifest.part))
+            .collect();
+        known.dedup();
+        return Err(WhenError::Unknown {
+            what: format!("{host}/{part}"),
+            known: if known.is_empty() {
+                "no snapshots at all".into()
+            } else {
+                known.join(", ")
+            },
+        });
+    }
+    pick_at(&of_part, at_ns, &format!("{host}/{part}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +228,7 @@ mod tests {
                 },
                 problems: vec![],
                 parent: None,
+                root_meta: None,
             },
         }
     }
@@ -212,5 +246,14 @@ mod tests {
         assert_eq!(pick_at(&refs, 99, "x").unwrap().manifest.started_ns, 30);
         let e = pick_at(&refs, 5, "h/p").unwrap_err();
         assert!(e.to_string().contains("oldest are"), "{e}");
+        assert_eq!(
+            pick_part_at(&s, "h", "/p/", 99)
+                .unwrap()
+                .manifest
+                .started_ns,
+            30
+        );
+        let e = pick_part_at(&s, "h", "q", 99).unwrap_err().to_string();
+        assert!(e.contains("h/q") && e.contains("h/p"), "{e}");
     }
 }

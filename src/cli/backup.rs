@@ -35,6 +35,10 @@ pub struct BackupArgs {
     /// Threads reading and compressing files [default: number of CPUs].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Record the snapshots as taken at this time (same formats as --at) instead of now; for
+    /// simulating a history in tests and benchmarks only.
+    #[arg(long, hide = true, value_name = "WHEN")]
+    pub simulate_time: Option<String>,
     /// Seconds to wait for a running prune or repair to finish.
     #[arg(long, default_value_t = 3600)]
     pub lock_wait: u64,
@@ -129,6 +133,10 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         threads: a
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        started_at_ns: match &a.simulate_time {
+            Some(w) => Some(crate::when::parse_when(w, crate::store::now_ns())?),
+            None => None,
+        },
     };
     let lock = StoreLock::acquire(
         repo.store.shared_backend(),

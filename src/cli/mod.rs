@@ -3,7 +3,10 @@
 //! backed up or restored (the run's output lists them).
 
 mod backup;
+mod demo;
 mod format;
+mod generate;
+mod mount;
 mod prune;
 mod restore;
 mod snapshots;
@@ -13,6 +16,11 @@ mod stats;
 
 mod check;
 mod repair;
+
+mod find;
+mod history;
+mod restore_server;
+mod restore_user;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -48,6 +56,11 @@ pub enum Command {
     Init {
         /// Folder to create the store in (must be new or empty).
         store_dir: PathBuf,
+        /// Average chunk size (power of two, 4K to 4M; min is a quarter, max four times it).
+        /// Small chunks keep daily growth low when big files change in scattered places
+        /// (database dumps) or grow by appends (Cyrus cache files).
+        #[arg(long, default_value = "32K", value_parser = parse_size)]
+        chunk_avg: u32,
     },
     /// Back up the configured parts of this server, one snapshot per part.
     Backup(backup::BackupArgs),
@@ -57,6 +70,8 @@ pub enum Command {
     Restore(restore::RestoreArgs),
     /// Delete data that no snapshot references any more (after `forget`).
     Prune(prune::PruneArgs),
+    /// Show the store as a read-only filesystem: HOST/PART/DATE/… and HOST/PART/last/.
+    Mount(mount::MountArgs),
 
     /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep.
     Forget(forget::ForgetArgs),
@@ -67,23 +82,50 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Rebuild the catalog, set damaged files aside, mark snapshots that lost data, remove leftovers.
     Repair(repair::RepairArgs),
+
+    /// Demonstrate on generated data: back up a small mail spool twice and mount the store.
+    Demo(demo::DemoArgs),
+    /// Generate deterministic test data (demo, tests, benchmarks).
+    #[command(subcommand, hide = true)]
+    Generate(generate::GenerateCmd),
+
+    /// Restore one user's mail (and archived mail) at a point in time.
+    RestoreUser(restore_user::RestoreUserArgs),
+    /// Restore every part of a server at a point in time to where it was backed up from.
+    RestoreServer(restore_server::RestoreServerArgs),
+    /// Every version of a file or folder across a part's snapshots.
+    History(history::HistoryArgs),
+    /// Find files by name (glob) across snapshots.
+    Find(find::FindArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Init { store_dir } => init(store_dir),
+        Command::Init {
+            store_dir,
+            chunk_avg,
+        } => init(store_dir, *chunk_avg),
         Command::Backup(a) => backup::run(&cli, a),
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
         Command::Prune(a) => prune::run(&cli, a),
+        Command::Mount(a) => mount::run(&cli, a),
 
         Command::Forget(a) => forget::run(&cli, a),
         Command::Stats(a) => stats::run(&cli, a),
 
         Command::Check(a) => check::run(&cli, a),
         Command::Repair(a) => repair::run(&cli, a),
+
+        Command::Demo(a) => demo::run(a),
+        Command::Generate(c) => generate::run(c),
+
+        Command::RestoreUser(a) => restore_user::run(&cli, a),
+        Command::RestoreServer(a) => restore_server::run(&cli, a),
+        Command::History(a) => history::run(&cli, a),
+        Command::Find(a) => find::run(&cli, a),
     };
     match result {
         Ok(code) => code,
@@ -94,14 +136,33 @@ pub fn main() -> i32 {
     }
 }
 
-fn init(dir: &std::path::Path) -> anyhow::Result<i32> {
-    let store = crate::store::Store::init(dir)?;
+/// `64K`, `1M` or a number of bytes.
+fn parse_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1u64 << 20),
+        _ => (t, 1),
+    };
+    let v: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 64K or 1M"))?;
+    u32::try_from(v * mult).map_err(|_| format!("{s:?} is too large"))
+}
+
+fn init(dir: &std::path::Path, chunk_avg: u32) -> anyhow::Result<i32> {
+    let chunking =
+        crate::chunker::ChunkParams::from_avg(chunk_avg).map_err(|e| anyhow::anyhow!(e))?;
+    let store = crate::store::Store::init(dir, chunking)?;
     println!(
-        "created store {} (format {}.{}, id {})",
+        "created store {} (format {}.{}, id {}, chunks {}–{} KiB, {} KiB on average)",
         dir.display(),
         store.info.format_major,
         store.info.format_minor,
-        store.info.store_id
+        store.info.store_id,
+        chunking.min >> 10,
+        chunking.max >> 10,
+        chunking.avg >> 10
     );
     Ok(EXIT_OK)
 }

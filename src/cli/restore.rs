@@ -1,17 +1,37 @@
-//! `bmbackup restore SNAPSHOT[:PATH] DEST`.
+//! `bmbackup restore SNAPSHOT[:PATH] DEST`, or with `--host/--part/--at`, `restore PATH DEST`
+//! from the newest complete snapshot at or before a date. Also the helpers the other restore
+//! commands share: the host default, `--at` parsing, a progress line and the closing report.
 
-use super::{format, Cli, EXIT_OK, EXIT_PARTIAL};
-use crate::restore::{restore, RestoreOptions};
+use super::{format, Cli, Common, EXIT_OK, EXIT_PARTIAL};
+use crate::restore::{restore, RestoreOptions, RestoreProgress, RestoreReport};
+use crate::store::now_ns;
+use crate::when::{parse_when, pick_part_at};
 use clap::Args;
+use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
-    /// Snapshot id prefix, HOST/PART/DATE or HOST/PART/last, optionally followed by :PATH inside it.
+    /// Snapshot id prefix, HOST/PART/DATE or HOST/PART/last, optionally followed by :PATH inside
+    /// it; with --part or --at, just the PATH inside the part ("" or / for all of it).
     pub snapshot: std::ffi::OsString,
     /// Folder to restore into (created if missing).
     pub dest: PathBuf,
+    /// Host of the snapshot, with --part/--at [default: `host` of the config, else this
+    /// machine's primary IPv4 address].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Part of the snapshot (e.g. mail/imap); selects the PATH form.
+    #[arg(long)]
+    pub part: Option<String>,
+    /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20 (end of that day),
+    /// 2026-11-20T14:00, "2026-11-20 14:00:05", 2026-11-20_140005, last, 7d or D-7.
+    #[arg(long, value_name = "WHEN")]
+    pub at: Option<String>,
     /// Replace existing files in DEST.
     #[arg(long)]
     pub overwrite: bool,
@@ -21,31 +41,102 @@ pub struct RestoreArgs {
 }
 
 pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
     let raw = a.snapshot.as_bytes();
-    let (spec, path) = match raw.iter().position(|&b| b == b':') {
-        Some(i) => (&raw[..i], &raw[i + 1..]),
-        None => (raw, &b""[..]),
+    let (snap, path) = if a.part.is_some() || a.at.is_some() || a.host.is_some() {
+        let part = a
+            .part
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("--host/--at need --part NAME (e.g. mail/imap)"))?;
+        let host = host_or_default(a.host.as_deref(), &common);
+        let at = at_ns(a.at.as_deref())?;
+        let all = repo.snapshots()?;
+        (pick_part_at(&all, &host, part, at)?.clone(), raw)
+    } else {
+        let (spec, path) = match raw.iter().position(|&b| b == b':') {
+            Some(i) => (&raw[..i], &raw[i + 1..]),
+            None => (raw, &b""[..]),
+        };
+        (repo.resolve(std::str::from_utf8(spec)?)?, path)
     };
-    let spec = std::str::from_utf8(spec)?;
-    let snap = repo.resolve(spec)?;
-    let opts = RestoreOptions {
-        overwrite: a.overwrite,
-        dry_run: a.dry_run,
-    };
-    let report = restore(&repo, &snap, path, &a.dest, &opts)?;
-    if a.dry_run {
+    eprintln!(
+        "restoring {}/{} of {} UTC (snapshot {})",
+        snap.manifest.host,
+        snap.manifest.part,
+        crate::timefmt::display(snap.manifest.started_ns),
+        snap.id.short()
+    );
+    let report = with_progress(|progress| {
+        let opts = RestoreOptions {
+            overwrite: a.overwrite,
+            dry_run: a.dry_run,
+            progress,
+            ..RestoreOptions::default()
+        };
+        restore(&repo, &snap, path, &a.dest, &opts)
+    })?;
+    Ok(print_report(&report, &a.dest, a.dry_run))
+}
+
+/// `--host`, else the config's `host`, else this machine's primary IPv4 address.
+pub(super) fn host_or_default(host: Option<&str>, common: &Common) -> String {
+    host.map(str::to_string)
+        .or_else(|| common.config.host.clone())
+        .unwrap_or_else(|| crate::hostaddr::primary_ipv4().to_string())
+}
+
+/// `--at WHEN` as Unix nanoseconds; none means now (the newest snapshot).
+pub(super) fn at_ns(at: Option<&str>) -> anyhow::Result<i64> {
+    let now = now_ns();
+    Ok(match at {
+        Some(w) => parse_when(w, now)?,
+        None => now,
+    })
+}
+
+/// Runs `f` with progress counters while a thread redraws "files, bytes" on stderr, when stderr
+/// is a terminal; otherwise `f` gets no counters and nothing is drawn.
+pub(super) fn with_progress<T>(f: impl FnOnce(Option<Arc<RestoreProgress>>) -> T) -> T {
+    if !std::io::stderr().is_terminal() {
+        return f(None);
+    }
+    let progress = Arc::new(RestoreProgress::default());
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let start = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(250));
+                let bytes = progress.bytes.load(Ordering::Relaxed);
+                eprint!(
+                    "\r\x1b[Krestoring: {} files, {} written ({:.0} MB/s)",
+                    progress.files.load(Ordering::Relaxed),
+                    format::size(bytes),
+                    bytes as f64 / 1e6 / start.elapsed().as_secs_f64().max(1e-9)
+                );
+            }
+            eprint!("\r\x1b[K");
+        });
+        let r = f(Some(Arc::clone(&progress)));
+        done.store(true, Ordering::Relaxed);
+        r
+    })
+}
+
+/// Prints a dry run's list or a restore's summary and failures; returns the exit code.
+pub(super) fn print_report(report: &RestoreReport, dest: &Path, dry_run: bool) -> i32 {
+    if dry_run {
         for p in &report.planned {
             println!("{p}");
         }
-        return Ok(EXIT_OK);
+        return EXIT_OK;
     }
     println!(
         "restored {} files and {} folders ({}) into {}{}",
         report.files,
         report.dirs,
         format::size(report.bytes),
-        a.dest.display(),
+        dest.display(),
         if report.skipped_identical > 0 {
             format!("; {} already there and identical", report.skipped_identical)
         } else {
@@ -57,7 +148,7 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
         for (p, e) in &report.failed {
             eprintln!("  {p}: {e}");
         }
-        return Ok(EXIT_PARTIAL);
+        return EXIT_PARTIAL;
     }
-    Ok(EXIT_OK)
+    EXIT_OK
 }

@@ -1,0 +1,106 @@
+//! `bmbackup restore-user USER --at WHEN [--what mail,archive,all] [--to DIR | --in-place]`.
+
+use super::restore::{at_ns, host_or_default, print_report, with_progress};
+use super::{Cli, EXIT_OK};
+use crate::restore::RestoreOptions;
+use crate::restore_user::{execute, plan, Destination, Request, User, What};
+use crate::timefmt;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct RestoreUserArgs {
+    /// The user, local@domain (e.g. jdoe@example.com).
+    pub user: String,
+    /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20, 2026-11-20T14:00,
+    /// last, 7d, D-7.
+    #[arg(long, value_name = "WHEN")]
+    pub at: String,
+    /// Host the user's data was backed up from [default: `host` of the config, else this
+    /// machine's primary IPv4 address].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// What to restore: mail, archive, or all (a missing archive is then skipped).
+    #[arg(long, default_value = "mail")]
+    pub what: String,
+    /// Restore into DIR/<local>@<domain>/<part>/ instead of beside the live mailbox.
+    #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
+    pub to: Option<PathBuf>,
+    /// Replace the user's live folders with the snapshot's (removed first, never merged).
+    #[arg(long)]
+    pub in_place: bool,
+    /// Restore into a destination that is not empty (identical files are kept).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Only list what would be written.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
+    let (common, repo) = cli.open_repo()?;
+    let user = User::parse(&a.user)?;
+    let (what, lenient) = What::parse_list(&a.what)?;
+    let host = host_or_default(a.host.as_deref(), &common);
+    let dest = match (&a.to, a.in_place) {
+        (Some(dir), _) => Destination::To(dir.clone()),
+        (None, true) => Destination::InPlace,
+        (None, false) => Destination::Beside,
+    };
+    let req = Request {
+        user: &user,
+        what: &what,
+        lenient,
+        host: &host,
+        at_ns: at_ns(Some(&a.at))?,
+        dest: &dest,
+        overwrite: a.overwrite,
+    };
+    let plan = plan(&repo, &common.config.entities, &req)?;
+    for s in &plan.skipped {
+        eprintln!("skipped {s}");
+    }
+    let mut code = EXIT_OK;
+    for item in &plan.items {
+        let m = &item.snapshot.manifest;
+        if item.remove_first {
+            eprintln!(
+                "\n*** IN PLACE: {} {} and replaced by its copy of {} UTC. Mail received since then is gone from it, and IMAP clients may need to resync. ***\n",
+                item.dest.display(),
+                if a.dry_run { "WOULD BE REMOVED" } else { "IS REMOVED" },
+                timefmt::display(m.started_ns)
+            );
+        }
+        eprintln!(
+            "restoring {user}'s {} ({}/{} of {} UTC, snapshot {}) into {}",
+            item.what.name(),
+            m.host,
+            m.part,
+            timefmt::display(m.started_ns),
+            item.snapshot.id.short(),
+            item.dest.display()
+        );
+        let report = with_progress(|progress| {
+            let opts = RestoreOptions {
+                overwrite: a.overwrite,
+                dry_run: a.dry_run,
+                progress,
+                ..RestoreOptions::default()
+            };
+            execute(&repo, item, &opts)
+        })?;
+        code = code.max(print_report(&report, &item.dest, a.dry_run));
+    }
+    if dest == Destination::Beside && !a.dry_run && !plan.items.is_empty() {
+        println!(
+            "\nThe mail was restored as a new folder beside the user's live mail, not in place: \
+             Cyrus' index files put back in place would rewind the mailbox's message UIDs, and \
+             clients, which already saw those UIDs, would not show the restored mail. The \
+             folder's cyrus.* files were left out so Cyrus builds fresh ones.\n\
+             Next step, as the cyrus user, to make it visible as a subfolder:\n  \
+             reconstruct -r -f user/{}@{}",
+            user.local, user.domain
+        );
+    }
+    Ok(code)
+}

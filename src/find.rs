@@ -1,0 +1,95 @@
+//! `find`: names matching a glob across snapshots, from tree metadata only (the catalog's copies
+//! of trees; no chunk is read). Results are memoized per tree id (and, for patterns that match
+//! whole paths, per the tree's path), so a subtree unchanged across N snapshots is searched once.
+
+use crate::glob::Glob;
+use crate::id::TreeId;
+use crate::model::EntryKind;
+use crate::repo::{RepoError, Repository};
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// One match, relative to the tree searched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// `/`-separated raw bytes.
+    pub path: Vec<u8>,
+    pub kind: EntryKind,
+    pub size: u64,
+    pub mtime_sec: i64,
+}
+
+pub struct Finder<'r> {
+    repo: &'r Repository,
+    glob: Glob,
+    memo: HashMap<(TreeId, Vec<u8>), Rc<Vec<Found>>>,
+    /// Distinct (tree, path) pairs searched: what memoization saves shows here.
+    pub trees_searched: u64,
+}
+
+impl<'r> Finder<'r> {
+    pub fn new(repo: &'r Repository, glob: Glob) -> Self {
+        Finder {
+            repo,
+            glob,
+            memo: HashMap::new(),
+            trees_searched: 0,
+        }
+    }
+
+    /// Every match under the snapshot root `root`, paths relative to it.
+    pub fn find(&mut self, root: TreeId) -> Result<Rc<Vec<Found>>, RepoError> {
+        self.search(root, Vec::new())
+    }
+
+    /// `prefix` is the tree's path from the root; it is part of the memo key only for path
+    /// patterns, whose matches depend on it.
+    fn search(&mut self, id: TreeId, prefix: Vec<u8>) -> Result<Rc<Vec<Found>>, RepoError> {
+        let key = (
+            id,
+            if self.glob.is_path() {
+                prefix.clone()
+            } else {
+                Vec::new()
+            },
+        );
+        if let Some(hit) = self.memo.get(&key) {
+            return Ok(Rc::clone(hit));
+        }
+        self.trees_searched += 1;
+        let tree = self.repo.read_tree(id)?;
+        let mut out = Vec::new();
+        for e in &tree.entries {
+            let full = join(&prefix, &e.name);
+            if self.glob.matches_entry(&e.name, &full) {
+                out.push(Found {
+                    path: e.name.clone(),
+                    kind: e.kind,
+                    size: e.size,
+                    mtime_sec: e.mtime.sec,
+                });
+            }
+            if let Some(sub) = e.subtree() {
+                let below = self.search(sub, full)?;
+                out.extend(below.iter().map(|f| Found {
+                    path: join(&e.name, &f.path),
+                    ..f.clone()
+                }));
+            }
+        }
+        let out = Rc::new(out);
+        self.memo.insert(key, Rc::clone(&out));
+        Ok(out)
+    }
+}
+
+fn join(a: &[u8], b: &[u8]) -> Vec<u8> {
+    if a.is_empty() {
+        return b.to_vec();
+    }
+    let mut v = Vec::with_capacity(a.len() + 1 + b.len());
+    v.extend_from_slice(a);
+    v.push(b'/');
+    v.extend_from_slice(b);
+    v
+}

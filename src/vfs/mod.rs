@@ -1,0 +1,572 @@
+//! The time-travel filesystem as a plain Rust type: resolves names, attributes, directory
+//! listings, symlinks, xattrs and file reads over a `SnapshotSource`. Knows nothing of FUSE;
+//! `crate::fuse` adapts it to the kernel, and tests drive it directly.
+//!
+//! # Design
+//!
+//! * **Layout** (`layout.rs`): `HOST/PART…/DATE/` per snapshot and `HOST/PART…/last/` for the
+//!   newest complete one, built from the snapshot list alone. Mounting reads no tree, so it
+//!   takes milliseconds whatever the store size. A refresh thread re-lists every 2 s and swaps
+//!   the layout when the set of snapshot ids changed.
+//! * **Identity** (`inode.rs`): a node is (snapshot, view, path) — view is the date folder or
+//!   `last` — and its inode number is a hash of that, so it is the same on every mount; hard
+//!   links hash (snapshot, view, source inode + what links share) instead, so they share one
+//!   inode. fuser 0.18 uses `st_ino` as the FUSE node id too. A node resolved through `last`
+//!   keeps showing its snapshot after `last` moves on, so a process whose cwd or open files are
+//!   inside it reads one consistent snapshot; only the name `last` is re-resolved (1 s TTL).
+//!   A path that goes through `last` again (`cp -a …/last /dst` from outside) may cross over.
+//! * **Node table**: only nodes the kernel holds (lookup counts, honouring FORGET), so memory
+//!   follows the kernel's inode cache, not the store.
+//! * **Caches** (`reader.rs`): decoded trees and chunks in byte-bounded LRUs (the newest entry
+//!   stays even if alone over budget: huge mail folders); concurrent misses
+//!   of one object load it once. Reads map offsets to chunks with prefix sums computed at open.
+//! * **TTLs**: 1 s for host/part folders and `last`; 1 day for anything inside a snapshot
+//!   (never changes), with the page cache and directory listings kept across opens.
+//! * **Errors**: damage (missing object, bad hash, wrong length) is an error naming the snapshot
+//!   path, which the adapter turns into EIO and logs; never wrong bytes, never ENOENT.
+
+pub mod inode;
+pub mod layout;
+pub mod memsource;
+pub mod reader;
+pub mod source;
+
+use crate::id::{ChunkId, TreeId};
+use crate::model::{ChunkRef, Content, Entry, EntryKind, Timestamp, Tree};
+use inode::{snap_child, synth_child, Node, NodeKind, NodeTable, SnapNode};
+use layout::Layout;
+use parking_lot::{Mutex, RwLock};
+use reader::{chunk_ends, pieces, ByteLru};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub use source::{SnapshotSource, SourceError};
+
+/// Why an operation failed. The FUSE adapter turns each kind into its errno.
+#[derive(Debug, thiserror::Error)]
+pub enum VfsError {
+    #[error("no such file or directory")]
+    NotFound,
+    #[error("not a directory")]
+    NotDir,
+    #[error("is a directory")]
+    IsDir,
+    #[error("not a symbolic link")]
+    NotSymlink,
+    #[error("not a regular file")]
+    NotFile,
+    #[error("no such extended attribute")]
+    NoXattr,
+    #[error("inode {0} is not known (forgotten or never looked up)")]
+    StaleInode(u64),
+    #[error("file handle {0} is not open")]
+    BadHandle(u64),
+    #[error("{path}: {source}")]
+    Source { path: String, source: SourceError },
+    #[error("{path}: {detail}")]
+    Damaged { path: String, detail: String },
+    #[error("inode number collision on {0}")]
+    Collision(u64),
+}
+
+/// Attributes of one node, as `stat` will show them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attr {
+    pub ino: u64,
+    pub kind: EntryKind,
+    /// Permission bits including setuid/setgid/sticky.
+    pub perm: u16,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    /// 512-byte blocks.
+    pub blocks: u64,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    pub rdev: u64,
+}
+
+/// A resolved node and how long the kernel may cache its name and its attributes.
+#[derive(Clone, Copy, Debug)]
+pub struct Answer {
+    pub attr: Attr,
+    pub entry_ttl: Duration,
+    pub attr_ttl: Duration,
+}
+
+/// One directory listing entry; `next` is the offset to continue after it.
+#[derive(Debug)]
+pub struct DirItem {
+    pub name: Vec<u8>,
+    pub next: u64,
+    pub answer: Answer,
+}
+
+#[derive(Clone, Debug)]
+pub struct VfsConfig {
+    pub chunk_cache_bytes: usize,
+    pub tree_cache_bytes: usize,
+    /// For host/part folders and `last`, which change when backups come and go.
+    pub live_ttl: Duration,
+    /// For everything inside a snapshot, which never changes.
+    pub frozen_ttl: Duration,
+}
+
+impl Default for VfsConfig {
+    fn default() -> Self {
+        VfsConfig {
+            chunk_cache_bytes: 256 << 20,
+            tree_cache_bytes: 64 << 20,
+            live_ttl: Duration::from_secs(1),
+            frozen_ttl: Duration::from_secs(86_400),
+        }
+    }
+}
+
+struct OpenFile {
+    node: Arc<Node>,
+    ends: Vec<u64>,
+}
+
+pub struct Vfs {
+    source: Arc<dyn SnapshotSource>,
+    layout: RwLock<Arc<Layout>>,
+    nodes: NodeTable,
+    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    next_fh: AtomicU64,
+    trees: ByteLru<TreeId, Tree>,
+    chunks: ByteLru<ChunkId, Vec<u8>>,
+    cfg: VfsConfig,
+    /// Shown as the time of the synthetic folders.
+    born: Timestamp,
+}
+
+impl Vfs {
+    /// Lists the snapshots (no tree is read, so this is fast for any store size).
+    pub fn new(source: Arc<dyn SnapshotSource>, cfg: VfsConfig) -> Result<Vfs, SourceError> {
+        // Start from the store's current state, not a stale catalog.
+        source.refresh()?;
+        let layout = Layout::build(&source.snapshots()?);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(Vfs {
+            source,
+            layout: RwLock::new(Arc::new(layout)),
+            nodes: NodeTable::new(),
+            files: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+            trees: ByteLru::new(cfg.tree_cache_bytes),
+            chunks: ByteLru::new(cfg.chunk_cache_bytes),
+            born: Timestamp {
+                sec: now.as_secs() as i64,
+                nsec: now.subsec_nanos(),
+            },
+            cfg,
+        })
+    }
+
+    /// Picks up new and forgotten snapshots; true if the layout changed.
+    pub fn refresh(&self) -> Result<bool, SourceError> {
+        // The source's own answer is not enough: another process (the backup itself) may have
+        // brought a shared catalog up to date already. Compare with what is shown.
+        self.source.refresh()?;
+        let snapshots = self.source.snapshots()?;
+        let mut ids: Vec<_> = snapshots.iter().map(|s| s.id).collect();
+        ids.sort();
+        if ids == self.layout.read().snapshot_ids() {
+            return Ok(false);
+        }
+        *self.layout.write() = Arc::new(Layout::build(&snapshots));
+        Ok(true)
+    }
+
+    /// Calls `refresh` every `every` on a thread until the returned guard is dropped.
+    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> std::io::Result<Refresher> {
+        let (stop, rx) = mpsc::channel::<()>();
+        let vfs = self.clone();
+        let handle = std::thread::Builder::new()
+            .name("bmbackup-refresh".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
+                    match vfs.refresh() {
+                        Ok(true) => log::info!("mount: snapshot list changed"),
+                        Ok(false) => {}
+                        Err(e) => log::warn!("mount: cannot refresh the snapshot list: {e}"),
+                    }
+                }
+            })?;
+        Ok(Refresher {
+            stop: Some(stop),
+            handle: Some(handle),
+        })
+    }
+
+    /// Nodes currently referenced by the kernel (for tests and diagnostics).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn open_file_count(&self) -> usize {
+        self.files.lock().len()
+    }
+
+    fn node(&self, ino: u64) -> Result<Arc<Node>, VfsError> {
+        self.nodes.get(ino).ok_or(VfsError::StaleInode(ino))
+    }
+
+    fn live(&self, attr: Attr) -> Answer {
+        Answer {
+            attr,
+            entry_ttl: self.cfg.live_ttl,
+            attr_ttl: self.cfg.live_ttl,
+        }
+    }
+
+    fn answer(&self, node: &Node, in_live_dir: bool) -> Answer {
+        match &node.kind {
+            NodeKind::Synth { .. } => self.live(self.synth_attr(node.ino)),
+            NodeKind::Snap(s) => Answer {
+                attr: entry_attr(node.ino, &s.entry),
+                entry_ttl: if in_live_dir {
+                    self.cfg.live_ttl
+                } else {
+                    self.cfg.frozen_ttl
+                },
+                attr_ttl: self.cfg.frozen_ttl,
+            },
+        }
+    }
+
+    fn synth_attr(&self, ino: u64) -> Attr {
+        Attr {
+            ino,
+            kind: EntryKind::Dir,
+            perm: 0o555,
+            nlink: 2,
+            uid: 0,
+            gid: 0,
+            size: 0,
+            blocks: 0,
+            mtime: self.born,
+            ctime: self.born,
+            rdev: 0,
+        }
+    }
+
+    /// Counts one kernel reference to `node` and returns the node the table keeps.
+    fn remember(&self, node: Node) -> Result<Arc<Node>, VfsError> {
+        self.nodes.remember(node).map_err(|c| {
+            log::error!("mount: inode number collision on {}", c.0);
+            VfsError::Collision(c.0)
+        })
+    }
+
+    pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Answer, VfsError> {
+        let p = self.node(parent)?;
+        let (node, in_live_dir) = match &p.kind {
+            NodeKind::Synth { path } => {
+                let layout = self.layout.read().clone();
+                let dir = layout.dir(path).ok_or(VfsError::NotFound)?;
+                let name = std::str::from_utf8(name).map_err(|_| VfsError::NotFound)?;
+                let child = dir.get(name).ok_or(VfsError::NotFound)?;
+                (synth_child(parent, path, name, child), true)
+            }
+            NodeKind::Snap(s) => {
+                let tree = self.tree(s)?;
+                let entry = tree.find(name).ok_or(VfsError::NotFound)?;
+                (snap_child(parent, s, entry.clone()), false)
+            }
+        };
+        let node = self.remember(node)?;
+        Ok(self.answer(&node, in_live_dir))
+    }
+
+    pub fn forget(&self, ino: u64, n: u64) {
+        self.nodes.forget(ino, n);
+    }
+
+    pub fn getattr(&self, ino: u64) -> Result<Answer, VfsError> {
+        let node = self.node(ino)?;
+        Ok(self.answer(&node, false))
+    }
+
+    /// Lists `ino` from `offset` on. `add` returns true when its buffer is full (that item is
+    /// then not taken). With `plus`, every taken item except `.`/`..` counts as a kernel lookup.
+    pub fn readdir(
+        &self,
+        ino: u64,
+        offset: u64,
+        plus: bool,
+        mut add: impl FnMut(&DirItem) -> bool,
+    ) -> Result<(), VfsError> {
+        let node = self.node(ino)?;
+        let me = self.answer(&node, false);
+        let mut parent = me;
+        parent.attr.ino = node.parent;
+        let dots = [(b".".to_vec(), me), (b"..".to_vec(), parent)];
+        for (i, (name, answer)) in dots.into_iter().enumerate().skip(offset as usize) {
+            if add(&DirItem {
+                name,
+                next: i as u64 + 1,
+                answer,
+            }) {
+                return Ok(());
+            }
+        }
+        let skip = offset.saturating_sub(2) as usize;
+        // Children are built one at a time: a node is remembered only if the kernel gets it.
+        let mut emit =
+            |i: usize, child: Node, in_live_dir: bool, name: &[u8]| -> Result<bool, VfsError> {
+                let answer = self.answer(&child, in_live_dir);
+                let item = DirItem {
+                    name: name.to_vec(),
+                    next: i as u64 + 3,
+                    answer,
+                };
+                let ino = child.ino;
+                if plus {
+                    self.remember(child)?;
+                }
+                let full = add(&item);
+                if full && plus {
+                    self.nodes.forget(ino, 1);
+                }
+                Ok(full)
+            };
+        match &node.kind {
+            NodeKind::Synth { path } => {
+                let layout = self.layout.read().clone();
+                let Some(dir) = layout.dir(path) else {
+                    return Ok(());
+                };
+                for (i, (name, child)) in dir.iter().enumerate().skip(skip) {
+                    if emit(
+                        i,
+                        synth_child(ino, path, name, child),
+                        true,
+                        name.as_bytes(),
+                    )? {
+                        break;
+                    }
+                }
+            }
+            NodeKind::Snap(s) => {
+                let tree = self.tree(s)?;
+                for (i, e) in tree.entries.iter().enumerate().skip(skip) {
+                    if emit(i, snap_child(ino, s, e.clone()), false, &e.name)? {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks `ino` is a folder; true if its listing can never change (inside a snapshot).
+    pub fn opendir(&self, ino: u64) -> Result<bool, VfsError> {
+        match &self.node(ino)?.kind {
+            NodeKind::Synth { .. } => Ok(false),
+            NodeKind::Snap(s) if s.entry.kind == EntryKind::Dir => Ok(true),
+            NodeKind::Snap(_) => Err(VfsError::NotDir),
+        }
+    }
+
+    pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, VfsError> {
+        match &self.node(ino)?.kind {
+            NodeKind::Snap(s) if s.entry.kind == EntryKind::Symlink => Ok(s.entry.target.clone()),
+            _ => Err(VfsError::NotSymlink),
+        }
+    }
+
+    /// Opens a regular file; the handle keeps the chunk offsets so reads need no recomputing.
+    pub fn open(&self, ino: u64) -> Result<u64, VfsError> {
+        let node = self.node(ino)?;
+        let NodeKind::Snap(s) = &node.kind else {
+            return Err(VfsError::IsDir);
+        };
+        match s.entry.kind {
+            EntryKind::File => {}
+            EntryKind::Dir => return Err(VfsError::IsDir),
+            _ => return Err(VfsError::NotFile),
+        }
+        let ends = chunk_ends(s.entry.chunks());
+        let total = ends.last().copied().unwrap_or(0);
+        if total != s.entry.size {
+            return Err(VfsError::Damaged {
+                path: s.display(),
+                detail: format!(
+                    "chunks hold {total} bytes but the file has {}",
+                    s.entry.size
+                ),
+            });
+        }
+        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
+        self.files.lock().insert(
+            fh,
+            Arc::new(OpenFile {
+                node: node.clone(),
+                ends,
+            }),
+        );
+        Ok(fh)
+    }
+
+    pub fn release(&self, fh: u64) {
+        self.files.lock().remove(&fh);
+    }
+
+    /// Up to `size` bytes at `offset`; short only at end of file. Damage is an error, never
+    /// wrong or missing bytes.
+    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, VfsError> {
+        let file = self
+            .files
+            .lock()
+            .get(&fh)
+            .cloned()
+            .ok_or(VfsError::BadHandle(fh))?;
+        let NodeKind::Snap(s) = &file.node.kind else {
+            return Err(VfsError::BadHandle(fh));
+        };
+        let refs = s.entry.chunks();
+        let mut out = Vec::with_capacity(size as usize);
+        for p in pieces(&file.ends, offset, u64::from(size)) {
+            let chunk = self.chunk(s, &refs[p.index])?;
+            out.extend_from_slice(&chunk[p.start..p.end]);
+        }
+        Ok(out)
+    }
+
+    pub fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>, VfsError> {
+        match &self.node(ino)?.kind {
+            NodeKind::Snap(s) => s
+                .entry
+                .xattrs
+                .iter()
+                .find(|x| x.name == name)
+                .map(|x| x.value.clone())
+                .ok_or(VfsError::NoXattr),
+            NodeKind::Synth { .. } => Err(VfsError::NoXattr),
+        }
+    }
+
+    /// The xattr names, each followed by a NUL, as `listxattr(2)` returns them.
+    pub fn listxattr(&self, ino: u64) -> Result<Vec<u8>, VfsError> {
+        let mut out = Vec::new();
+        if let NodeKind::Snap(s) = &self.node(ino)?.kind {
+            for x in &s.entry.xattrs {
+                out.extend_from_slice(&x.name);
+                out.push(0);
+            }
+        }
+        Ok(out)
+    }
+
+    fn tree(&self, s: &SnapNode) -> Result<Arc<Tree>, VfsError> {
+        let id = match (&s.entry.kind, &s.entry.content) {
+            (EntryKind::Dir, Content::Tree(id)) => *id,
+            (EntryKind::Dir, _) => {
+                return Err(VfsError::Damaged {
+                    path: s.display(),
+                    detail: "directory without a tree".into(),
+                })
+            }
+            _ => return Err(VfsError::NotDir),
+        };
+        self.trees.get_or_load(&id, id.0 .0[0], || {
+            let tree = self
+                .source
+                .read_tree(id)
+                .map_err(|source| VfsError::Source {
+                    path: s.display(),
+                    source,
+                })?;
+            let weight = tree_weight(&tree);
+            Ok((tree, weight))
+        })
+    }
+
+    fn chunk(&self, s: &SnapNode, r: &ChunkRef) -> Result<Arc<Vec<u8>>, VfsError> {
+        self.chunks.get_or_load(&r.id, r.id.0 .0[0], || {
+            let data = self
+                .source
+                .read_chunk(r.id)
+                .map_err(|source| VfsError::Source {
+                    path: s.display(),
+                    source,
+                })?;
+            if data.len() != r.len as usize {
+                return Err(VfsError::Damaged {
+                    path: s.display(),
+                    detail: format!(
+                        "chunk {} has {} bytes, the file expects {}",
+                        r.id,
+                        data.len(),
+                        r.len
+                    ),
+                });
+            }
+            let len = data.len();
+            Ok((data, len))
+        })
+    }
+}
+
+/// Stops the refresh thread when dropped.
+pub struct Refresher {
+    stop: Option<mpsc::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Drop for Refresher {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+pub fn entry_attr(ino: u64, e: &Entry) -> Attr {
+    let size = if e.kind == EntryKind::Symlink {
+        e.target.len() as u64
+    } else {
+        e.size
+    };
+    Attr {
+        ino,
+        kind: e.kind,
+        perm: (e.mode & 0o7777) as u16,
+        nlink: e.nlink.max(1),
+        uid: e.uid,
+        gid: e.gid,
+        size,
+        blocks: size.div_ceil(512),
+        mtime: e.mtime,
+        ctime: e.ctime,
+        rdev: e.rdev,
+    }
+}
+
+/// Rough heap size of a decoded tree, for the cache budget.
+fn tree_weight(t: &Tree) -> usize {
+    t.entries
+        .iter()
+        .map(|e| {
+            let x: usize = e
+                .xattrs
+                .iter()
+                .map(|x| x.name.len() + x.value.len() + 48)
+                .sum();
+            std::mem::size_of::<Entry>() + e.name.len() + e.target.len() + x + e.chunks().len() * 40
+        })
+        .sum::<usize>()
+        + 64
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,555 @@
+//! End-to-end tests of the point-in-time restores (`restore --at`, `restore-user`,
+//! `restore-server`) and of an interrupted restore resumed, with the real binary on generated
+//! spools, checked with the exact tree comparer. Also the throughput report against `cp -a`.
+
+mod common;
+mod restore_env;
+
+use bmbackup::gen::{generate_spool, generate_tree_with_every_file_type, SpoolSpec};
+use common::{assert_same_tree_with, CompareOptions};
+use restore_env::*;
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+/// Everything below the roots (the restore target is created by the test).
+fn exact() -> CompareOptions {
+    CompareOptions::ignore_root()
+}
+
+#[test]
+fn restore_at_a_date_between_two_snapshots_gives_the_older() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a/keep.txt"), b"kept");
+    write(&src.join("a/sub/f.txt"), b"version one");
+    let one = env.backup("data", &src);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&src.join("a/sub/f.txt"), b"version two, longer");
+    write(&src.join("a/sub/new.txt"), b"new");
+    let two = env.backup("data", &src);
+    let (t1, t2) = (
+        one["started_ns"].as_i64().unwrap(),
+        two["started_ns"].as_i64().unwrap(),
+    );
+    // A whole second at or after the first snapshot and before the second.
+    let between = (t1 / 1_000_000_000 + 1) * 1_000_000_000;
+    assert!(t1 <= between && between < t2);
+
+    let out = env.path("out");
+    let o = out.to_str().unwrap();
+    let at = iso(between);
+    env.ok(&[
+        "restore", "--host", HOST, "--part", "data", "--at", &at, "a/sub", o,
+    ]);
+    assert_eq!(names(&out), ["f.txt"]);
+    assert_eq!(fs::read(out.join("f.txt")).unwrap(), b"version one");
+
+    let out2 = env.path("out2");
+    env.ok(&[
+        "restore",
+        "--host",
+        HOST,
+        "--part",
+        "data",
+        "--at",
+        "last",
+        "a",
+        out2.to_str().unwrap(),
+    ]);
+    assert_same_tree_with(&src.join("a"), &out2, &exact());
+
+    // Dry run writes nothing; the old SNAPSHOT:PATH form still works.
+    let listed = env.ok(&[
+        "restore",
+        "--dry-run",
+        "--part",
+        "data",
+        "--host",
+        HOST,
+        "a",
+        env.path("dry").to_str().unwrap(),
+    ]);
+    assert!(
+        listed.contains("new.txt") && !env.path("dry").exists(),
+        "{listed}"
+    );
+    let out3 = env.path("out3");
+    env.ok(&[
+        "restore",
+        &format!("{}:a/sub/f.txt", one["short_id"].as_str().unwrap()),
+        out3.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read(out3.join("f.txt")).unwrap(), b"version one");
+
+    // Existing files are not overwritten without --overwrite.
+    let e = env.run(&["restore", "--part", "data", "--host", HOST, "a/sub", o]);
+    assert_eq!(e.status.code(), Some(3), "{e:?}");
+    assert_eq!(fs::read(out.join("f.txt")).unwrap(), b"version one");
+
+    let e = env.fails(&[
+        "restore",
+        "--part",
+        "data",
+        "--host",
+        HOST,
+        "--at",
+        "2001-01-01",
+        "a",
+        o,
+    ]);
+    assert!(e.contains("oldest are") && e.contains("2001-01-01"), "{e}");
+    let e = env.fails(&[
+        "restore",
+        "--part",
+        "data",
+        "--host",
+        HOST,
+        "--at",
+        "yesterday",
+        "a",
+        o,
+    ]);
+    assert!(e.contains("cannot read \"yesterday\" as a date"), "{e}");
+    let e = env.fails(&["restore", "--part", "nope", "--host", HOST, "a", o]);
+    assert!(e.contains(&format!("{HOST}/data")), "{e}");
+}
+
+#[test]
+fn restore_user_restores_exactly_that_user() {
+    let env = Env::new();
+    let spool = env.path("spool");
+    let orig = env.path("orig");
+    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
+    generate_spool(&orig, &SpoolSpec::demo()).unwrap();
+    env.backup("mail/imap", &spool);
+    let all = users(&spool);
+    let (local, domain) = all[3].clone();
+    let user = format!("{local}@{domain}");
+    let user_dir = |root: &Path| root.join(&domain).join("user").join(&local);
+
+    // --to: exactly that user's folders, byte-identical with their metadata, nothing else.
+    let to = env.path("to");
+    env.ok(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert_eq!(names(&to), std::slice::from_ref(&user));
+    assert_eq!(names(&to.join(&user)), ["mail"]);
+    assert_same_tree_with(
+        &user_dir(&orig),
+        &to.join(&user).join("mail/imap"),
+        &CompareOptions::default(),
+    );
+    let e = env.fails(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--to",
+        to.to_str().unwrap(),
+    ]);
+    assert!(e.contains("--overwrite"), "{e}");
+    env.ok(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--to",
+        to.to_str().unwrap(),
+        "--overwrite",
+    ]);
+
+    // --what all without an archive part: the archive is skipped, not an error.
+    let to2 = env.path("to2");
+    let out = env.run(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--what",
+        "all",
+        "--to",
+        to2.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("skipped archive"));
+    assert!(env
+        .fails(&[
+            "restore-user",
+            &user,
+            "--at",
+            "last",
+            "--host",
+            HOST,
+            "--what",
+            "archive",
+            "--to",
+            to2.to_str().unwrap()
+        ])
+        .contains("mail/archive"));
+
+    // Default: a new Restored-<date> folder beside the live mail, without Cyrus' index files.
+    let out = env.ok(&["restore-user", &user, "--at", "last", "--host", HOST]);
+    assert!(
+        out.contains(&format!("reconstruct -r -f user/{user}")),
+        "{out}"
+    );
+    assert!(out.contains("rewind"), "{out}");
+    let restored: Vec<String> = names(&user_dir(&spool))
+        .into_iter()
+        .filter(|n| n.starts_with("Restored-"))
+        .collect();
+    assert_eq!(restored.len(), 1, "{restored:?}");
+    let r = user_dir(&spool).join(&restored[0]);
+    assert!(!r.join("cyrus.index").exists() && !r.join("Sent/cyrus.header").exists());
+    let mut expected: Vec<String> = names(&user_dir(&orig))
+        .into_iter()
+        .filter(|n| !n.starts_with("cyrus."))
+        .collect();
+    expected.sort();
+    assert_eq!(names(&r), expected);
+    for n in &expected {
+        let o = user_dir(&orig).join(n);
+        if o.is_file() {
+            assert_eq!(fs::read(r.join(n)).unwrap(), fs::read(&o).unwrap(), "{n}");
+        }
+    }
+
+    // A dry run in place removes nothing and says what it would do.
+    let out = env.run(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--in-place",
+        "--dry-run",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WOULD BE REMOVED"));
+    assert!(user_dir(&spool).join(&restored[0]).exists());
+
+    // In place: the live folder is replaced (the Restored- folder and a stray file go, a
+    // deleted message comes back), and the rest of the spool is untouched.
+    write(&user_dir(&spool).join("stray"), b"x");
+    let first_msg = names(&user_dir(&spool))
+        .into_iter()
+        .find(|n| n.ends_with('.'))
+        .unwrap();
+    fs::remove_file(user_dir(&spool).join(&first_msg)).unwrap();
+    let out = env.run(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--in-place",
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("IN PLACE"));
+    // The only difference left: the mtime of the folder holding the user's (re-created) one.
+    let diffs = common::diff_trees_with(&orig, &spool, &exact());
+    let parent = format!("{:?}: mtime", Path::new(&domain).join("user"));
+    assert!(diffs.iter().all(|d| d.starts_with(&parent)), "{diffs:#?}");
+    assert_same_tree_with(
+        &user_dir(&orig),
+        &user_dir(&spool),
+        &CompareOptions::default(),
+    );
+
+    // An unknown user gets the close names of that snapshot.
+    let typo = format!("{}x@{domain}", &local[..local.len() - 1]);
+    let e = env.fails(&["restore-user", &typo, "--at", "last", "--host", HOST]);
+    assert!(e.contains(&user), "{e}");
+}
+
+#[test]
+fn restore_server_reproduces_every_part() {
+    let env = Env::new();
+    let spool = env.path("srv/spool");
+    let odd = env.path("srv/odd");
+    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
+    generate_tree_with_every_file_type(&odd).unwrap();
+    env.backup("mail/imap", &spool);
+    env.backup("misc", &odd);
+    let root = env.path("root");
+    let r = root.to_str().unwrap();
+
+    let dry = env.ok(&[
+        "restore-server",
+        "--host",
+        HOST,
+        "--at",
+        "last",
+        "--target",
+        r,
+        "--dry-run",
+    ]);
+    assert!(dry.contains("cyrus.index") && !root.exists(), "{dry}");
+
+    let out = env.run(&[
+        "restore-server",
+        "--host",
+        HOST,
+        "--at",
+        "last",
+        "--target",
+        r,
+    ]);
+    assert!(out.status.success(), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("same IP address"), "{err}");
+    let under = |p: &Path| root.join(p.strip_prefix("/").unwrap());
+    let opts = CompareOptions {
+        sparse: true,
+        ..exact()
+    };
+    assert_same_tree_with(&spool, &under(&spool), &opts);
+    assert_same_tree_with(&odd, &under(&odd), &opts);
+
+    // Not over non-empty folders, unless asked; then identical files are kept.
+    let e = env.fails(&[
+        "restore-server",
+        "--host",
+        HOST,
+        "--at",
+        "last",
+        "--target",
+        r,
+    ]);
+    assert!(e.contains("not empty") && e.contains("srv/spool"), "{e}");
+    let again = env.ok(&[
+        "restore-server",
+        "--host",
+        HOST,
+        "--at",
+        "last",
+        "--target",
+        r,
+        "--overwrite",
+    ]);
+    assert!(again.contains("already there and identical"), "{again}");
+    assert_same_tree_with(&spool, &under(&spool), &opts);
+
+    let e = env.fails(&[
+        "restore-server",
+        "--host",
+        "10.1.1.1",
+        "--at",
+        "last",
+        "--target",
+        r,
+    ]);
+    assert!(e.contains(HOST), "{e}");
+}
+
+/// Pseudo-random bytes that do not compress, so the restore has real work per byte.
+fn noise(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v = Vec::with_capacity(n);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+#[test]
+fn an_interrupted_restore_completes_on_rerun() {
+    let env = Env::new();
+    let src = env.path("big");
+    for i in 0..48 {
+        write(&src.join(format!("d{}/f{i:02}", i % 4)), &noise(3 << 20, i));
+    }
+    env.backup("big", &src);
+    let dest = env.path("dest");
+    let args = [
+        "restore",
+        "--host",
+        HOST,
+        "--part",
+        "big",
+        "",
+        dest.to_str().unwrap(),
+    ];
+    let mut child = env.cmd(&args).spawn().unwrap();
+    // Kill it once it has started writing, well before it can be done.
+    let started = std::time::Instant::now();
+    loop {
+        let written: usize = (0..4)
+            .filter_map(|d| fs::read_dir(dest.join(format!("d{d}"))).ok())
+            .map(|it| it.count())
+            .sum();
+        if written >= 3 || started.elapsed().as_secs() > 60 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+
+    // Whatever carries a real name is complete; a half-written file only has a temporary name.
+    let mut complete = 0;
+    for d in 0..4 {
+        let dir = dest.join(format!("d{d}"));
+        if !dir.exists() {
+            continue;
+        }
+        for n in names(&dir) {
+            if n.starts_with(".bmbackup-partial-") {
+                continue;
+            }
+            assert_eq!(
+                fs::read(dir.join(&n)).unwrap(),
+                fs::read(src.join(format!("d{d}")).join(&n)).unwrap(),
+                "{n}"
+            );
+            complete += 1;
+        }
+    }
+    eprintln!("killed after {complete} complete files");
+    assert!(complete < 48, "the restore finished before it was killed");
+
+    let out = env.ok(&args);
+    if complete > 0 {
+        assert!(out.contains("already there and identical"), "{out}");
+    }
+    assert_same_tree_with(&src, &dest, &exact());
+
+    // On a terminal (script(1) gives it one) a progress line counts files and bytes.
+    let tty = env.path("tty");
+    let line = format!(
+        "{} restore --host {HOST} --part big d0 {}",
+        env!("CARGO_BIN_EXE_bmbackup"),
+        tty.display()
+    );
+    let mut script = Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]);
+    for (k, v) in env.cmd(&[]).get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("restoring: ") && text.contains(" files, "),
+        "{text}"
+    );
+}
+
+/// Restore throughput against `cp -a` of the same folder (the closing numbers of the restore
+/// issue): `cargo test --release --test restore_cli throughput -- --ignored --nocapture`; set
+/// BMBACKUP_BENCH_DIR (e.g. /dev/shm) to work elsewhere than the default temp folder.
+#[test]
+#[ignore]
+fn throughput_against_cp() {
+    use std::time::Instant;
+    let env = match std::env::var_os("BMBACKUP_BENCH_DIR") {
+        Some(d) => Env::new_in(Path::new(&d)),
+        None => Env::new(),
+    };
+    let spool = env.path("spool");
+    let s = generate_spool(&spool, &SpoolSpec::quick()).unwrap();
+    env.backup("mail/imap", &spool);
+    // The biggest user's mailbox.
+    let (local, domain) = users(&spool)
+        .into_iter()
+        .max_by_key(|(l, d)| dir_bytes(&spool.join(d).join("user").join(l)))
+        .unwrap();
+    let user_dir = spool.join(&domain).join("user").join(&local);
+    let user_bytes = dir_bytes(&user_dir);
+    // Each timing starts with no dirty pages, so one copy does not pay for the previous one's
+    // writeback; sources and store are in the page cache for both.
+    let time = |f: &mut dyn FnMut()| {
+        assert!(Command::new("sync").status().unwrap().success());
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    };
+    let cp = |from: &Path, to: &Path| {
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    for round in 0..3 {
+        let base = env.path(&format!("round{round}"));
+        fs::create_dir_all(&base).unwrap();
+        let cp_user = time(&mut || cp(&user_dir, &base.join("cp-user")));
+        let to = base.join("to");
+        let user = format!("{local}@{domain}");
+        let rs_user = time(&mut || {
+            env.ok(&[
+                "restore-user",
+                &user,
+                "--at",
+                "last",
+                "--host",
+                HOST,
+                "--to",
+                to.to_str().unwrap(),
+            ]);
+        });
+        let cp_all = time(&mut || cp(&spool, &base.join("cp-all")));
+        let root = base.join("root");
+        let rs_all = time(&mut || {
+            env.ok(&[
+                "restore-server",
+                "--host",
+                HOST,
+                "--at",
+                "last",
+                "--target",
+                root.to_str().unwrap(),
+            ]);
+        });
+        println!(
+            "round {round}: user {local}@{domain} ({:.1} MiB): cp -a {cp_user:.3} s, restore-user {rs_user:.3} s ({:.0} MiB/s, {:.2}x cp); \
+             server ({} files, {:.1} MiB): cp -a {cp_all:.3} s, restore-server {rs_all:.3} s ({:.0} MiB/s, {:.2}x cp)",
+            user_bytes as f64 / 1048576.0,
+            user_bytes as f64 / 1048576.0 / rs_user,
+            rs_user / cp_user,
+            s.files,
+            s.bytes as f64 / 1048576.0,
+            s.bytes as f64 / 1048576.0 / rs_all,
+            rs_all / cp_all,
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut n = 0;
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let md = e.metadata().unwrap();
+        n += if md.is_dir() {
+            dir_bytes(&e.path())
+        } else {
+            md.len()
+        };
+    }
+    n
+}
