@@ -354,3 +354,48 @@ fn prune_keeps_the_good_copy_of_a_blob_stored_twice() {
     env.assert_check_passes();
     env.restore_matches("h/mail/imap/last", &src);
 }
+
+#[test]
+fn read_data_percent_verifies_a_sample() {
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..40u64 {
+        fs::write(src.join(format!("f{i}")), noise(20_000, i)).unwrap();
+    }
+    env.backup(&src);
+    let run = |arg: &str| -> serde_json::Value {
+        serde_json::from_str(&env.ok(&["check", "--json", arg])).unwrap()
+    };
+    let all = run("--read-data");
+    assert_eq!(all["chunks_verified"], 40);
+    let some = run("--read-data=25");
+    let n = some["chunks_verified"].as_u64().unwrap();
+    assert!(n < 40, "{some}");
+    assert!(some["bytes_read"].as_u64().unwrap() < all["bytes_read"].as_u64().unwrap());
+    assert_eq!(run("--read-data=0")["chunks_verified"], 0);
+}
+
+#[test]
+fn a_rotten_manifest_that_still_parses_is_rewritten_by_repair() {
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), noise(50_000, 1)).unwrap();
+    env.backup(&src);
+    let m = env.manifest_files().remove(0);
+    let text = fs::read(&m).unwrap();
+    // A flipped bit inside the source path: still JSON, no longer matching its name.
+    let at = text.windows(4).position(|w| w == b"/src").unwrap() as u64 + 1;
+    flip(&m, at);
+    let (ok, v) = env.check_json(false);
+    assert!(
+        !ok && v["damaged_manifests"][0]["path"] == m.to_str().unwrap(),
+        "{v}"
+    );
+    let msg = env.ok(&["repair"]);
+    assert!(msg.contains("rewrote readable damaged manifest"), "{msg}");
+    assert_eq!(env.snapshots().len(), 1);
+    env.assert_check_passes();
+    env.restore_matches("h/mail/imap/last", &src);
+}
