@@ -15,9 +15,8 @@ use crate::store::now_ns;
 use crate::timefmt;
 use clap::Args;
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
@@ -370,31 +369,20 @@ fn post_backup_env_of(
     hooks::post_backup_env(store, status, &snapshots, &failed)
 }
 
-/// Runs `f` while a thread redraws a progress line on stderr, when stderr is a terminal.
+/// Runs `f` with a progress line of files and bytes read, on a terminal.
 fn with_progress<T>(progress: &Progress, name: &str, f: impl FnOnce() -> T) -> T {
-    if !std::io::stderr().is_terminal() {
-        return f();
-    }
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let start = Instant::now();
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(250));
-                let read = progress.bytes_read.load(Ordering::Relaxed);
-                eprint!(
-                    "\r\x1b[K{name}: {} files, {} read ({:.0} MB/s)",
-                    progress.files.load(Ordering::Relaxed),
-                    format::size(read),
-                    read as f64 / 1e6 / start.elapsed().as_secs_f64().max(1e-9)
-                );
-            }
-            eprint!("\r\x1b[K");
-        });
-        let r = f();
-        done.store(true, Ordering::Relaxed);
-        r
-    })
+    super::progress::while_running(
+        |secs| {
+            let read = progress.bytes_read.load(Ordering::Relaxed);
+            format!(
+                "{name}: {} files, {} read ({:.0} MB/s)",
+                progress.files.load(Ordering::Relaxed),
+                format::size(read),
+                read as f64 / 1e6 / secs
+            )
+        },
+        f,
+    )
 }
 
 #[cfg(test)]

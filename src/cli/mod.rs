@@ -7,6 +7,7 @@ mod demo;
 mod format;
 mod generate;
 mod mount;
+mod progress;
 mod prune;
 mod restore;
 mod snapshots;
@@ -30,6 +31,14 @@ macro_rules! say {
         use std::io::Write as _;
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
+}
+
+/// Writes to stderr without a newline, ignoring errors (progress lines).
+pub fn tell_inline(text: &str) {
+    use std::io::Write as _;
+    let mut err = std::io::stderr();
+    let _ = err.write_all(text.as_bytes());
+    let _ = err.flush();
 }
 
 /// `eprintln!` that never panics or dies, for the same reason as [`say!`].
