@@ -73,6 +73,15 @@ fn pack_of(bytes: Vec<u8>) -> Option<PackId> {
     Digest::from_slice(&bytes).map(PackId)
 }
 
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if f.code == rusqlite::ErrorCode::DatabaseBusy || f.code == rusqlite::ErrorCode::DatabaseLocked)
+}
+
+fn is_gone(store: &Store, key: &str) -> bool {
+    matches!(store.backend().size(key), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+}
+
 /// A pack's index and the frames of its trees, read from the store.
 type PackForCatalog = (u64, Vec<IndexEntry>, Vec<(IndexEntry, Vec<u8>)>);
 
@@ -101,23 +110,52 @@ impl Catalog {
             path: shown.clone(),
             source,
         };
-        let conn = Connection::open(&path).map_err(sql)?;
-        conn.busy_timeout(std::time::Duration::from_secs(60))
-            .map_err(sql)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(sql)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(sql)?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(sql)?;
-        if version != SCHEMA_VERSION {
-            conn.execute_batch(
-                "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;
-                 DROP TABLE IF EXISTS trees;",
-            )
-            .map_err(sql)?;
+        // Opening races with other processes opening the same catalog: the first reader after
+        // the last one closed recovers the WAL under an exclusive lock, and SQLite reports
+        // "database is locked" to the others without waiting. Retry for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            match Self::open_once(&path) {
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => return Err(sql(e)),
+                Ok(conn) => {
+                    return Ok(Catalog {
+                        conn: Mutex::new(conn),
+                        path,
+                    })
+                }
+            }
         }
+    }
+
+    fn open_once(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(60))?;
+        // Switching the journal mode takes an exclusive lock without waiting on the busy handler,
+        // so only the first opener (mode not yet WAL) does it; WAL then persists in the file.
+        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+        }
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == SCHEMA_VERSION {
+            return Ok(conn);
+        }
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        // Another process may have created the schema while we waited for the write lock.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version == SCHEMA_VERSION {
+            conn.execute_batch("COMMIT")?;
+            return Ok(conn);
+        }
+        conn.execute_batch(
+            "DROP TABLE IF EXISTS blobs; DROP TABLE IF EXISTS packs; DROP TABLE IF EXISTS snapshots;
+             DROP TABLE IF EXISTS trees;",
+        )
+        ?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS packs(id BLOB PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
              CREATE TABLE IF NOT EXISTS blobs(
@@ -132,13 +170,10 @@ impl Catalog {
              CREATE TABLE IF NOT EXISTS trees(id BLOB PRIMARY KEY, raw_len INTEGER NOT NULL,
                 frame BLOB NOT NULL) WITHOUT ROWID;",
         )
-        .map_err(sql)?;
-        conn.pragma_update(None, "user_version", SCHEMA_VERSION)
-            .map_err(sql)?;
-        Ok(Catalog {
-            conn: Mutex::new(conn),
-            path,
-        })
+        ?;
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        conn.execute_batch("COMMIT")?;
+        Ok(conn)
     }
 
     pub fn path(&self) -> &Path {
@@ -178,9 +213,14 @@ impl Catalog {
                 Err(e) => return Err(e.into()),
             }
         }
+        // The listing is a moment in the past and other processes share this catalog: a pack
+        // another process committed after our listing is in the catalog but not in `in_store`.
+        // Only forget what is really gone now.
         for id in known.difference(&in_store) {
-            self.remove_pack(id)?;
-            report.packs_removed += 1;
+            if is_gone(store, &Store::pack_key(id)) {
+                self.remove_pack(id)?;
+                report.packs_removed += 1;
+            }
         }
         let snaps_in_store: HashSet<SnapshotId> = store.list_manifests()?.into_iter().collect();
         let snaps_known: HashSet<SnapshotId> = self.known_snapshots()?;
@@ -200,8 +240,10 @@ impl Catalog {
             }
         }
         for id in snaps_known.difference(&snaps_in_store) {
-            self.remove_snapshot(id)?;
-            report.snapshots_removed += 1;
+            if is_gone(store, &Store::manifest_key(id)) {
+                self.remove_snapshot(id)?;
+                report.snapshots_removed += 1;
+            }
         }
         Ok(report)
     }

@@ -1,30 +1,73 @@
 //! Content-defined chunking (FastCDC 2020): cut points depend on content, not offsets, so an
 //! insertion in a file only changes the chunks around it. Files below the minimum are one chunk.
 //! The caller lends the read buffer, so tens of thousands of small files cost no allocation each.
+//! Chunk sizes are a property of the store (its format file), so every writer of a store cuts
+//! the same content the same way.
 
+use serde::{Deserialize, Serialize};
 use std::io::Read;
 
-pub const MIN_CHUNK: usize = 256 << 10;
-pub const AVG_CHUNK: usize = 1 << 20;
-pub const MAX_CHUNK: usize = 4 << 20;
-/// Size of the buffer lent to [`for_each_chunk`]: room for a full chunk plus read-ahead.
-pub const BUFFER_LEN: usize = 2 * MAX_CHUNK;
+/// Minimum, average and maximum chunk sizes in bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChunkParams {
+    pub min: u32,
+    pub avg: u32,
+    pub max: u32,
+}
+
+impl ChunkParams {
+    /// What format 1.0 stores (which do not record their chunking) were written with.
+    pub const FORMAT_1_0: ChunkParams = ChunkParams {
+        min: 256 << 10,
+        avg: 1 << 20,
+        max: 4 << 20,
+    };
+
+    /// min = avg/4 and max = avg*4, for a power-of-two average between 4 KiB and 4 MiB.
+    pub fn from_avg(avg: u32) -> Result<ChunkParams, String> {
+        if !avg.is_power_of_two() || !(4 << 10..=4 << 20).contains(&avg) {
+            return Err(format!(
+                "chunk average {avg} must be a power of two between 4 KiB and 4 MiB"
+            ));
+        }
+        Ok(ChunkParams {
+            min: avg / 4,
+            avg,
+            max: avg * 4,
+        })
+    }
+
+    /// Parameters read from an untrusted format file are checked before use.
+    pub fn is_valid(&self) -> bool {
+        self.min >= 1024 && self.min <= self.avg && self.avg <= self.max && self.max <= 16 << 20
+    }
+
+    fn buffer_len(&self) -> usize {
+        2 * self.max as usize
+    }
+}
 
 /// Calls `each` with every chunk of `reader`, in order, using `buf` as the read buffer.
 /// Stops at the first error.
 pub fn for_each_chunk<R: Read, E>(
     mut reader: R,
+    params: ChunkParams,
     buf: &mut Vec<u8>,
     mut each: impl FnMut(&[u8]) -> Result<(), E>,
     io_error: impl Fn(std::io::Error) -> E,
 ) -> Result<(), E> {
-    if buf.len() < BUFFER_LEN {
-        buf.resize(BUFFER_LEN, 0);
+    let (min, avg, max) = (
+        params.min as usize,
+        params.avg as usize,
+        params.max as usize,
+    );
+    if buf.len() < params.buffer_len() {
+        buf.resize(params.buffer_len(), 0);
     }
     let (mut start, mut end, mut eof) = (0usize, 0usize, false);
     loop {
         // Keep at least one maximum chunk ahead so every cut before EOF is a natural one.
-        if !eof && end - start < MAX_CHUNK {
+        if !eof && end - start < max {
             buf.copy_within(start..end, 0);
             end -= start;
             start = 0;
@@ -41,8 +84,7 @@ pub fn for_each_chunk<R: Read, E>(
             return Ok(());
         }
         let avail = &buf[start..end];
-        let (_, count) = fastcdc::v2020::FastCDC::new(avail, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
-            .cut(0, avail.len());
+        let (_, count) = fastcdc::v2020::FastCDC::new(avail, min, avg, max).cut(0, avail.len());
         let count = count.clamp(1, avail.len());
         each(&avail[..count])?;
         start += count;
@@ -54,10 +96,15 @@ mod tests {
     use super::*;
 
     fn chunks_of(data: &[u8]) -> Vec<Vec<u8>> {
+        chunks_with(data, ChunkParams::FORMAT_1_0)
+    }
+
+    fn chunks_with(data: &[u8], params: ChunkParams) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         let mut buf = Vec::new();
         for_each_chunk::<_, std::io::Error>(
             data,
+            params,
             &mut buf,
             |c| {
                 out.push(c.to_vec());
@@ -90,12 +137,19 @@ mod tests {
     #[test]
     fn cuts_match_whole_buffer_fastcdc() {
         let data = pseudo_random(20 << 20, 9);
-        let expected: Vec<usize> =
-            fastcdc::v2020::FastCDC::new(&data, MIN_CHUNK, AVG_CHUNK, MAX_CHUNK)
-                .map(|c| c.length)
-                .collect();
-        let got: Vec<usize> = chunks_of(&data).iter().map(Vec::len).collect();
-        assert_eq!(got, expected);
+        for p in [
+            ChunkParams::FORMAT_1_0,
+            ChunkParams::from_avg(32 << 10).unwrap(),
+        ] {
+            let expected: Vec<usize> =
+                fastcdc::v2020::FastCDC::new(&data, p.min as usize, p.avg as usize, p.max as usize)
+                    .map(|c| c.length)
+                    .collect();
+            let got: Vec<usize> = chunks_with(&data, p).iter().map(Vec::len).collect();
+            assert_eq!(got, expected);
+        }
+        assert!(ChunkParams::from_avg(3000).is_err());
+        assert!(ChunkParams::from_avg(8 << 20).is_err());
     }
 
     #[test]

@@ -13,8 +13,8 @@ use crate::vfs::{Attr, SnapshotSource, SourceError, Vfs, VfsConfig, VfsError};
 use fuser::{
     Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags,
     KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyXattr,
-    Request, Session, SessionACL,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
+    ReplyXattr, Request, Session, SessionACL,
 };
 use std::ffi::OsStr;
 use std::io;
@@ -435,6 +435,28 @@ impl fuser::Filesystem for Fs {
         reply.ok();
     }
 
+    /// Only SEEK_DATA and SEEK_HOLE reach the server (`cp` uses them to find holes). Restored
+    /// files are dense: all data, one hole at the end.
+    fn lseek(
+        &self,
+        _req: &Request,
+        ino: INodeNo,
+        _fh: FileHandle,
+        offset: i64,
+        whence: i32,
+        reply: ReplyLseek,
+    ) {
+        let a = try_reply!(reply, "lseek", ino.0, self.vfs.getattr(ino.0));
+        let size = a.attr.size as i64;
+        match whence {
+            _ if offset < 0 => reply.error(Errno::EINVAL),
+            _ if offset >= size => reply.error(Errno::ENXIO),
+            libc::SEEK_DATA => reply.offset(offset),
+            libc::SEEK_HOLE => reply.offset(size),
+            _ => reply.error(Errno::EINVAL),
+        }
+    }
+
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
         reply.statfs(0, 0, 0, 0, 0, 4096, 255, 4096);
     }
@@ -468,6 +490,29 @@ mod tests {
             encode_dev(libc::makedev(259, 0x12345)),
             0x45 | (259 << 8) | (0x123 << 20)
         );
+    }
+
+    #[test]
+    fn errors_keep_their_meaning() {
+        let damaged = |source| VfsError::Source {
+            path: "h/p/d/f".into(),
+            source,
+        };
+        assert_eq!(errno(&VfsError::NotFound), Errno::ENOENT);
+        assert_eq!(
+            errno(&damaged(SourceError::Damaged("bad hash".into()))),
+            Errno::EIO
+        );
+        assert_eq!(errno(&damaged(SourceError::Io("disk".into()))), Errno::EIO);
+        assert_eq!(errno(&damaged(SourceError::Interrupted)), Errno::EINTR);
+        let short = VfsError::Damaged {
+            path: "f".into(),
+            detail: "short".into(),
+        };
+        assert_eq!(errno(&short), Errno::EIO);
+        assert_eq!(errno(&VfsError::Collision(5)), Errno::EIO);
+        assert_eq!(errno(&VfsError::NoXattr), Errno::NO_XATTR);
+        assert_eq!(errno(&VfsError::StaleInode(9)), Errno::ESTALE);
     }
 
     #[test]

@@ -7,6 +7,8 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+        // fuser warns about an unmount the admin already did with fusermount3 -u.
+        .filter_module("fuser::session", log::LevelFilter::Error)
         .format_timestamp(None)
         .init();
     std::process::exit(bmbackup::cli::main());

@@ -130,6 +130,15 @@ pub fn restore(
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
     };
+    // A destination made (or found empty) by this restore stands for the restored folder and
+    // gets its metadata; an existing folder such as /tmp is never re-moded.
+    let dest_is_ours = match fs::read_dir(dest) {
+        Ok(mut rd) => rd.next().is_none(),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    };
+    if parts.is_empty() {
+        folder = snap.manifest.root_meta.as_ref().map(|m| m.as_entry());
+    }
     if !opts.dry_run {
         fs::create_dir_all(dest).map_err(|source| RestoreError::Io {
             path: dest.display().to_string(),
@@ -140,7 +149,8 @@ pub fn restore(
         Some(e) => restore_entry(&mut ctx, &e, dest),
         None => {
             restore_tree(&mut ctx, &tree, dest);
-            if let (Some(e), true, false) = (&folder, opts.folder_metadata, opts.dry_run) {
+            let wanted = opts.folder_metadata || dest_is_ours;
+            if let (Some(e), true, false) = (&folder, wanted, opts.dry_run) {
                 if let Err(err) = fsmeta::apply(dest, e, ctx.is_root) {
                     fail(&mut ctx, dest, err);
                 }
@@ -300,14 +310,6 @@ fn write_then_rename(
     path: &Path,
 ) -> Result<(), RestoreError> {
     let tmp = dir.join(partial_name(&e.name));
-    match fs::remove_file(&tmp) {
-        Ok(()) => log::info!(
-            "{}: removed the half-written copy of an earlier run",
-            tmp.display()
-        ),
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => return Err(io_error(&tmp, err)),
-    }
     let written = write_file(ctx, e, &tmp)
         .and_then(|()| apply(ctx, &tmp, e))
         .and_then(|()| fs::rename(&tmp, path).map_err(|err| io_error(path, err)));
@@ -323,18 +325,34 @@ fn write_file(ctx: &mut Ctx<'_>, e: &Entry, path: &Path) -> Result<(), RestoreEr
         path: path.display().to_string(),
         source,
     };
-    let mut f = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)
-        .map_err(io_err)?;
+    let open = || {
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let mut f = match open() {
+        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+            // Only a killed earlier run leaves a file under this temporary name.
+            fs::remove_file(path).map_err(io_err)?;
+            log::info!(
+                "{}: removed the half-written copy of an earlier run",
+                path.display()
+            );
+            open()
+        }
+        other => other,
+    }
+    .map_err(io_err)?;
     let mut pos = 0u64;
+    let mut ends_in_hole = false;
     for c in e.chunks() {
         let data = ctx.repo.read_chunk(c.id)?;
         for block in data.chunks(64 << 10) {
-            if block.iter().all(|&b| b == 0) {
+            ends_in_hole = block.iter().all(|&b| b == 0);
+            if ends_in_hole {
                 f.seek(SeekFrom::Current(block.len() as i64))
                     .map_err(io_err)?;
             } else {
@@ -346,7 +364,10 @@ fn write_file(ctx: &mut Ctx<'_>, e: &Entry, path: &Path) -> Result<(), RestoreEr
             p.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
         }
     }
-    f.set_len(pos).map_err(io_err)?;
+    if ends_in_hole {
+        // A trailing hole is only a seek so far: give the file its length.
+        f.set_len(pos).map_err(io_err)?;
+    }
     ctx.report.bytes += pos;
     Ok(())
 }

@@ -152,9 +152,6 @@ pub struct Item {
     /// In place: the folder is removed before the restore (never merged).
     pub remove_first: bool,
     pub exclude: Vec<Glob>,
-    /// The destination stands for the user's folder itself (not a new Restored- folder), so it
-    /// gets that folder's mode, owner and times too.
-    pub folder_metadata: bool,
 }
 
 /// What would be restored, and what was skipped and why.
@@ -223,7 +220,6 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
             path,
             dest,
             remove_first,
-            folder_metadata: *req.dest != Destination::Beside,
             exclude,
         });
     }
@@ -246,7 +242,9 @@ pub fn execute(repo: &Repository, item: &Item, opts: &RestoreOptions) -> Result<
     }
     let opts = RestoreOptions {
         exclude: item.exclude.clone(),
-        folder_metadata: item.folder_metadata,
+        // The destination gets the user folder's owner and mode too: an exact copy for --to and
+        // in place, and for a Restored- folder the owner Cyrus needs to write its index there.
+        folder_metadata: true,
         ..opts.clone()
     };
     Ok(restore(

@@ -80,6 +80,7 @@ fn craft(store: &Store, blobs: Vec<(BlobKind, Digest, Frame)>, root: TreeId) -> 
         status: SnapshotStatus::Complete,
         problems: Vec::new(),
         parent: None,
+        root_meta: None,
     };
     store.write_manifest(&m).unwrap().to_hex()
 }
@@ -347,12 +348,17 @@ proptest! {
     #[test]
     fn manifest_reader_survives_mutations(pos in any::<prop::sample::Index>(), val in any::<u8>()) {
         let env_dir = tempfile::tempdir().unwrap();
-        let store = Store::init(&env_dir.path().join("s")).unwrap();
+        let store = Store::init(
+            &env_dir.path().join("s"),
+            bmbackup::chunker::ChunkParams::FORMAT_1_0,
+        )
+        .unwrap();
         let m = Manifest {
             host: "h".into(), part: "p".into(), source: "/".into(), started_ns: 1, finished_ns: 2,
             root: Digest::of(b"r").to_hex(), files: 0, dirs: 0, bytes: 0, bytes_read: 0,
             bytes_added: 0, tool_version: "0".into(), status: SnapshotStatus::Partial,
             problems: Vec::new(), parent: None,
+                root_meta: None,
         };
         let id = store.write_manifest(&m).unwrap();
         let path = env_dir.path().join("s").join(Store::manifest_key(&id));

@@ -7,7 +7,6 @@ mod mount_env;
 use bmbackup::fuse::MountOptions;
 use mount_env::*;
 use std::fs;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -44,11 +43,8 @@ fn damaged_chunk_reads_fail_with_eio() {
     let Some(prog) = mount_program() else { return };
     let log = env.path("log");
     let mut daemon = KillOnDrop(Some(
-        Command::new(prog)
-            .arg(env.store())
-            .arg(env.mnt())
+        prog.command(&env)
             .arg("--foreground")
-            .env("BMBACKUP_CACHE", env.path("cache"))
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
@@ -87,7 +83,7 @@ fn damaged_chunk_reads_fail_with_eio() {
 #[test]
 fn daemon_sigterm_and_stale_mounts() {
     let Some(prog) = mount_program() else {
-        eprintln!("skipped: examples/mount_store is not built (run `cargo test` without --test)");
+        eprintln!("skipped: no `bmbackup mount` and examples/mount_store is not built");
         return;
     };
     let env = Env::new();
@@ -99,15 +95,7 @@ fn daemon_sigterm_and_stale_mounts() {
         mp: mp.clone(),
         thread: None,
     };
-    let daemon = |extra: &[&str]| {
-        Command::new(&prog)
-            .arg(env.store())
-            .arg(&mp)
-            .args(extra)
-            .env("BMBACKUP_CACHE", env.path("cache"))
-            .output()
-            .unwrap()
-    };
+    let daemon = |extra: &[&str]| prog.command(&env).args(extra).output().unwrap();
     // Background mode returns only once the mount is up.
     let t = Instant::now();
     let out = daemon(&["-o", "ro,_netdev"]);
@@ -123,6 +111,14 @@ fn daemon_sigterm_and_stale_mounts() {
         "rw must be refused"
     );
 
+    // A daemon that fails after the fork makes the waiting parent fail too, with its message.
+    let out = prog
+        .command_with(&env.path("no-store"), &env.path("src"), &env.path("cache"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(!out.stderr.is_empty());
+
     // Kill the daemon hard: a stale mount, which the next mount clears.
     let pid = daemon_pid(&mp).expect("daemon pid");
     // SAFETY: signalling our own child process.
@@ -133,13 +129,7 @@ fn daemon_sigterm_and_stale_mounts() {
         Some(libc::ENOTCONN)
     );
     let mut fg = KillOnDrop(Some(
-        Command::new(&prog)
-            .arg(env.store())
-            .arg(&mp)
-            .arg("--foreground")
-            .env("BMBACKUP_CACHE", env.path("cache"))
-            .spawn()
-            .unwrap(),
+        prog.command(&env).arg("--foreground").spawn().unwrap(),
     ));
     let t = Instant::now();
     while !fs::read(mp.join("h/p/last/f")).is_ok_and(|d| d == b"data") {

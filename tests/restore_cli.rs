@@ -1,116 +1,20 @@
 //! End-to-end tests of the point-in-time restores (`restore --at`, `restore-user`,
-//! `restore-server`), an interrupted restore resumed, and `history` / `find`, with the real
-//! binary on generated spools, checked with the exact tree comparer.
+//! `restore-server`) and of an interrupted restore resumed, with the real binary on generated
+//! spools, checked with the exact tree comparer. Also the throughput report against `cp -a`.
 
 mod common;
+mod restore_env;
 
 use bmbackup::gen::{generate_spool, generate_tree_with_every_file_type, SpoolSpec};
 use common::{assert_same_tree_with, CompareOptions};
-use serde_json::Value;
+use restore_env::*;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Command;
 
-const HOST: &str = "10.9.9.9";
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        env.ok(&["init", env.store().to_str().unwrap()]);
-        env
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn store(&self) -> PathBuf {
-        self.path("store")
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bmbackup"));
-        c.args(args)
-            .env("BMBACKUP_STORE", self.store())
-            .env("BMBACKUP_CACHE", self.path("cache"))
-            .env("BMBACKUP_CONFIG", self.path("none.toml"))
-            .env("RUST_LOG", "warn");
-        c
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        // An empty config file: no /etc config leaks in, entities get their defaults.
-        fs::write(self.path("none.toml"), "").unwrap();
-        self.cmd(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(!out.status.success(), "{args:?} should fail");
-        String::from_utf8_lossy(&out.stderr).into_owned()
-    }
-    fn backup(&self, part: &str, src: &Path) -> Value {
-        self.ok(&[
-            "backup",
-            "--host",
-            HOST,
-            "--part",
-            &format!("{part}={}", src.display()),
-        ]);
-        let snaps: Value = serde_json::from_str(&self.ok(&["snapshots", "--json"])).unwrap();
-        snaps
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["part"] == part)
-            .max_by_key(|s| s["started_ns"].as_i64().unwrap())
-            .unwrap()
-            .clone()
-    }
-}
-
+/// Everything below the roots (the restore target is created by the test).
 fn exact() -> CompareOptions {
     CompareOptions::ignore_root()
-}
-
-fn iso(ns: i64) -> String {
-    bmbackup::timefmt::iso8601(ns)
-}
-
-fn write(path: &Path, data: &[u8]) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, data).unwrap();
-}
-
-fn names(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-/// The generated demo spool's users, as local@domain.
-fn users(spool: &Path) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    for d in names(spool) {
-        for u in names(&spool.join(&d).join("user")) {
-            out.push((u, d.clone()));
-        }
-    }
-    out
 }
 
 #[test]
@@ -324,6 +228,20 @@ fn restore_user_restores_exactly_that_user() {
         }
     }
 
+    // A dry run in place removes nothing and says what it would do.
+    let out = env.run(&[
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--in-place",
+        "--dry-run",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("WOULD BE REMOVED"));
+    assert!(user_dir(&spool).join(&restored[0]).exists());
+
     // In place: the live folder is replaced (the Restored- folder and a stray file go, a
     // deleted message comes back), and the rest of the spool is untouched.
     write(&user_dir(&spool).join("stray"), b"x");
@@ -514,143 +432,124 @@ fn an_interrupted_restore_completes_on_rerun() {
         assert!(out.contains("already there and identical"), "{out}");
     }
     assert_same_tree_with(&src, &dest, &exact());
-}
 
-#[test]
-fn history_lists_each_version_and_find_searches_names() {
-    let env = Env::new();
-    let src = env.path("src");
-    let f = src.join("dir/file.txt");
-    let hist = |env: &Env| -> Vec<(String, Option<u64>)> {
-        let out = env.ok(&[
-            "history",
-            "--host",
-            HOST,
-            "--part",
-            "p",
-            "dir/file.txt",
-            "--json",
-        ]);
-        let v: Value = serde_json::from_str(&out).unwrap();
-        v.as_array()
-            .unwrap()
-            .iter()
-            .map(|r| {
-                (
-                    r["state"].as_str().unwrap().to_string(),
-                    r["version"].as_u64(),
-                )
-            })
-            .collect()
-    };
-    write(&f, b"one");
-    write(&src.join("other"), b"x");
-    env.backup("p", &src);
-    write(&f, b"two!");
-    env.backup("p", &src);
-    env.backup("p", &src); // no change
-    write(&f, b"one"); // edited back
-    env.backup("p", &src);
-    fs::remove_file(&f).unwrap();
-    env.backup("p", &src);
-    write(&f, b"three");
-    env.backup("p", &src);
-    let want: Vec<(String, Option<u64>)> = [
-        ("new", Some(1)),
-        ("changed", Some(2)),
-        ("unchanged", Some(2)),
-        ("changed", Some(1)),
-        ("absent", None),
-        ("new", Some(3)),
-    ]
-    .iter()
-    .map(|(s, v)| (s.to_string(), *v))
-    .collect();
-    assert_eq!(hist(&env), want);
-    let text = env.ok(&["history", "--host", HOST, "--part", "p", "dir/file.txt"]);
-    assert_eq!(
-        text.lines().filter(|l| l.contains("absent")).count(),
-        1,
-        "{text}"
+    // On a terminal (script(1) gives it one) a progress line counts files and bytes.
+    let tty = env.path("tty");
+    let line = format!(
+        "{} restore --host {HOST} --part big d0 {}",
+        env!("CARGO_BIN_EXE_bmbackup"),
+        tty.display()
     );
-    // A folder's history follows its subtree.
-    let dir: Value =
-        serde_json::from_str(&env.ok(&["history", "--host", HOST, "--part", "p", "dir", "--json"]))
-            .unwrap();
-    let states: Vec<&str> = dir
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["state"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        states,
-        [
-            "new",
-            "changed",
-            "unchanged",
-            "changed",
-            "changed",
-            "changed"
-        ]
-    );
-
-    // find: a name pattern over the six snapshots, with --at and a path pattern.
-    let found: Value = serde_json::from_str(&env.ok(&["find", "--json", "file.*"])).unwrap();
-    assert_eq!(found.as_array().unwrap().len(), 5);
-    let out = env.run(&[
-        "find",
-        "--host",
-        HOST,
-        "--part",
-        "p",
-        "--at",
-        "last",
-        "*/file.txt",
-    ]);
+    let mut script = Command::new("script");
+    script.args(["-qec", &line, "/dev/null"]);
+    for (k, v) in env.cmd(&[]).get_envs() {
+        if let Some(v) = v {
+            script.env(k, v);
+        }
+    }
+    let out = script.output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
     assert!(
-        text.trim().ends_with("/dir/file.txt") && text.lines().count() == 1,
+        text.contains("restoring: ") && text.contains(" files, "),
         "{text}"
     );
-    let text = env.ok(&["find", "oth?r"]);
-    assert_eq!(text.lines().count(), 6, "{text}");
-    assert!(env.ok(&["find", "*/other"]).is_empty());
 }
 
+/// Restore throughput against `cp -a` of the same folder (the closing numbers of the restore
+/// issue): `cargo test --release --test restore_cli throughput -- --ignored --nocapture`; set
+/// BMBACKUP_BENCH_DIR (e.g. /dev/shm) to work elsewhere than the default temp folder.
 #[test]
-fn find_searches_a_subtree_shared_by_snapshots_once() {
-    let env = Env::new();
+#[ignore]
+fn throughput_against_cp() {
+    use std::time::Instant;
+    let env = match std::env::var_os("BMBACKUP_BENCH_DIR") {
+        Some(d) => Env::new_in(Path::new(&d)),
+        None => Env::new(),
+    };
     let spool = env.path("spool");
-    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
+    let s = generate_spool(&spool, &SpoolSpec::quick()).unwrap();
     env.backup("mail/imap", &spool);
-    let searched = |env: &Env, pat: &str| -> (usize, String) {
-        let out = env.run(&["find", pat]);
-        assert!(out.status.success());
-        (
-            String::from_utf8_lossy(&out.stdout).lines().count(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+    // The biggest user's mailbox.
+    let (local, domain) = users(&spool)
+        .into_iter()
+        .max_by_key(|(l, d)| dir_bytes(&spool.join(d).join("user").join(l)))
+        .unwrap();
+    let user_dir = spool.join(&domain).join("user").join(&local);
+    let user_bytes = dir_bytes(&user_dir);
+    // Each timing starts with no dirty pages, so one copy does not pay for the previous one's
+    // writeback; sources and store are in the page cache for both.
+    let time = |f: &mut dyn FnMut()| {
+        assert!(Command::new("sync").status().unwrap().success());
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
     };
-    let (one, err_one) = searched(&env, "cyrus.header");
-    env.backup("mail/imap", &spool);
-    env.backup("mail/imap", &spool);
-    let (three, err_three) = searched(&env, "cyrus.header");
-    assert_eq!(three, 3 * one);
-    let folders = |s: &str| {
-        s.split('(')
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .to_string()
+    let cp = |from: &Path, to: &Path| {
+        let ok = Command::new("cp")
+            .arg("-a")
+            .arg(from)
+            .arg(to)
+            .status()
+            .unwrap();
+        assert!(ok.success());
     };
-    assert_eq!(
-        folders(&err_one),
-        folders(&err_three),
-        "{err_one} / {err_three}"
-    );
-    let (sent, _) = searched(&env, "*/user/*/Sent/cyrus.header");
-    assert_eq!(sent * 3, three);
+    for round in 0..3 {
+        let base = env.path(&format!("round{round}"));
+        fs::create_dir_all(&base).unwrap();
+        let cp_user = time(&mut || cp(&user_dir, &base.join("cp-user")));
+        let to = base.join("to");
+        let user = format!("{local}@{domain}");
+        let rs_user = time(&mut || {
+            env.ok(&[
+                "restore-user",
+                &user,
+                "--at",
+                "last",
+                "--host",
+                HOST,
+                "--to",
+                to.to_str().unwrap(),
+            ]);
+        });
+        let cp_all = time(&mut || cp(&spool, &base.join("cp-all")));
+        let root = base.join("root");
+        let rs_all = time(&mut || {
+            env.ok(&[
+                "restore-server",
+                "--host",
+                HOST,
+                "--at",
+                "last",
+                "--target",
+                root.to_str().unwrap(),
+            ]);
+        });
+        println!(
+            "round {round}: user {local}@{domain} ({:.1} MiB): cp -a {cp_user:.3} s, restore-user {rs_user:.3} s ({:.0} MiB/s, {:.2}x cp); \
+             server ({} files, {:.1} MiB): cp -a {cp_all:.3} s, restore-server {rs_all:.3} s ({:.0} MiB/s, {:.2}x cp)",
+            user_bytes as f64 / 1048576.0,
+            user_bytes as f64 / 1048576.0 / rs_user,
+            rs_user / cp_user,
+            s.files,
+            s.bytes as f64 / 1048576.0,
+            s.bytes as f64 / 1048576.0 / rs_all,
+            rs_all / cp_all,
+        );
+        fs::remove_dir_all(&base).unwrap();
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    let mut n = 0;
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        let md = e.metadata().unwrap();
+        n += if md.is_dir() {
+            dir_bytes(&e.path())
+        } else {
+            md.len()
+        };
+    }
+    n
 }

@@ -115,6 +115,7 @@ pub(crate) fn read_file(
         let Scratch { buf, codec } = &mut *scratch;
         let read = for_each_chunk(
             &file,
+            ctx.repo.store.info.chunking,
             buf,
             |data: &[u8]| -> Result<(), io::Error> {
                 let r = chunk_ref(data);

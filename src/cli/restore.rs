@@ -7,12 +7,10 @@ use crate::restore::{restore, RestoreOptions, RestoreProgress, RestoreReport};
 use crate::store::now_ns;
 use crate::when::{parse_when, pick_part_at};
 use clap::Args;
-use std::io::IsTerminal;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
@@ -60,7 +58,7 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
         (repo.resolve(std::str::from_utf8(spec)?)?, path)
     };
     eprintln!(
-        "restoring {}/{} of {} (snapshot {})",
+        "restoring {}/{} of {} UTC (snapshot {})",
         snap.manifest.host,
         snap.manifest.part,
         crate::timefmt::display(snap.manifest.started_ns),
@@ -94,33 +92,25 @@ pub(super) fn at_ns(at: Option<&str>) -> anyhow::Result<i64> {
     })
 }
 
-/// Runs `f` with progress counters while a thread redraws "files, bytes" on stderr, when stderr
-/// is a terminal; otherwise `f` gets no counters and nothing is drawn.
+/// Runs `f` with progress counters while a line of files and bytes written is redrawn on a
+/// terminal; otherwise `f` gets no counters.
 pub(super) fn with_progress<T>(f: impl FnOnce(Option<Arc<RestoreProgress>>) -> T) -> T {
-    if !std::io::stderr().is_terminal() {
+    if !super::progress::wanted() {
         return f(None);
     }
     let progress = Arc::new(RestoreProgress::default());
-    let done = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            let start = Instant::now();
-            while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(250));
-                let bytes = progress.bytes.load(Ordering::Relaxed);
-                eprint!(
-                    "\r\x1b[Krestoring: {} files, {} written ({:.0} MB/s)",
-                    progress.files.load(Ordering::Relaxed),
-                    format::size(bytes),
-                    bytes as f64 / 1e6 / start.elapsed().as_secs_f64().max(1e-9)
-                );
-            }
-            eprint!("\r\x1b[K");
-        });
-        let r = f(Some(Arc::clone(&progress)));
-        done.store(true, Ordering::Relaxed);
-        r
-    })
+    super::progress::while_running(
+        |secs| {
+            let bytes = progress.bytes.load(Ordering::Relaxed);
+            format!(
+                "restoring: {} files, {} written ({:.0} MB/s)",
+                progress.files.load(Ordering::Relaxed),
+                format::size(bytes),
+                bytes as f64 / 1e6 / secs
+            )
+        },
+        || f(Some(Arc::clone(&progress))),
+    )
 }
 
 /// Prints a dry run's list or a restore's summary and failures; returns the exit code.

@@ -65,8 +65,9 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
         let m = &item.snapshot.manifest;
         if item.remove_first {
             eprintln!(
-                "\n*** IN PLACE: {} is REMOVED and replaced by its copy of {} UTC. Mail received since then is gone from it, and IMAP clients may need to resync. ***\n",
+                "\n*** IN PLACE: {} {} and replaced by its copy of {} UTC. Mail received since then is gone from it, and IMAP clients may need to resync. ***\n",
                 item.dest.display(),
+                if a.dry_run { "WOULD BE REMOVED" } else { "IS REMOVED" },
                 timefmt::display(m.started_ns)
             );
         }

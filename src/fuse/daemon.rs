@@ -7,6 +7,7 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// The child side of [`daemonize`]: tell the waiting parent the mount is up.
@@ -115,6 +116,10 @@ extern "C" fn on_signal(_sig: libc::c_int) {
 /// restores the default handlers and stops the thread.
 pub struct SignalWatch {
     write: File,
+    /// Kept open as long as the watch lives, also after the thread has run: a write into a
+    /// pipe without reader raises SIGPIPE, which kills a process that (like `bmbackup`, for
+    /// `| head`) restored its default action.
+    _read: Arc<File>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -125,18 +130,25 @@ pub fn on_termination(f: impl FnOnce() + Send + 'static) -> io::Result<SignalWat
         return Err(io::Error::last_os_error());
     }
     // SAFETY: pipe2 just returned these descriptors.
-    let (mut read, write) = unsafe {
+    let (read, write) = unsafe {
         (
-            File::from(OwnedFd::from_raw_fd(fds[0])),
+            Arc::new(File::from(OwnedFd::from_raw_fd(fds[0]))),
             File::from(OwnedFd::from_raw_fd(fds[1])),
         )
     };
+    // A signal handler must never block: with the pipe full, an extra byte is just dropped.
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let flags = libc::fcntl(fds[1], libc::F_GETFL);
+        libc::fcntl(fds[1], libc::F_SETFL, flags | libc::O_NONBLOCK);
+    }
+    let reader = read.clone();
     let thread = std::thread::Builder::new()
         .name("bmbackup-signals".into())
         .spawn(move || {
             let mut b = [0u8; 1];
             // 1 = a signal arrived; 0 or EOF = the watch is dropped.
-            if matches!(read.read(&mut b), Ok(1)) && b[0] == 1 {
+            if matches!((&*reader).read(&mut b), Ok(1)) && b[0] == 1 {
                 f();
             }
         })?;
@@ -152,6 +164,7 @@ pub fn on_termination(f: impl FnOnce() + Send + 'static) -> io::Result<SignalWat
     }
     Ok(SignalWatch {
         write,
+        _read: read,
         thread: Some(thread),
     })
 }

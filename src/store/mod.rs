@@ -7,6 +7,7 @@ pub mod damage;
 pub mod lock;
 pub mod pack;
 
+use crate::chunker::ChunkParams;
 use crate::id::{Digest, PackId, SnapshotId};
 use crate::model::Manifest;
 use backend::{Backend, LocalBackend, TEMP_PREFIX};
@@ -21,7 +22,8 @@ pub const FORMAT_FILE: &str = "bmbackup-store.json";
 pub const FORMAT_MAGIC: &str = "bmbackup-store";
 /// Major version: a reader refuses other majors. Minor: newer readers read every older minor.
 pub const FORMAT_MAJOR: u32 = 1;
-pub const FORMAT_MINOR: u32 = 0;
+/// 1.1: the format file records the chunk sizes (1.0 stores used [`ChunkParams::FORMAT_1_0`]).
+pub const FORMAT_MINOR: u32 = 1;
 pub const PACKS_DIR: &str = "packs";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 pub const LOCKS_DIR: &str = "locks";
@@ -68,6 +70,13 @@ pub struct FormatInfo {
     pub format_minor: u32,
     pub store_id: String,
     pub created_ns: i64,
+    /// How files are cut into chunks; absent in format 1.0.
+    #[serde(default = "format_1_0_chunking")]
+    pub chunking: ChunkParams,
+}
+
+fn format_1_0_chunking() -> ChunkParams {
+    ChunkParams::FORMAT_1_0
 }
 
 /// An opened store.
@@ -91,7 +100,7 @@ fn io_err(path: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
 
 impl Store {
     /// Creates a store in a new or empty folder.
-    pub fn init(root: &Path) -> Result<Store> {
+    pub fn init(root: &Path, chunking: ChunkParams) -> Result<Store> {
         let shown = root.display().to_string();
         match std::fs::read_dir(root) {
             Ok(mut rd) => {
@@ -113,6 +122,7 @@ impl Store {
             format_minor: FORMAT_MINOR,
             store_id: backend::unique_suffix() + &backend::unique_suffix(),
             created_ns: now_ns(),
+            chunking,
         };
         let backend = LocalBackend::new(root);
         let json = serde_json::to_vec_pretty(&info).map_err(|e| StoreError::Corrupt {
@@ -152,6 +162,13 @@ impl Store {
             return Err(StoreError::NotAStore {
                 path: shown,
                 detail: format!("{FORMAT_FILE} has magic {:?}", info.magic),
+            });
+        }
+        if !info.chunking.is_valid() {
+            return Err(StoreError::Corrupt {
+                what: "format file".into(),
+                path: backend.describe(FORMAT_FILE),
+                detail: format!("impossible chunk sizes {:?}", info.chunking),
             });
         }
         if info.format_major != FORMAT_MAJOR {

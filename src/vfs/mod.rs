@@ -17,7 +17,8 @@
 //!   A path that goes through `last` again (`cp -a …/last /dst` from outside) may cross over.
 //! * **Node table**: only nodes the kernel holds (lookup counts, honouring FORGET), so memory
 //!   follows the kernel's inode cache, not the store.
-//! * **Caches** (`reader.rs`): decoded trees and chunks in byte-bounded LRUs; concurrent misses
+//! * **Caches** (`reader.rs`): decoded trees and chunks in byte-bounded LRUs (the newest entry
+//!   stays even if alone over budget: huge mail folders); concurrent misses
 //!   of one object load it once. Reads map offsets to chunks with prefix sums computed at open.
 //! * **TTLs**: 1 s for host/part folders and `last`; 1 day for anything inside a snapshot
 //!   (never changes), with the page cache and directory listings kept across opens.
@@ -175,11 +176,12 @@ impl Vfs {
         // brought a shared catalog up to date already. Compare with what is shown.
         self.source.refresh()?;
         let snapshots = self.source.snapshots()?;
-        let layout = Layout::build(&snapshots);
-        if layout.snapshot_ids() == self.layout.read().snapshot_ids() {
+        let mut ids: Vec<_> = snapshots.iter().map(|s| s.id).collect();
+        ids.sort();
+        if ids == self.layout.read().snapshot_ids() {
             return Ok(false);
         }
-        *self.layout.write() = Arc::new(layout);
+        *self.layout.write() = Arc::new(Layout::build(&snapshots));
         Ok(true)
     }
 

@@ -65,18 +65,17 @@ impl<K: Hash + Eq, V> ByteLru<K, V> {
         Ok(v)
     }
 
-    /// Inserts and evicts least recently used values until the budget holds. A value larger
-    /// than the whole budget is not kept (the caller still has its `Arc`).
+    /// Inserts and evicts least recently used values until the budget holds. The newest value
+    /// always stays, even alone over budget: a mailbox folder with a million messages decodes
+    /// to a tree bigger than the tree budget, and re-decoding it for every lookup would make
+    /// the folder unusable. Memory stays bounded by max(budget, largest value).
     pub fn insert(&self, k: K, v: Arc<V>, weight: usize) {
         let mut g = self.inner.lock();
-        if weight > g.cap {
-            return;
-        }
         if let Some((_, old)) = g.lru.put(k, (v, weight)) {
             g.used -= old;
         }
         g.used += weight;
-        while g.used > g.cap {
+        while g.used > g.cap && g.lru.len() > 1 {
             match g.lru.pop_lru() {
                 Some((_, (_, w))) => g.used -= w,
                 None => break,
@@ -212,10 +211,15 @@ mod tests {
         assert!(c.get(&2).is_none());
         assert!(c.get(&1).is_some() && c.get(&3).is_some());
         assert_eq!(c.used_bytes(), 90);
-        c.insert(4, Arc::new(vec![0; 500]), 500); // too big: not kept
-        assert!(c.get(&4).is_none());
         c.insert(3, Arc::new(vec![0; 10]), 10); // replace updates the weight
         assert_eq!(c.used_bytes(), 70);
+        // Over budget alone: kept, everything else goes.
+        c.insert(4, Arc::new(vec![0; 500]), 500);
+        assert!(c.get(&4).is_some() && c.get(&1).is_none() && c.get(&3).is_none());
+        assert_eq!(c.used_bytes(), 500);
+        c.insert(5, Arc::new(vec![0; 20]), 20);
+        assert!(c.get(&4).is_none() && c.get(&5).is_some());
+        assert_eq!(c.used_bytes(), 20);
     }
 
     #[test]

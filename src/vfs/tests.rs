@@ -342,3 +342,32 @@ fn readdirplus_counts_lookups_and_forget_frees_nodes() {
     }
     assert_eq!(vfs.node_count(), base + 4);
 }
+
+#[test]
+fn mount_cost_does_not_depend_on_tree_sizes() {
+    // 20 000 snapshots over 50 hosts: building the layout reads no tree at all.
+    let src = Arc::new(MemSource::new());
+    let root = sample_root(&src, "x");
+    for i in 0..20_000i64 {
+        let host = format!("10.0.{}.{}", i % 50 / 10, i % 10);
+        src.add_snapshot(
+            &host,
+            "mail/imap",
+            T0 + i * 3_600_000_000_000,
+            root,
+            i % 7 != 0,
+        );
+    }
+    let t = std::time::Instant::now();
+    let vfs = Vfs::new(src, VfsConfig::default()).unwrap();
+    let built = t.elapsed();
+    let t = std::time::Instant::now();
+    assert!(!vfs.refresh().unwrap());
+    eprintln!(
+        "layout of 20000 snapshots: {built:?}; an idle refresh: {:?}",
+        t.elapsed()
+    );
+    assert!(built < Duration::from_secs(5));
+    let part = walk(&vfs, "10.0.2.3/mail/imap").unwrap();
+    assert_eq!(names(&vfs, part.attr.ino, false).len(), 2 + 400 + 1);
+}

@@ -217,11 +217,45 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The daemon as the CLI runs it; built by `cargo test` (examples are built with the tests).
-pub fn mount_program() -> Option<PathBuf> {
+/// The mount daemon: `bmbackup mount` once the CLI has it, else the `mount_store` example (built
+/// by `cargo test` with the tests).
+pub fn mount_program() -> Option<MountProgram> {
+    let bin = PathBuf::from(env!("CARGO_BIN_EXE_bmbackup"));
+    let cli = Command::new(&bin).args(["mount", "--help"]).output();
+    if cli.is_ok_and(|o| o.status.success()) {
+        return Some(MountProgram {
+            program: bin,
+            sub: Some("mount"),
+        });
+    }
     let exe = std::env::current_exe().ok()?;
     let p = exe.parent()?.parent()?.join("examples/mount_store");
-    p.exists().then_some(p)
+    p.exists().then_some(MountProgram {
+        program: p,
+        sub: None,
+    })
+}
+
+/// `bmbackup mount` once the CLI has it, else the `mount_store` example (same arguments).
+pub struct MountProgram {
+    program: PathBuf,
+    sub: Option<&'static str>,
+}
+
+impl MountProgram {
+    /// `… STORE MOUNTPOINT`, with the test's catalog folder.
+    pub fn command(&self, env: &Env) -> Command {
+        self.command_with(&env.store(), &env.mnt(), &env.path("cache"))
+    }
+    pub fn command_with(&self, store: &Path, mountpoint: &Path, cache: &Path) -> Command {
+        let mut c = Command::new(&self.program);
+        c.args(self.sub)
+            .arg(store)
+            .arg(mountpoint)
+            .env("BMBACKUP_CACHE", cache)
+            .env_remove("BMBACKUP_CONFIG");
+        c
+    }
 }
 
 pub fn is_mounted(mp: &Path) -> bool {
@@ -240,9 +274,8 @@ pub fn daemon_pid(mp: &Path) -> Option<i32> {
         };
         let cmd = fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-        if args.first().is_some_and(|a| a.ends_with(b"mount_store"))
-            && args.contains(&mp.as_os_str().as_bytes())
-        {
+        let ours = |a: &&[u8]| a.ends_with(b"mount_store") || a.ends_with(b"bmbackup");
+        if args.first().is_some_and(ours) && args.contains(&mp.as_os_str().as_bytes()) {
             return Some(pid);
         }
     }
