@@ -342,3 +342,49 @@ fn nodes_the_kernel_forgets_are_dropped() {
         vfs.node_count()
     );
 }
+
+#[test]
+fn files_are_read_without_open_and_warm_reads_stay_in_the_kernel() {
+    let env = Env::new();
+    let src = env.path("src");
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    write(&src.join("big"), &big);
+    for i in 0..10 {
+        write(
+            &src.join(format!("m/{i}.")),
+            format!("message {i}").as_bytes(),
+        );
+    }
+    env.backup("h", "p", &src);
+    let vfs = Arc::new(Vfs::new(Arc::new(env.repo()), VfsConfig::default()).unwrap());
+    let _m = env.mount_vfs(vfs.clone(), MountOptions::default());
+    let root = env.mnt().join("h/p/last");
+    for _ in 0..2 {
+        assert!(fs::read(root.join("big")).unwrap() == big);
+        for i in 0..10 {
+            assert_eq!(
+                fs::read(root.join(format!("m/{i}."))).unwrap(),
+                format!("message {i}").as_bytes()
+            );
+        }
+    }
+    let (_, _, opens, reads) = vfs.ops.snapshot();
+    // The first open answers ENOSYS; the kernel then opens files itself (reads come by inode).
+    assert_eq!(opens, 1, "opens reached the filesystem");
+    // The second pass was served from the page cache, kept across opens.
+    for _ in 0..3 {
+        assert!(fs::read(root.join("big")).unwrap() == big);
+    }
+    assert_eq!(
+        vfs.ops.snapshot().3,
+        reads,
+        "warm reads reached the filesystem"
+    );
+    // Seeks and partial reads by inode, at chunk boundaries and past the end.
+    let mut f = fs::File::open(root.join("big")).unwrap();
+    let mut buf = vec![0u8; 1000];
+    f.seek(SeekFrom::Start(299_500)).unwrap();
+    assert_eq!(f.read(&mut buf).unwrap(), 500);
+    assert_eq!(&buf[..500], &big[299_500..]);
+    assert_eq!(f.read(&mut buf).unwrap(), 0);
+}

@@ -7,7 +7,7 @@ use crate::id::SnapshotId;
 use crate::model::{Content, Entry, EntryKind, Timestamp};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The mount root. FUSE reserves 1 for it; hashes never produce 0 or 1.
 pub const ROOT_INO: u64 = 1;
@@ -33,6 +33,9 @@ pub struct SnapNode {
     /// Path inside the snapshot, without leading `/`; empty for the snapshot root.
     pub path: Vec<u8>,
     pub entry: Entry,
+    /// Where each chunk of a regular file ends, computed at its first read (reads come by
+    /// inode, without an open handle to keep them in).
+    pub ends: OnceLock<Vec<u64>>,
 }
 
 impl SnapNode {
@@ -235,6 +238,7 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
                 last: *last,
                 path: Vec::new(),
                 entry,
+                ends: OnceLock::new(),
             };
             Node {
                 ino: ino_of(&key),
@@ -262,6 +266,7 @@ pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
         last: s.last,
         path,
         entry,
+        ends: OnceLock::new(),
     });
     Node {
         ino: ino_of(&key),
