@@ -28,17 +28,24 @@ pub enum HookError {
 /// Runs `command` with `sh -c` and `env` added to our environment; `hook` names it in errors
 /// ("pre hook of part mail/imap").
 pub fn run(hook: &str, command: &str, env: &[(String, String)]) -> Result<(), HookError> {
-    let status = Command::new("/bin/sh")
-        .arg("-c")
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
         .arg(command)
         .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .status()
-        .map_err(|source| HookError::Start {
-            hook: hook.to_string(),
-            command: command.to_string(),
-            source,
-        })?;
+        .stdin(Stdio::null());
+    // `backup` ignores SIGPIPE for itself; hooks (pg_dump | gzip …) get the usual default.
+    // SAFETY: only async-signal-safe calls between fork and exec.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+            Ok(())
+        });
+    }
+    let status = cmd.status().map_err(|source| HookError::Start {
+        hook: hook.to_string(),
+        command: command.to_string(),
+        source,
+    })?;
     if status.success() {
         Ok(())
     } else {

@@ -13,6 +13,8 @@
 //! STORE/packs/ab/<blake3>.pack   packs: compressed blobs + an index listing them (store::pack)
 //! STORE/snapshots/<blake3>.json  manifests, named by the hash of their bytes
 //! STORE/locks/<host>-<pid>-….lock  lock files (store::lock)
+//! STORE/damage/<snapshot>.json   written by repair: files of a snapshot whose data was lost
+//! STORE/damaged/…                packs and manifests repair set aside (never deleted)
 //! ```
 //! * **Blobs** are chunks of file content (FastCDC, 256 KiB min / 1 MiB avg / 4 MiB max) and tree
 //!   blobs (one per directory, [`tree`]), each named by the BLAKE3 hash of its plain bytes,
@@ -48,6 +50,14 @@
 //! user to folders with the config's `[entities]` templates, [`restore_server`] puts every part
 //! of a host back under `ROOT + source`. [`history`] and [`find`] read tree metadata only.
 //!
+//! # Integrity
+//! [`check`] verifies the store from its own files (pack indexes, manifests, every snapshot's
+//! trees and chunks, optionally every chunk's data) and names each snapshot and file that uses a
+//! lost blob. [`repair`] sets damaged files aside, rebuilds the catalog and marks damaged
+//! snapshots; since the rebuilt catalog lists no lost blob and a backup re-reads an unchanged file
+//! whose chunks are gone, the next backup heals what the source still has. Prune refuses to run
+//! while any manifest or pack cannot be read (it would take that data for garbage).
+//!
 //! # Concurrency
 //! | operation      | store lock | may run beside                                   |
 //! |----------------|------------|--------------------------------------------------|
@@ -60,7 +70,9 @@
 //! lock not refreshed for 15 minutes, or whose process is gone on the same host, is stale and is
 //! removed by the next locker. A backup checks its lock still exists right before writing its
 //! manifest, so a backup that was frozen while prune ran aborts instead of committing a snapshot
-//! that might reference pruned chunks. Readers need no lock: packs are immutable, prune writes
+//! that might reference pruned chunks. A lock file is never rewritten: the heartbeat writes a new
+//! one and deletes the old, so a holder whose lock was removed as stale cannot resurrect it.
+//! Readers need no lock: packs are immutable, prune writes
 //! rewritten packs before deleting old ones, and a reader that finds a pack gone re-syncs the
 //! catalog and retries at the blob's new place.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]

@@ -210,6 +210,44 @@ pub struct Manifest {
     /// Parent snapshot this one was compared against, hex.
     #[serde(default)]
     pub parent: Option<String>,
+    /// Owner, mode and times of the part's folder itself (absent in snapshots before 0.1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub root_meta: Option<RootMeta>,
+}
+
+/// Metadata of a snapshot's top folder, so a whole-part restore recreates it as it was.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_sec: i64,
+    pub mtime_nsec: u32,
+}
+
+impl RootMeta {
+    /// As a directory entry (no name, no content), for code that applies entry metadata.
+    pub fn as_entry(&self) -> Entry {
+        Entry {
+            name: Vec::new(),
+            kind: EntryKind::Dir,
+            mode: self.mode,
+            uid: self.uid,
+            gid: self.gid,
+            size: 0,
+            mtime: Timestamp {
+                sec: self.mtime_sec,
+                nsec: self.mtime_nsec,
+            },
+            ctime: Timestamp::default(),
+            ino: 0,
+            nlink: 1,
+            rdev: 0,
+            target: Vec::new(),
+            xattrs: Vec::new(),
+            content: Content::None,
+        }
+    }
 }
 
 /// A snapshot as listed by the catalog: its id plus the manifest.

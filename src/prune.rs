@@ -58,8 +58,6 @@ pub struct PruneReport {
     pub bytes_after: u64,
     pub blobs_removed: u64,
     pub dry_run: bool,
-    /// Packs this run wrote: never deleted by it, even if a pack it rewrites had the same bytes.
-    pub written: HashSet<PackId>,
 }
 
 impl fmt::Display for PruneReport {
@@ -204,8 +202,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
         } else if live.len() < entries.len()
             && (live_bytes as f64) < opts.repack_below * (*size as f64)
         {
-            // (A pack with nothing to drop is never rewritten: its copy would be the same bytes,
-            // hence the same name, and deleting the "old" pack would delete the new one.)
+            // Only packs with garbage: rewriting a fully live pack would gain nothing.
             to_rewrite.push((*pack, live));
         }
     }
@@ -218,6 +215,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
     // Copy live blobs out of sparse packs; frames are copied as stored, after verifying them.
     let mut builder = PackBuilder::new();
     let mut kept_damaged: HashSet<PackId> = HashSet::new();
+    let mut written: HashSet<PackId> = HashSet::new();
     for (pack, live) in &to_rewrite {
         for e in live {
             let frame = repo.store.read_frame(pack, e).map_err(RepoError::from)?;
@@ -240,16 +238,18 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
                 },
             );
             if builder.len() >= TARGET_PACK_SIZE {
-                commit(repo, std::mem::take(&mut builder), &mut report)?;
+                written.extend(commit(repo, std::mem::take(&mut builder), &mut report)?);
             }
         }
     }
-    commit(repo, builder, &mut report)?;
+    written.extend(commit(repo, builder, &mut report)?);
     lock.check()?;
+    // A rewritten pack can come out byte-identical to an old one (same blobs in the same order),
+    // and so under the same name: deleting the "old" one would then delete the new one.
     for pack in to_delete
         .iter()
         .chain(to_rewrite.iter().map(|(p, _)| p))
-        .filter(|p| !kept_damaged.contains(p) && !report.written.contains(p))
+        .filter(|p| !kept_damaged.contains(p) && !written.contains(p))
     {
         repo.store.delete_pack(pack).map_err(RepoError::from)?;
         repo.catalog.remove_pack(pack).map_err(RepoError::from)?;
@@ -289,13 +289,14 @@ fn refuse_damaged_manifests(repo: &Repository) -> Result<(), PruneError> {
     Ok(())
 }
 
+/// Writes a rewritten pack; returns its id.
 fn commit(
     repo: &Repository,
     builder: PackBuilder,
     report: &mut PruneReport,
-) -> Result<(), PruneError> {
+) -> Result<Option<PackId>, PruneError> {
     if builder.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let (bytes, id, index) = builder.finish();
     let id = PackId(id);
@@ -311,6 +312,5 @@ fn commit(
         )
         .map_err(RepoError::from)?;
     report.packs_written += 1;
-    report.written.insert(id);
-    Ok(())
+    Ok(Some(id))
 }

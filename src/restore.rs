@@ -130,6 +130,15 @@ pub fn restore(
         // SAFETY: geteuid has no preconditions.
         is_root: unsafe { libc::geteuid() } == 0,
     };
+    // A destination made (or found empty) by this restore stands for the restored folder and
+    // gets its metadata; an existing folder such as /tmp is never re-moded.
+    let dest_is_ours = match fs::read_dir(dest) {
+        Ok(mut rd) => rd.next().is_none(),
+        Err(e) => e.kind() == io::ErrorKind::NotFound,
+    };
+    if parts.is_empty() {
+        folder = snap.manifest.root_meta.as_ref().map(|m| m.as_entry());
+    }
     if !opts.dry_run {
         fs::create_dir_all(dest).map_err(|source| RestoreError::Io {
             path: dest.display().to_string(),
@@ -140,7 +149,8 @@ pub fn restore(
         Some(e) => restore_entry(&mut ctx, &e, dest),
         None => {
             restore_tree(&mut ctx, &tree, dest);
-            if let (Some(e), true, false) = (&folder, opts.folder_metadata, opts.dry_run) {
+            let wanted = opts.folder_metadata || dest_is_ours;
+            if let (Some(e), true, false) = (&folder, wanted, opts.dry_run) {
                 if let Err(err) = fsmeta::apply(dest, e, ctx.is_root) {
                     fail(&mut ctx, dest, err);
                 }

@@ -182,6 +182,7 @@ mod tests {
                 status: SnapshotStatus::Complete,
                 problems: vec![],
                 parent: None,
+                root_meta: None,
             },
         }
     }

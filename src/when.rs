@@ -228,6 +228,7 @@ mod tests {
                 },
                 problems: vec![],
                 parent: None,
+                root_meta: None,
             },
         }
     }

@@ -378,3 +378,37 @@ fn config_file_gives_store_host_and_parts() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("stroe"));
 }
+
+#[test]
+fn backup_finishes_every_part_when_its_output_pipe_is_closed() {
+    let env = Env::new();
+    let a = env.path("a");
+    let b = env.path("b");
+    write(&a.join("x"), b"first part");
+    write(&b.join("y"), b"second part");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bmbackup"))
+        .args(["backup", "--host", "h", "--part"])
+        .arg(format!("one={}", a.display()))
+        .arg("--part")
+        .arg(format!("two={}", b.display()))
+        .env("BMBACKUP_STORE", env.store())
+        .env("BMBACKUP_CACHE", env.path("cache"))
+        .env_remove("BMBACKUP_CONFIG")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away at once, like `bmbackup backup | head -0`.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let parts: Vec<String> = env
+        .snapshots()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["part"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(parts, vec!["one", "two"]);
+}

@@ -80,6 +80,7 @@ fn craft(store: &Store, blobs: Vec<(BlobKind, Digest, Frame)>, root: TreeId) -> 
         status: SnapshotStatus::Complete,
         problems: Vec::new(),
         parent: None,
+        root_meta: None,
     };
     store.write_manifest(&m).unwrap().to_hex()
 }
@@ -357,6 +358,7 @@ proptest! {
             root: Digest::of(b"r").to_hex(), files: 0, dirs: 0, bytes: 0, bytes_read: 0,
             bytes_added: 0, tool_version: "0".into(), status: SnapshotStatus::Partial,
             problems: Vec::new(), parent: None,
+                root_meta: None,
         };
         let id = store.write_manifest(&m).unwrap();
         let path = env_dir.path().join("s").join(Store::manifest_key(&id));

@@ -306,3 +306,96 @@ fn half_written_temp_files_are_ignored_then_removed() {
     env.backup(&src);
     env.assert_check_passes();
 }
+
+#[test]
+fn prune_keeps_the_good_copy_of_a_blob_stored_twice() {
+    use bmbackup::store::pack::{Frame, PackBuilder};
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    let data = noise(150_000, 1);
+    fs::write(src.join("a"), &data).unwrap();
+    fs::write(src.join("b"), noise(150_000, 2)).unwrap();
+    env.backup(&src);
+    // A second pack holding the same blobs in another order (as two hosts writing at once, or
+    // an interrupted prune, leave behind).
+    let store = env.open_store();
+    let p1 = store.list_packs().unwrap()[0];
+    let (_, entries) = store.read_pack_index(&p1).unwrap();
+    let mut b = PackBuilder::new();
+    for e in entries.iter().rev() {
+        let frame = store.read_frame(&p1, e).unwrap();
+        b.add(
+            e.kind,
+            e.id,
+            &Frame {
+                bytes: frame,
+                raw_len: e.raw_len,
+            },
+        );
+    }
+    let (bytes, id, _) = b.finish();
+    let p2 = bmbackup::id::PackId(id);
+    store.write_pack(&p2, &bytes).unwrap();
+    // Rot the copy in the pack prune looks at first (lowest id).
+    let first = if p1.0 < p2.0 { p1 } else { p2 };
+    let (_, first_entries) = store.read_pack_index(&first).unwrap();
+    let e = first_entries
+        .iter()
+        .find(|e| e.id == Digest::of(&data))
+        .unwrap();
+    flip(
+        std::path::Path::new(&store.describe_pack(&first)),
+        e.offset + 10,
+    );
+    env.ok(&["prune", "--repack-below", "100"]);
+    env.restore_matches("h/mail/imap/last", &src);
+    env.ok(&["repair"]);
+    env.assert_check_passes();
+    env.restore_matches("h/mail/imap/last", &src);
+}
+
+#[test]
+fn read_data_percent_verifies_a_sample() {
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    for i in 0..40u64 {
+        fs::write(src.join(format!("f{i}")), noise(20_000, i)).unwrap();
+    }
+    env.backup(&src);
+    let run = |arg: &str| -> serde_json::Value {
+        serde_json::from_str(&env.ok(&["check", "--json", arg])).unwrap()
+    };
+    let all = run("--read-data");
+    assert_eq!(all["chunks_verified"], 40);
+    let some = run("--read-data=25");
+    let n = some["chunks_verified"].as_u64().unwrap();
+    assert!(n < 40, "{some}");
+    assert!(some["bytes_read"].as_u64().unwrap() < all["bytes_read"].as_u64().unwrap());
+    assert_eq!(run("--read-data=0")["chunks_verified"], 0);
+}
+
+#[test]
+fn a_rotten_manifest_that_still_parses_is_rewritten_by_repair() {
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), noise(50_000, 1)).unwrap();
+    env.backup(&src);
+    let m = env.manifest_files().remove(0);
+    let text = fs::read(&m).unwrap();
+    // A flipped bit inside the source path: still JSON, no longer matching its name.
+    let at = text.windows(4).position(|w| w == b"/src").unwrap() as u64 + 1;
+    flip(&m, at);
+    let (ok, v) = env.check_json(false);
+    assert!(
+        !ok && v["damaged_manifests"][0]["path"] == m.to_str().unwrap(),
+        "{v}"
+    );
+    let msg = env.ok(&["repair"]);
+    assert!(msg.contains("rewrote readable damaged manifest"), "{msg}");
+    assert_eq!(env.snapshots().len(), 1);
+    env.assert_check_passes();
+    env.restore_matches("h/mail/imap/last", &src);
+}

@@ -468,3 +468,58 @@ fn forget_with_prune_frees_the_space_of_forgotten_data() {
     env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
     assert_eq!(contents(&src), contents(&out));
 }
+
+/// A simulated history of daily snapshots (recorded at past dates) forgotten by the vendor's
+/// policy: every snapshot of the last 3 days plus the ones closest to D-7, kept and no other.
+#[test]
+fn forget_keep_days_and_ages_over_a_simulated_history() {
+    let env = Env::new();
+    env.write_config("");
+    let src = env.path("spool");
+    spool(&src);
+    let part = format!("mail/imap={}", src.display());
+    for age in (0..=11).rev() {
+        write(
+            &src.join(format!("day{age}")),
+            format!("mail of D-{age}").as_bytes(),
+        );
+        env.ok(&[
+            "backup",
+            "--host",
+            "10.0.0.5",
+            "--part",
+            &part,
+            "--simulate-time",
+            &format!("{age}d"),
+        ]);
+    }
+    assert_eq!(env.snapshots().len(), 12);
+    let dry = env.ok(&[
+        "forget",
+        "--keep-days",
+        "3",
+        "--keep-ages",
+        "7",
+        "--dry-run",
+    ]);
+    assert_eq!(env.snapshots().len(), 12, "dry run deletes nothing:\n{dry}");
+    env.ok(&["forget", "--keep-days", "3", "--keep-ages", "7", "--prune"]);
+    let now_ns = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as i64;
+    let mut ages: Vec<i64> = env
+        .snapshots()
+        .iter()
+        .map(|s| {
+            (now_ns - s["started_ns"].as_i64().unwrap() + 43_200_000_000_000) / 86_400_000_000_000
+        })
+        .collect();
+    ages.sort();
+    // D-0..D-2 are within 3 days (D-3, taken a few seconds more than 3 days ago, is not);
+    // D-7 is the one closest to seven days back.
+    assert_eq!(ages, vec![0, 1, 2, 7], "{dry}");
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
+    assert_eq!(contents(&src), contents(&out));
+}

@@ -47,6 +47,9 @@ pub struct BackupOptions {
     pub host: String,
     pub compression_level: i32,
     pub threads: usize,
+    /// Record the snapshot as started at this Unix time (ns) instead of now: for simulating a
+    /// history of days in tests and benchmarks, never for real backups.
+    pub started_at_ns: Option<i64>,
 }
 
 /// What one part's backup produced.
@@ -114,7 +117,8 @@ pub fn backup_part(
     progress: &Progress,
     lock: &StoreLock,
 ) -> Result<PartReport, BackupError> {
-    let started_ns = now_ns();
+    let wall_start = now_ns();
+    let started_ns = opts.started_at_ns.unwrap_or(wall_start);
     let source = std::fs::canonicalize(&part.path).map_err(|source| BackupError::Source {
         part: part.name.clone(),
         path: part.path.display().to_string(),
@@ -163,6 +167,16 @@ pub fn backup_part(
     };
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Mutex::new(queue);
+    let root_meta = {
+        use std::os::unix::fs::MetadataExt;
+        crate::model::RootMeta {
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime_sec: md.mtime(),
+            mtime_nsec: md.mtime_nsec() as u32,
+        }
+    };
     let root = std::thread::scope(|s| {
         for _ in 0..ctx.threads {
             s.spawn(|| worker(&ctx, &queue));
@@ -179,7 +193,7 @@ pub fn backup_part(
         part: part.name.clone(),
         source: source.display().to_string(),
         started_ns,
-        finished_ns: now_ns(),
+        finished_ns: started_ns + (now_ns() - wall_start),
         root: root.to_hex(),
         files: progress.files.load(Ordering::Relaxed),
         dirs: progress.dirs.load(Ordering::Relaxed),
@@ -194,6 +208,7 @@ pub fn backup_part(
         },
         problems,
         parent: parent.map(|p| p.id.to_hex()),
+        root_meta: Some(root_meta),
     };
     lock.check()?;
     let id = repo
@@ -377,7 +392,24 @@ fn read_files(
     to_read: &[usize],
 ) -> Result<Vec<usize>, BackupError> {
     let (reply, replies) = mpsc::channel();
+    // Jobs go out in a bounded window: queuing a million-file folder at once would hold a copy
+    // of every entry and path in the queue.
+    let window = ctx.threads * 32;
+    let mut in_flight = 0usize;
+    let mut results = Vec::with_capacity(to_read.len());
+    let mut fatal = None;
+    let mut take = |r: (usize, Result<read::Outcome, BackupError>)| match r {
+        (idx, Ok(o)) => results.push((idx, o)),
+        (_, Err(e)) => fatal = Some(e),
+    };
     for &idx in to_read {
+        if in_flight >= window {
+            // Every job sent is answered (workers reply whatever happens), so this returns.
+            if let Ok(r) = replies.recv() {
+                take(r);
+                in_flight -= 1;
+            }
+        }
         let entry = &entries[idx];
         let job = Job {
             path: abs.join(std::ffi::OsStr::from_bytes(&entry.name)),
@@ -392,15 +424,11 @@ fn read_files(
                 source: std::io::Error::other("reader threads stopped"),
             });
         }
+        in_flight += 1;
     }
     drop(reply);
-    let mut results = Vec::with_capacity(to_read.len());
-    let mut fatal = None;
-    for (idx, outcome) in replies.iter() {
-        match outcome {
-            Ok(o) => results.push((idx, o)),
-            Err(e) => fatal = Some(e),
-        }
+    for r in replies.iter() {
+        take(r);
     }
     if let Some(e) = fatal {
         return Err(e);

@@ -35,6 +35,10 @@ pub struct BackupArgs {
     /// Threads reading and compressing files [default: number of CPUs].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Record the snapshots as taken at this time (same formats as --at) instead of now; for
+    /// simulating a history in tests and benchmarks only.
+    #[arg(long, hide = true, value_name = "WHEN")]
+    pub simulate_time: Option<String>,
     /// Seconds to wait for a running prune or repair to finish.
     #[arg(long, default_value_t = 3600)]
     pub lock_wait: u64,
@@ -83,11 +87,11 @@ fn planned_parts(config: &Config, cli_parts: &[String]) -> anyhow::Result<Vec<Pl
     }
     for (name, p) in &config.parts {
         if let Some(why) = part_skipped_because(name.trim_matches('/'), p, config) {
-            println!("{}: skipped ({why})", name.trim_matches('/'));
+            crate::say!("{}: skipped ({why})", name.trim_matches('/'));
         }
     }
     if config.backup_archived_emails && !config.parts.contains_key(ARCHIVED_EMAILS_PART) {
-        eprintln!("bmbackup: warning: backup_archived_emails = true but no [parts.\"{ARCHIVED_EMAILS_PART}\"] says where archives are");
+        crate::tell!("bmbackup: warning: backup_archived_emails = true but no [parts.\"{ARCHIVED_EMAILS_PART}\"] says where archives are");
     }
     Ok(config
         .parts_to_back_up()
@@ -110,6 +114,11 @@ struct PartOutcome {
 }
 
 pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
+    // Writes to a closed pipe then fail (ignored by say!/tell!) instead of killing the run.
+    // SAFETY: changing a signal disposition; no handler code runs.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
     let (common, repo) = cli.open_repo()?;
     let parts = planned_parts(&common.config, &a.parts)?;
     if parts.is_empty() {
@@ -129,6 +138,10 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         threads: a
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+        started_at_ns: match &a.simulate_time {
+            Some(w) => Some(crate::when::parse_when(w, crate::store::now_ns())?),
+            None => None,
+        },
     };
     let lock = StoreLock::acquire(
         repo.store.shared_backend(),
@@ -161,7 +174,7 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
                 match hooks::run(&hook, cmd, &hooks::pre_env(&info)) {
                     Ok(()) => true,
                     Err(e) => {
-                        eprintln!("bmbackup: error: {e}; part {} skipped", part.spec.name);
+                        crate::tell!("bmbackup: error: {e}; part {} skipped", part.spec.name);
                         hook_failed = true;
                         code = EXIT_ERROR;
                         false
@@ -179,7 +192,7 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
                     outcome.snapshot = Some((r.id, r.manifest.status, r.manifest.started_ns));
                 }
                 Err(e) => {
-                    eprintln!("bmbackup: error: part {}: {e}", part.spec.name);
+                    crate::tell!("bmbackup: error: part {}: {e}", part.spec.name);
                     code = EXIT_ERROR;
                 }
             }
@@ -192,7 +205,7 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
             };
             let hook = format!("post hook of part {}", part.spec.name);
             if let Err(e) = hooks::run(&hook, cmd, &hooks::post_env(&info, id.as_deref(), status)) {
-                eprintln!("bmbackup: error: {e}");
+                crate::tell!("bmbackup: error: {e}");
                 hook_failed = true;
                 code = EXIT_ERROR;
             }
@@ -206,7 +219,7 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         Some(r) => match apply_retention(&repo, r, &opts.host, &outcomes, &lock) {
             Ok(n) => n,
             Err(e) => {
-                eprintln!("bmbackup: error: retention after backup: {e:#}");
+                crate::tell!("bmbackup: error: retention after backup: {e:#}");
                 code = EXIT_ERROR;
                 0
             }
@@ -216,16 +229,16 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
     drop(lock);
     if forgot > 0 {
         match prune(&repo, &PruneOptions::default()) {
-            Ok(report) => println!("prune: {report}"),
+            Ok(report) => crate::say!("prune: {report}"),
             // Another host's backup is running on a shared store: nothing is wrong, the space
             // is freed by a later run's prune, so the job must not be reported as failed.
             Err(PruneError::Lock(LockError::Busy(holder))) => {
-                println!(
+                crate::say!(
                     "prune: skipped, the store is busy ({holder}); a later prune frees the space"
                 );
             }
             Err(e) => {
-                eprintln!("bmbackup: error: prune after retention: {e}");
+                crate::tell!("bmbackup: error: prune after retention: {e}");
                 code = EXIT_ERROR;
             }
         }
@@ -234,7 +247,7 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         let env = post_backup_env_of(&repo, &common.store, &opts.host, &outcomes, hook_failed);
         if let Err(e) = hooks::run("post-backup", &cmd, &env) {
             // The snapshots stay: they are good; only the follow-up (copy, symlink…) failed.
-            eprintln!("bmbackup: error: {e}");
+            crate::tell!("bmbackup: error: {e}");
             code = EXIT_ERROR;
         }
     }
@@ -262,7 +275,7 @@ fn backup_one(
     })?;
     let m = &r.manifest;
     let secs = started.elapsed().as_secs_f64();
-    println!(
+    crate::say!(
         "{}/{}: snapshot {} {}: {} files, {}, read {}, added {} in {:.1}s ({:.0} MB/s read)",
         m.host,
         m.part,
@@ -276,14 +289,14 @@ fn backup_one(
         m.bytes_read as f64 / 1e6 / secs.max(1e-9)
     );
     if m.status == SnapshotStatus::Partial {
-        eprintln!(
+        crate::tell!(
             "{}/{}: {} file(s) not backed up:",
             m.host,
             m.part,
             m.problems.len()
         );
         for p in m.problems.iter().take(20) {
-            eprintln!("  {}: {}", p.path, p.error);
+            crate::tell!("  {}: {}", p.path, p.error);
         }
     }
     Ok(r)
@@ -308,9 +321,9 @@ fn apply_retention(
     let plan = forget::plan(repo, &selection, &policy, now_ns())?;
     let removed = forget::apply(repo, &plan, lock)?;
     if removed > 0 {
-        println!("retention:");
+        crate::say!("retention:");
         super::forget::print_plan(&plan);
-        println!("retention: forgot {removed} snapshot(s)");
+        crate::say!("retention: forgot {removed} snapshot(s)");
     }
     Ok(removed)
 }

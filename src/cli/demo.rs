@@ -104,6 +104,7 @@ pub fn run(a: &DemoArgs) -> anyhow::Result<i32> {
         host: HOST.into(),
         compression_level: 3,
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        started_at_ns: None,
     };
     for round in 1..=2 {
         if round == 2 {

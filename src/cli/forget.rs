@@ -91,13 +91,13 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         let plan = plan(&repo, &selection, &policy, now_ns())?;
         print_plan(&plan);
         let n = plan.removed().count();
-        println!(
+        crate::say!(
             "dry run: would remove {n} of {} snapshot(s); nothing was deleted",
             plan.verdicts.len()
         );
         if a.prune {
             // A prune dry run now would still count the snapshots above as live.
-            println!(
+            crate::say!(
                 "(--prune is not run in a dry run: the snapshots above are still in the store)"
             );
         }
@@ -116,28 +116,28 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
     // Prune takes an exclusive lock, which our shared one would block.
     drop(lock);
     if !a.prune {
-        println!(
+        crate::say!(
             "removed {removed} of {} snapshot(s); their data is freed by the next prune",
             plan.verdicts.len()
         );
         return Ok(EXIT_OK);
     }
-    println!("removed {removed} of {} snapshot(s)", plan.verdicts.len());
+    crate::say!("removed {removed} of {} snapshot(s)", plan.verdicts.len());
     let report = prune(&repo, &PruneOptions::default())?;
-    println!("prune: {report}");
+    crate::say!("prune: {report}");
     Ok(EXIT_OK)
 }
 
 fn usage(e: &RetentionError) -> anyhow::Result<i32> {
-    eprintln!("bmbackup forget: {e}");
-    eprintln!("usage: bmbackup forget [--host IP] [--part NAME] --keep-… [--dry-run] [--prune]; see `bmbackup forget --help`");
+    crate::tell!("bmbackup forget: {e}");
+    crate::tell!("usage: bmbackup forget [--host IP] [--part NAME] --keep-… [--dry-run] [--prune]; see `bmbackup forget --help`");
     Ok(EXIT_USAGE)
 }
 
 /// One block per host and part: `keep`/`remove`, folder name, id, status, size and reasons.
 pub(super) fn print_plan(plan: &Plan) {
     if plan.verdicts.is_empty() {
-        println!("no snapshots match");
+        crate::say!("no snapshots match");
         return;
     }
     let mut group = None;
@@ -145,7 +145,7 @@ pub(super) fn print_plan(plan: &Plan) {
         let m = &v.snapshot.manifest;
         let key = (m.host.as_str(), m.part.as_str());
         if group != Some(key) {
-            println!("{}/{}:", m.host, m.part);
+            crate::say!("{}/{}:", m.host, m.part);
             group = Some(key);
         }
         let line = format!(
@@ -157,6 +157,6 @@ pub(super) fn print_plan(plan: &Plan) {
             format::size(m.bytes),
             v.decision.reasons.join(", ")
         );
-        println!("{}", line.trim_end());
+        crate::say!("{}", line.trim_end());
     }
 }

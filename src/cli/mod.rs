@@ -22,6 +22,25 @@ mod history;
 mod restore_server;
 mod restore_user;
 
+/// `println!` that never panics or dies: a backup must finish even when whoever reads its output
+/// (`bmbackup backup | head`, a closed cron pipe) went away.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics or dies, for the same reason as [`say!`].
+#[macro_export]
+macro_rules! tell {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 

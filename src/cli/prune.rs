@@ -37,6 +37,6 @@ pub fn run(cli: &Cli, a: &PruneArgs) -> anyhow::Result<i32> {
             wait: Duration::from_secs(a.wait),
         },
     )?;
-    println!("{report}");
+    crate::say!("{report}");
     Ok(EXIT_OK)
 }

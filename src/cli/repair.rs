@@ -51,10 +51,16 @@ pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
         println!("snapshot {} is complete again", id.short());
     }
     println!(
-        "repair done: catalog rebuilt, {} leftover(s) removed (temp files younger than {} min kept{}), {} file(s) set aside, {} damaged snapshot(s)",
+        "repair done: catalog rebuilt, {} leftover(s) removed ({}), {} file(s) set aside, {} damaged snapshot(s)",
         r.temp_removed.len(),
-        TEMP_SAFETY_AGE.as_secs() / 60,
-        if a.now { " only without --now" } else { "" },
+        if a.now {
+            "all temp files".to_string()
+        } else {
+            format!(
+                "temp files younger than {} min kept",
+                TEMP_SAFETY_AGE.as_secs() / 60
+            )
+        },
         r.set_aside.len(),
         r.damaged_snapshots.len()
     );

@@ -14,7 +14,7 @@
 //! the lock. A locker whose stale-lock delete finds the file gone re-lists, and so sees the
 //! refreshed file if the holder won.
 
-use super::backend::{unique_suffix, Backend};
+use super::backend::{unique_suffix, Backend, TEMP_PREFIX};
 use super::{now_ns, LOCKS_DIR};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,7 +103,11 @@ pub fn list_locks(backend: &dyn Backend) -> Result<Vec<(String, Option<LockInfo>
         .list(LOCKS_DIR)
         .map_err(|e| LockError::Io(backend.describe(LOCKS_DIR), e))?;
     let mut out = Vec::new();
-    for n in names.into_iter().filter(|n| n.ends_with(".lock")) {
+    // Temp files are lock files being written (or left by a killed writer): never a lock.
+    for n in names
+        .into_iter()
+        .filter(|n| n.ends_with(".lock") && !n.starts_with(TEMP_PREFIX))
+    {
         let key = format!("{LOCKS_DIR}/{n}");
         match backend.read_all(&key) {
             Ok(b) => out.push((key, serde_json::from_slice(&b).ok())),

@@ -191,6 +191,7 @@ pub(crate) mod tests {
                 },
                 problems: vec![],
                 parent: None,
+                root_meta: None,
             },
         }
     }

@@ -18,7 +18,8 @@ impl Env {
         let env = Env {
             dir: tempfile::tempdir().unwrap(),
         };
-        env.ok(&["init", env.store().to_str().unwrap()]);
+        // 1 MiB chunks: the damage scenarios here count one chunk per small file.
+        env.ok(&["init", env.store().to_str().unwrap(), "--chunk-avg", "1M"]);
         env
     }
 
@@ -28,7 +29,7 @@ impl Env {
             dir: tempfile::tempdir().unwrap(),
         };
         std::os::unix::fs::symlink(store, env.store()).unwrap();
-        env.ok(&["init", store.to_str().unwrap()]);
+        env.ok(&["init", store.to_str().unwrap(), "--chunk-avg", "1M"]);
         env
     }
 
