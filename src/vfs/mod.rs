@@ -21,7 +21,9 @@
 //!   stays even if alone over budget: huge mail folders); concurrent misses of one object load
 //!   it once. Reads come by inode, with no open handle (the kernel's "no open" mode sends no
 //!   open or release), and map offsets to chunks with prefix sums computed at a file's first
-//!   read and kept in its node.
+//!   read and kept in its node. Listing a snapshot folder queues its uncached subfolders for a
+//!   read-ahead thread (`prefetch.rs`, at most 256 per folder), so a recursive walk finds their
+//!   trees decoded.
 //! * **TTLs**: 1 s for host/part folders and `last`; 1 day for anything inside a snapshot
 //!   (never changes), with the page cache and directory listings kept across opens.
 //! * **Errors**: damage (missing object, bad hash, wrong length) is an error naming the snapshot
@@ -30,6 +32,7 @@
 pub mod inode;
 pub mod layout;
 pub mod memsource;
+pub mod prefetch;
 pub mod reader;
 pub mod source;
 
@@ -157,7 +160,9 @@ pub struct Vfs {
     source: Arc<dyn SnapshotSource>,
     layout: RwLock<Arc<Layout>>,
     nodes: NodeTable,
-    trees: ByteLru<TreeId, Tree>,
+    trees: Arc<ByteLru<TreeId, Tree>>,
+    /// Loads the subfolders of a listed snapshot folder (None if its thread could not start).
+    ahead: Option<prefetch::Prefetcher>,
     chunks: ByteLru<ChunkId, Vec<u8>>,
     cfg: VfsConfig,
     /// Shown as the time of the synthetic folders.
@@ -171,6 +176,19 @@ impl Vfs {
         // Start from the store's current state, not a stale catalog.
         source.refresh()?;
         let layout = Layout::build(&source.snapshots()?);
+        let trees = Arc::new(ByteLru::new(cfg.tree_cache_bytes));
+        let ahead = {
+            let (source, trees) = (source.clone(), trees.clone());
+            prefetch::Prefetcher::spawn(move |id| {
+                let _ = load_tree(&trees, id, || {
+                    source
+                        .read_tree(id)
+                        .map_err(|e| log::debug!("read-ahead of tree {id}: {e}"))
+                });
+            })
+        }
+        .map_err(|e| log::warn!("mount: no read-ahead of folders: {e}"))
+        .ok();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -178,7 +196,8 @@ impl Vfs {
             source,
             layout: RwLock::new(Arc::new(layout)),
             nodes: NodeTable::new(),
-            trees: ByteLru::new(cfg.tree_cache_bytes),
+            trees,
+            ahead,
             chunks: ByteLru::new(cfg.chunk_cache_bytes),
             born: Timestamp {
                 sec: now.as_secs() as i64,
@@ -374,6 +393,9 @@ impl Vfs {
             }
             NodeKind::Snap(s) => {
                 let tree = self.tree(s)?;
+                if offset == 0 {
+                    self.read_ahead(&tree);
+                }
                 for (i, e) in tree.entries.iter().enumerate().skip(skip) {
                     if emit(i, snap_child(ino, s, e.clone()), false, &e.name)? {
                         break;
@@ -382,6 +404,23 @@ impl Vfs {
             }
         }
         Ok(())
+    }
+
+    /// Asks for the subfolders of a folder being listed that are not cached yet: a recursive
+    /// walk comes for them next.
+    fn read_ahead(&self, tree: &Tree) {
+        let Some(ahead) = &self.ahead else {
+            return;
+        };
+        let ids: Vec<TreeId> = tree
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Dir)
+            .filter_map(Entry::subtree)
+            .filter(|id| !self.trees.contains(id))
+            .take(prefetch::MAX_AHEAD)
+            .collect();
+        ahead.ask(ids);
     }
 
     /// Checks `ino` is a folder; true if its listing can never change (inside a snapshot).
@@ -459,16 +498,13 @@ impl Vfs {
             }
             _ => return Err(VfsError::NotDir),
         };
-        self.trees.get_or_load(&id, id.0 .0[0], || {
-            let tree = self
-                .source
+        load_tree(&self.trees, id, || {
+            self.source
                 .read_tree(id)
                 .map_err(|source| VfsError::Source {
                     path: s.display(),
                     source,
-                })?;
-            let weight = tree_weight(&tree);
-            Ok((tree, weight))
+                })
         })
     }
 
@@ -557,6 +593,19 @@ pub fn entry_attr(ino: u64, e: &Entry) -> Attr {
         ctime: e.ctime,
         rdev: e.rdev,
     }
+}
+
+/// A tree from the cache, or `read`'s, cached with its weight.
+fn load_tree<E>(
+    trees: &ByteLru<TreeId, Tree>,
+    id: TreeId,
+    read: impl FnOnce() -> Result<Tree, E>,
+) -> Result<Arc<Tree>, E> {
+    trees.get_or_load(&id, id.0 .0[0], || {
+        let tree = read()?;
+        let weight = tree_weight(&tree);
+        Ok((tree, weight))
+    })
 }
 
 /// Rough heap size of a decoded tree, for the cache budget.

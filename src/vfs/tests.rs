@@ -380,3 +380,40 @@ fn mount_cost_does_not_depend_on_tree_sizes() {
     let part = walk(&vfs, "10.0.2.3/mail/imap").unwrap();
     assert_eq!(names(&vfs, part.attr.ino, false).len(), 2 + 400 + 1);
 }
+
+#[test]
+fn listing_a_folder_reads_its_subfolders_ahead() {
+    let src = Arc::new(MemSource::new());
+    let subs: Vec<Entry> = (0..5)
+        .map(|i| {
+            let f = file(&src, &format!("m{i}"), &[b"x"]);
+            dir(&src, &format!("d{i}"), vec![f])
+        })
+        .collect();
+    let mut entries = subs;
+    entries.push(file(&src, "top", &[b"t"]));
+    let root = dir(&src, "", entries);
+    src.add_snapshot("h", "p", 0, root.subtree().unwrap(), true);
+    let vfs = Vfs::new(src.clone(), VfsConfig::default()).unwrap();
+    let snap = walk(&vfs, "h/p/last").unwrap().attr.ino;
+    assert_eq!(src.tree_reads(), 0, "mounting reads no tree");
+    assert_eq!(names(&vfs, snap, true).len(), 2 + 6);
+    // The five subfolders are read on the side, once each.
+    let t = std::time::Instant::now();
+    while src.tree_reads() < 6 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "no read-ahead"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for i in 0..5 {
+        let d = vfs.lookup(snap, format!("d{i}").as_bytes()).unwrap();
+        assert_eq!(names(&vfs, d.attr.ino, true), [".", "..", &format!("m{i}")]);
+    }
+    assert_eq!(src.tree_reads(), 6, "a subfolder was read twice");
+    // Listing again asks for nothing: all cached.
+    names(&vfs, snap, false);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(src.tree_reads(), 6);
+}
