@@ -154,11 +154,18 @@ pub fn mount_vfs(
     config.clone_fd = true;
 
     let path = mountpoint.to_path_buf();
-    let mut session =
-        Session::new(Fs { vfs }, mountpoint, &config).map_err(|source| MountError::Mount {
-            path: path.clone(),
-            source,
-        })?;
+    let mut session = Session::new(
+        Fs {
+            vfs,
+            no_open: false,
+        },
+        mountpoint,
+        &config,
+    )
+    .map_err(|source| MountError::Mount {
+        path: path.clone(),
+        source,
+    })?;
     let mut unmounter = session.unmount_callable();
     let mp = path.clone();
     let _signals = daemon::on_termination(move || {
@@ -189,7 +196,6 @@ fn errno(e: &VfsError) -> Errno {
         VfsError::NotSymlink | VfsError::NotFile => Errno::EINVAL,
         VfsError::NoXattr => Errno::NO_XATTR,
         VfsError::StaleInode(_) => Errno::ESTALE,
-        VfsError::BadHandle(_) => Errno::EBADF,
         VfsError::Source {
             source: SourceError::Interrupted,
             ..
@@ -220,6 +226,11 @@ macro_rules! try_reply {
 
 struct Fs {
     vfs: Arc<Vfs>,
+    /// The kernel can open files without asking us (`FUSE_NO_OPEN_SUPPORT`): our first `open`
+    /// answers ENOSYS and from then on the kernel sends neither open nor release, and keeps
+    /// the page cache (its default is `FOPEN_KEEP_CACHE`). A warm read of a small file is then
+    /// no round trip at all instead of three (open, flush, release).
+    no_open: bool,
 }
 
 fn system_time(t: Timestamp) -> SystemTime {
@@ -293,6 +304,9 @@ impl fuser::Filesystem for Fs {
                 log::debug!("mount: kernel lacks {cap:?}");
             }
         }
+        self.no_open = config
+            .capabilities()
+            .contains(InitFlags::FUSE_NO_OPEN_SUPPORT);
         // More concurrent readahead requests keep several threads busy on big files.
         let _ = config.set_max_background(64);
         Ok(())
@@ -332,23 +346,32 @@ impl fuser::Filesystem for Fs {
             reply.error(Errno::EROFS);
             return;
         }
-        let fh = try_reply!(reply, "open", ino.0, self.vfs.open(ino.0));
-        // Snapshot content never changes: keep the page cache across opens.
-        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+        try_reply!(reply, "open", ino.0, self.vfs.open(ino.0));
+        if self.no_open {
+            // Not an error for the caller: the kernel opens the file itself, now and later.
+            reply.error(Errno::ENOSYS);
+            return;
+        }
+        // Snapshot content never changes: keep the page cache across opens. Reads come by
+        // inode, so there is no handle to release and nothing to flush.
+        reply.opened(
+            FileHandle(0),
+            FopenFlags::FOPEN_KEEP_CACHE | FopenFlags::FOPEN_NOFLUSH,
+        );
     }
 
     fn read(
         &self,
         _req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let data = try_reply!(reply, "read", ino.0, self.vfs.read(fh.0, offset, size));
+        let data = try_reply!(reply, "read", ino.0, self.vfs.read(ino.0, offset, size));
         reply.data(&data);
     }
 
@@ -360,22 +383,9 @@ impl fuser::Filesystem for Fs {
         _owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Nothing is ever written, so there is nothing to flush.
-        reply.ok();
-    }
-
-    fn release(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        _flush: bool,
-        reply: ReplyEmpty,
-    ) {
-        self.vfs.release(fh.0);
-        reply.ok();
+        // Nothing is ever written, so there is nothing to flush. ENOSYS tells the kernel so
+        // once and for all: it stops sending a flush on every close.
+        reply.error(Errno::ENOSYS);
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

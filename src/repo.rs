@@ -5,6 +5,7 @@
 use crate::catalog::{default_cache_dir, Catalog, CatalogError, SyncReport};
 use crate::id::{ChunkId, Digest, SnapshotId, TreeId};
 use crate::model::{Snapshot, SnapshotStatus, Tree};
+use crate::store::backend::HANDLE_TTL;
 use crate::store::pack::{BlobKind, IndexEntry};
 use crate::store::{Store, StoreError};
 use crate::timefmt;
@@ -67,7 +68,10 @@ impl Repository {
     }
 
     /// Picks up snapshots written or forgotten by other processes or hosts; true if any changed.
+    /// Also closes pack handles kept longer than [`HANDLE_TTL`]: a mount refreshes every few
+    /// seconds, so the space of packs pruned by another process is not held for long.
     pub fn refresh(&self) -> Result<bool> {
+        self.store.backend().close_idle(HANDLE_TTL);
         Ok(self.sync()?.snapshots_changed())
     }
 

@@ -132,7 +132,14 @@ fn daemon_sigterm_and_stale_mounts() {
         prog.command(&env).arg("--foreground").spawn().unwrap(),
     ));
     let t = Instant::now();
-    while !fs::read(mp.join("h/p/last/f")).is_ok_and(|d| d == b"data") {
+    // Listing the root proves the new daemon answers: the dead mount's kernel caches may still
+    // serve `f` (files open without a request, and its pages are cached), but an opendir
+    // always reaches the server.
+    let serves = || {
+        fs::read_dir(&mp).is_ok_and(|mut d| d.next().is_some())
+            && fs::read(mp.join("h/p/last/f")).is_ok_and(|d| d == b"data")
+    };
+    while !serves() {
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "remount over the stale mount"

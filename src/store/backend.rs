@@ -2,11 +2,22 @@
 //! range, list, delete) and its first implementation: a local or NFS-mounted folder. An object
 //! storage backend can be added by implementing [`Backend`]; nothing else in the crate touches files
 //! of the store directly.
+//!
+//! Reads keep a few objects open (packs are read blob by blob: a restore or a mount would
+//! otherwise open and close a pack for every blob). Objects are immutable, so an open handle
+//! reads the right bytes even after its object is deleted; handles are still closed when this
+//! process deletes or renames the object, after [`HANDLE_TTL`] (so that space freed by a prune
+//! elsewhere is not held), and reopened once when a read through them fails.
 
+use lru::LruCache;
+use parking_lot::Mutex;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Prefix of temp objects: leftovers of interrupted writes, safe to delete when old.
 pub const TEMP_PREFIX: &str = ".tmp-";
@@ -28,18 +39,58 @@ pub trait Backend: Send + Sync {
     fn modified(&self, key: &str) -> io::Result<std::time::SystemTime>;
     /// Human-readable location of an object, for error messages.
     fn describe(&self, key: &str) -> String;
+    /// Forgets anything kept open for `key`: the next read sees the object as it is now.
+    fn forget(&self, _key: &str) {}
+    /// Closes objects kept open for longer than `older_than`.
+    fn close_idle(&self, _older_than: Duration) {}
 }
+
+/// How many objects a [`LocalBackend`] keeps open for reading.
+const OPEN_HANDLES: usize = 64;
+/// How long a handle is used before the object is opened again.
+pub const HANDLE_TTL: Duration = Duration::from_secs(10);
 
 /// A store folder on a local or network file system.
 pub struct LocalBackend {
     root: PathBuf,
+    /// Objects open for reading, with when they were opened.
+    handles: Mutex<LruCache<String, (Arc<File>, Instant)>>,
 }
 
 impl LocalBackend {
     pub fn new(root: &Path) -> Self {
         LocalBackend {
             root: root.to_path_buf(),
+            handles: Mutex::new(LruCache::new(
+                NonZeroUsize::new(OPEN_HANDLES).unwrap_or(NonZeroUsize::MIN),
+            )),
         }
+    }
+
+    /// How many objects are kept open (for tests).
+    pub fn open_handles(&self) -> usize {
+        self.handles.lock().len()
+    }
+
+    /// A kept handle for `key` younger than [`HANDLE_TTL`].
+    fn cached(&self, key: &str) -> Option<Arc<File>> {
+        let mut handles = self.handles.lock();
+        match handles.get(key) {
+            Some((f, at)) if at.elapsed() < HANDLE_TTL => Some(f.clone()),
+            Some(_) => {
+                handles.pop(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn open_kept(&self, key: &str) -> io::Result<Arc<File>> {
+        let f = Arc::new(File::open(self.path(key))?);
+        self.handles
+            .lock()
+            .put(key.to_string(), (f.clone(), Instant::now()));
+        Ok(f)
     }
 
     pub fn root(&self) -> &Path {
@@ -93,9 +144,16 @@ impl Backend for LocalBackend {
     }
 
     fn read_range(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
-        let f = File::open(self.path(key))?;
         let mut buf = vec![0u8; len];
-        f.read_exact_at(&mut buf, offset)?;
+        if let Some(f) = self.cached(key) {
+            if f.read_exact_at(&mut buf, offset).is_ok() {
+                return Ok(buf);
+            }
+            // The handle went bad (a share's stale handle, an object replaced by a shorter
+            // one): what counts is the object as it is now.
+            self.forget(key);
+        }
+        self.open_kept(key)?.read_exact_at(&mut buf, offset)?;
         Ok(buf)
     }
 
@@ -130,6 +188,8 @@ impl Backend for LocalBackend {
     }
 
     fn delete(&self, key: &str) -> io::Result<()> {
+        // An open handle would keep the space of the deleted object allocated.
+        self.forget(key);
         fs::remove_file(self.path(key))
     }
 
@@ -139,6 +199,8 @@ impl Backend for LocalBackend {
             io::Error::new(io::ErrorKind::InvalidInput, "object key has no folder")
         })?;
         fs::create_dir_all(dir)?;
+        self.forget(from);
+        self.forget(to);
         fs::rename(self.path(from), &dest)?;
         fsync_dir(dir)?;
         if let Some(src_dir) = self.path(from).parent() {
@@ -153,6 +215,22 @@ impl Backend for LocalBackend {
 
     fn describe(&self, key: &str) -> String {
         self.path(key).display().to_string()
+    }
+
+    fn forget(&self, key: &str) {
+        self.handles.lock().pop(key);
+    }
+
+    fn close_idle(&self, older_than: Duration) {
+        let mut handles = self.handles.lock();
+        let old: Vec<String> = handles
+            .iter()
+            .filter(|(_, (_, at))| at.elapsed() >= older_than)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in old {
+            handles.pop(&k);
+        }
     }
 }
 
@@ -184,5 +262,47 @@ mod tests {
         assert!(b.read_range("packs/ab/x.pack", 8, 5).is_err());
         b.delete("packs/ab/x.pack").unwrap();
         assert!(b.list("packs/ab").unwrap().is_empty());
+    }
+
+    #[test]
+    fn kept_handles_follow_the_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = LocalBackend::new(dir.path());
+        let key = "packs/ab/x.pack";
+        b.write_atomic(key, b"hello world").unwrap();
+        assert_eq!(b.read_range(key, 6, 5).unwrap(), b"world");
+        assert_eq!(b.read_range(key, 0, 5).unwrap(), b"hello");
+        assert_eq!(b.open_handles(), 1);
+        // Replaced by a longer object: reading past the old end fails on the kept handle, so
+        // the object is opened again and read as it is now.
+        b.write_atomic(key, b"HELLO WORLD, again").unwrap();
+        assert_eq!(b.read_range(key, 13, 5).unwrap(), b"again");
+        assert_eq!(b.read_range(key, 6, 5).unwrap(), b"WORLD");
+        // Deleted by someone else (prune in another process): once the handle is forgotten,
+        // reading says NotFound, which makes readers re-sync the catalog.
+        fs::remove_file(b.path(key)).unwrap();
+        b.forget(key);
+        let e = b.read_range(key, 0, 5).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        // Put back; deleting through the backend closes the handle at once.
+        b.write_atomic(key, b"back").unwrap();
+        assert_eq!(b.read_range(key, 0, 4).unwrap(), b"back");
+        b.delete(key).unwrap();
+        assert_eq!(b.open_handles(), 0);
+        assert_eq!(
+            b.read_range(key, 0, 4).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        // Handles are bounded and closed when idle.
+        for i in 0..(OPEN_HANDLES + 10) {
+            let k = format!("packs/cd/{i}.pack");
+            b.write_atomic(&k, b"x").unwrap();
+            assert_eq!(b.read_range(&k, 0, 1).unwrap(), b"x");
+        }
+        assert_eq!(b.open_handles(), OPEN_HANDLES);
+        b.close_idle(Duration::from_secs(3600));
+        assert_eq!(b.open_handles(), OPEN_HANDLES);
+        b.close_idle(Duration::ZERO);
+        assert_eq!(b.open_handles(), 0);
     }
 }

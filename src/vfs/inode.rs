@@ -7,7 +7,7 @@ use crate::id::SnapshotId;
 use crate::model::{Content, Entry, EntryKind, Timestamp};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The mount root. FUSE reserves 1 for it; hashes never produce 0 or 1.
 pub const ROOT_INO: u64 = 1;
@@ -33,6 +33,9 @@ pub struct SnapNode {
     /// Path inside the snapshot, without leading `/`; empty for the snapshot root.
     pub path: Vec<u8>,
     pub entry: Entry,
+    /// Where each chunk of a regular file ends, computed at its first read (reads come by
+    /// inode, without an open handle to keep them in).
+    pub ends: OnceLock<Vec<u64>>,
 }
 
 impl SnapNode {
@@ -235,6 +238,7 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
                 last: *last,
                 path: Vec::new(),
                 entry,
+                ends: OnceLock::new(),
             };
             Node {
                 ino: ino_of(&key),
@@ -262,6 +266,7 @@ pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
         last: s.last,
         path,
         entry,
+        ends: OnceLock::new(),
     });
     Node {
         ino: ino_of(&key),
@@ -271,18 +276,30 @@ pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
     }
 }
 
-/// The snapshot root's own metadata is not recorded; show a read-only folder dated by the
-/// backup.
+/// The snapshot root: the part folder's own mode, owner and mtime when the manifest recorded
+/// them, else (snapshots before 0.1.1) a read-only folder dated by the backup.
 pub(super) fn root_entry(snap: &SnapInfo) -> Entry {
     let m = &snap.snapshot.manifest;
+    let (mode, uid, gid, mtime) = match &m.root_meta {
+        Some(r) => (
+            r.mode,
+            r.uid,
+            r.gid,
+            Timestamp {
+                sec: r.mtime_sec,
+                nsec: r.mtime_nsec,
+            },
+        ),
+        None => (0o555, 0, 0, timestamp(m.started_ns)),
+    };
     Entry {
         name: Vec::new(),
         kind: EntryKind::Dir,
-        mode: 0o555,
-        uid: 0,
-        gid: 0,
+        mode,
+        uid,
+        gid,
         size: 0,
-        mtime: timestamp(m.started_ns),
+        mtime,
         ctime: timestamp(m.finished_ns),
         ino: 0,
         nlink: 2,
@@ -383,6 +400,32 @@ mod tests {
         assert!(t.get(ino).is_none());
         t.forget(ROOT_INO, 100);
         assert!(t.get(ROOT_INO).is_some());
+    }
+
+    #[test]
+    fn snapshot_root_shows_the_part_folder() {
+        use crate::model::RootMeta;
+        let mut s = crate::vfs::layout::tests::snap(1, "h", "p", 5_000_000_007, true);
+        let info = |s: &crate::model::Snapshot| SnapInfo {
+            snapshot: s.clone(),
+            display: "h/p/d".into(),
+        };
+        // Recorded before 0.1.1 without it: read-only, root's, dated by the backup.
+        let e = root_entry(&info(&s));
+        assert_eq!((e.mode, e.uid, e.gid), (0o555, 0, 0));
+        assert_eq!((e.mtime.sec, e.mtime.nsec), (5, 7));
+        s.manifest.root_meta = Some(RootMeta {
+            mode: 0o40750,
+            uid: 1000,
+            gid: 12,
+            mtime_sec: -3,
+            mtime_nsec: 9,
+        });
+        let e = root_entry(&info(&s));
+        assert_eq!((e.mode, e.uid, e.gid), (0o40750, 1000, 12));
+        assert_eq!((e.mtime.sec, e.mtime.nsec), (-3, 9));
+        assert_eq!(crate::vfs::entry_attr(1, &e).perm, 0o750);
+        assert_eq!(e.kind, EntryKind::Dir);
     }
 
     #[test]

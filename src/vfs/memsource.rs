@@ -18,6 +18,7 @@ use std::path::Path;
 #[derive(Default)]
 pub struct MemSource {
     inner: Mutex<Inner>,
+    tree_reads: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Default)]
@@ -44,6 +45,11 @@ impl MemSource {
         if let Some(c) = self.inner.lock().chunks.get_mut(&id) {
             c.push(0xff);
         }
+    }
+
+    /// How many trees were read (what the mount's caches and read-ahead save).
+    pub fn tree_reads(&self) -> u64 {
+        self.tree_reads.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub fn put_tree(&self, tree: Tree) -> TreeId {
@@ -222,6 +228,8 @@ impl SnapshotSource for MemSource {
     }
 
     fn read_tree(&self, id: TreeId) -> Result<Tree, SourceError> {
+        self.tree_reads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let g = self.inner.lock();
         let t = g
             .trees

@@ -18,8 +18,12 @@
 //! * **Node table**: only nodes the kernel holds (lookup counts, honouring FORGET), so memory
 //!   follows the kernel's inode cache, not the store.
 //! * **Caches** (`reader.rs`): decoded trees and chunks in byte-bounded LRUs (the newest entry
-//!   stays even if alone over budget: huge mail folders); concurrent misses
-//!   of one object load it once. Reads map offsets to chunks with prefix sums computed at open.
+//!   stays even if alone over budget: huge mail folders); concurrent misses of one object load
+//!   it once. Reads come by inode, with no open handle (the kernel's "no open" mode sends no
+//!   open or release), and map offsets to chunks with prefix sums computed at a file's first
+//!   read and kept in its node. Listing a snapshot folder queues its uncached subfolders for a
+//!   read-ahead thread (`prefetch.rs`, at most 256 per folder), so a recursive walk finds their
+//!   trees decoded.
 //! * **TTLs**: 1 s for host/part folders and `last`; 1 day for anything inside a snapshot
 //!   (never changes), with the page cache and directory listings kept across opens.
 //! * **Errors**: damage (missing object, bad hash, wrong length) is an error naming the snapshot
@@ -28,6 +32,7 @@
 pub mod inode;
 pub mod layout;
 pub mod memsource;
+pub mod prefetch;
 pub mod reader;
 pub mod source;
 
@@ -35,9 +40,8 @@ use crate::id::{ChunkId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Timestamp, Tree};
 use inode::{snap_child, synth_child, Node, NodeKind, NodeTable, SnapNode};
 use layout::Layout;
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use reader::{chunk_ends, pieces, ByteLru};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -62,8 +66,6 @@ pub enum VfsError {
     NoXattr,
     #[error("inode {0} is not known (forgotten or never looked up)")]
     StaleInode(u64),
-    #[error("file handle {0} is not open")]
-    BadHandle(u64),
     #[error("{path}: {source}")]
     Source { path: String, source: SourceError },
     #[error("{path}: {detail}")]
@@ -127,22 +129,45 @@ impl Default for VfsConfig {
     }
 }
 
-struct OpenFile {
-    node: Arc<Node>,
-    ends: Vec<u64>,
+/// How many calls of each kind reached the `Vfs`: what tests and diagnostics use to see that
+/// the kernel's caches work (a warm read sends nothing, a listing needs no extra lookups).
+#[derive(Debug, Default)]
+pub struct OpCounts {
+    pub lookups: AtomicU64,
+    pub readdirs: AtomicU64,
+    pub opens: AtomicU64,
+    pub reads: AtomicU64,
+}
+
+impl OpCounts {
+    /// (lookups, readdirs, opens, reads) now.
+    pub fn snapshot(&self) -> (u64, u64, u64, u64) {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        (
+            n(&self.lookups),
+            n(&self.readdirs),
+            n(&self.opens),
+            n(&self.reads),
+        )
+    }
+}
+
+fn count(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
 }
 
 pub struct Vfs {
     source: Arc<dyn SnapshotSource>,
     layout: RwLock<Arc<Layout>>,
     nodes: NodeTable,
-    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
-    next_fh: AtomicU64,
-    trees: ByteLru<TreeId, Tree>,
+    trees: Arc<ByteLru<TreeId, Tree>>,
+    /// Loads the subfolders of a listed snapshot folder (None if its thread could not start).
+    ahead: Option<prefetch::Prefetcher>,
     chunks: ByteLru<ChunkId, Vec<u8>>,
     cfg: VfsConfig,
     /// Shown as the time of the synthetic folders.
     born: Timestamp,
+    pub ops: OpCounts,
 }
 
 impl Vfs {
@@ -151,6 +176,19 @@ impl Vfs {
         // Start from the store's current state, not a stale catalog.
         source.refresh()?;
         let layout = Layout::build(&source.snapshots()?);
+        let trees = Arc::new(ByteLru::new(cfg.tree_cache_bytes));
+        let ahead = {
+            let (source, trees) = (source.clone(), trees.clone());
+            prefetch::Prefetcher::spawn(move |id| {
+                let _ = load_tree(&trees, id, || {
+                    source
+                        .read_tree(id)
+                        .map_err(|e| log::debug!("read-ahead of tree {id}: {e}"))
+                });
+            })
+        }
+        .map_err(|e| log::warn!("mount: no read-ahead of folders: {e}"))
+        .ok();
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
@@ -158,15 +196,15 @@ impl Vfs {
             source,
             layout: RwLock::new(Arc::new(layout)),
             nodes: NodeTable::new(),
-            files: Mutex::new(HashMap::new()),
-            next_fh: AtomicU64::new(1),
-            trees: ByteLru::new(cfg.tree_cache_bytes),
+            trees,
+            ahead,
             chunks: ByteLru::new(cfg.chunk_cache_bytes),
             born: Timestamp {
                 sec: now.as_secs() as i64,
                 nsec: now.subsec_nanos(),
             },
             cfg,
+            ops: OpCounts::default(),
         })
     }
 
@@ -209,10 +247,6 @@ impl Vfs {
     /// Nodes currently referenced by the kernel (for tests and diagnostics).
     pub fn node_count(&self) -> usize {
         self.nodes.len()
-    }
-
-    pub fn open_file_count(&self) -> usize {
-        self.files.lock().len()
     }
 
     fn node(&self, ino: u64) -> Result<Arc<Node>, VfsError> {
@@ -267,6 +301,7 @@ impl Vfs {
     }
 
     pub fn lookup(&self, parent: u64, name: &[u8]) -> Result<Answer, VfsError> {
+        count(&self.ops.lookups);
         let p = self.node(parent)?;
         let (node, in_live_dir) = match &p.kind {
             NodeKind::Synth { path } => {
@@ -304,6 +339,7 @@ impl Vfs {
         plus: bool,
         mut add: impl FnMut(&DirItem) -> bool,
     ) -> Result<(), VfsError> {
+        count(&self.ops.readdirs);
         let node = self.node(ino)?;
         let me = self.answer(&node, false);
         let mut parent = me;
@@ -357,6 +393,9 @@ impl Vfs {
             }
             NodeKind::Snap(s) => {
                 let tree = self.tree(s)?;
+                if offset == 0 {
+                    self.read_ahead(&tree);
+                }
                 for (i, e) in tree.entries.iter().enumerate().skip(skip) {
                     if emit(i, snap_child(ino, s, e.clone()), false, &e.name)? {
                         break;
@@ -365,6 +404,23 @@ impl Vfs {
             }
         }
         Ok(())
+    }
+
+    /// Asks for the subfolders of a folder being listed that are not cached yet: a recursive
+    /// walk comes for them next.
+    fn read_ahead(&self, tree: &Tree) {
+        let Some(ahead) = &self.ahead else {
+            return;
+        };
+        let ids: Vec<TreeId> = tree
+            .entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::Dir)
+            .filter_map(Entry::subtree)
+            .filter(|id| !self.trees.contains(id))
+            .take(prefetch::MAX_AHEAD)
+            .collect();
+        ahead.ask(ids);
     }
 
     /// Checks `ino` is a folder; true if its listing can never change (inside a snapshot).
@@ -383,58 +439,23 @@ impl Vfs {
         }
     }
 
-    /// Opens a regular file; the handle keeps the chunk offsets so reads need no recomputing.
-    pub fn open(&self, ino: u64) -> Result<u64, VfsError> {
+    /// Checks `ino` is a regular file whose chunks add up to its size. Opening keeps no state:
+    /// reads come by inode (the kernel's "no open" mode sends neither open nor release).
+    pub fn open(&self, ino: u64) -> Result<(), VfsError> {
+        count(&self.ops.opens);
         let node = self.node(ino)?;
-        let NodeKind::Snap(s) = &node.kind else {
-            return Err(VfsError::IsDir);
-        };
-        match s.entry.kind {
-            EntryKind::File => {}
-            EntryKind::Dir => return Err(VfsError::IsDir),
-            _ => return Err(VfsError::NotFile),
-        }
-        let ends = chunk_ends(s.entry.chunks());
-        let total = ends.last().copied().unwrap_or(0);
-        if total != s.entry.size {
-            return Err(VfsError::Damaged {
-                path: s.display(),
-                detail: format!(
-                    "chunks hold {total} bytes but the file has {}",
-                    s.entry.size
-                ),
-            });
-        }
-        let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.files.lock().insert(
-            fh,
-            Arc::new(OpenFile {
-                node: node.clone(),
-                ends,
-            }),
-        );
-        Ok(fh)
+        file_chunks(&node).map(drop)
     }
 
-    pub fn release(&self, fh: u64) {
-        self.files.lock().remove(&fh);
-    }
-
-    /// Up to `size` bytes at `offset`; short only at end of file. Damage is an error, never
-    /// wrong or missing bytes.
-    pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, VfsError> {
-        let file = self
-            .files
-            .lock()
-            .get(&fh)
-            .cloned()
-            .ok_or(VfsError::BadHandle(fh))?;
-        let NodeKind::Snap(s) = &file.node.kind else {
-            return Err(VfsError::BadHandle(fh));
-        };
+    /// Up to `size` bytes at `offset` of file `ino`; short only at end of file. Damage is an
+    /// error, never wrong or missing bytes.
+    pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, VfsError> {
+        count(&self.ops.reads);
+        let node = self.node(ino)?;
+        let (s, ends) = file_chunks(&node)?;
         let refs = s.entry.chunks();
         let mut out = Vec::with_capacity(size as usize);
-        for p in pieces(&file.ends, offset, u64::from(size)) {
+        for p in pieces(ends, offset, u64::from(size)) {
             let chunk = self.chunk(s, &refs[p.index])?;
             out.extend_from_slice(&chunk[p.start..p.end]);
         }
@@ -477,16 +498,13 @@ impl Vfs {
             }
             _ => return Err(VfsError::NotDir),
         };
-        self.trees.get_or_load(&id, id.0 .0[0], || {
-            let tree = self
-                .source
+        load_tree(&self.trees, id, || {
+            self.source
                 .read_tree(id)
                 .map_err(|source| VfsError::Source {
                     path: s.display(),
                     source,
-                })?;
-            let weight = tree_weight(&tree);
-            Ok((tree, weight))
+                })
         })
     }
 
@@ -514,6 +532,31 @@ impl Vfs {
             Ok((data, len))
         })
     }
+}
+
+/// A regular file's node and where its chunks end (computed once per node), checked against
+/// its size so that a damaged entry is an error rather than a short file.
+fn file_chunks(node: &Node) -> Result<(&SnapNode, &[u64]), VfsError> {
+    let NodeKind::Snap(s) = &node.kind else {
+        return Err(VfsError::IsDir);
+    };
+    match s.entry.kind {
+        EntryKind::File => {}
+        EntryKind::Dir => return Err(VfsError::IsDir),
+        _ => return Err(VfsError::NotFile),
+    }
+    let ends = s.ends.get_or_init(|| chunk_ends(s.entry.chunks()));
+    let total = ends.last().copied().unwrap_or(0);
+    if total != s.entry.size {
+        return Err(VfsError::Damaged {
+            path: s.display(),
+            detail: format!(
+                "chunks hold {total} bytes but the file has {}",
+                s.entry.size
+            ),
+        });
+    }
+    Ok((s, ends))
 }
 
 /// Stops the refresh thread when dropped.
@@ -550,6 +593,19 @@ pub fn entry_attr(ino: u64, e: &Entry) -> Attr {
         ctime: e.ctime,
         rdev: e.rdev,
     }
+}
+
+/// A tree from the cache, or `read`'s, cached with its weight.
+fn load_tree<E>(
+    trees: &ByteLru<TreeId, Tree>,
+    id: TreeId,
+    read: impl FnOnce() -> Result<Tree, E>,
+) -> Result<Arc<Tree>, E> {
+    trees.get_or_load(&id, id.0 .0[0], || {
+        let tree = read()?;
+        let weight = tree_weight(&tree);
+        Ok((tree, weight))
+    })
 }
 
 /// Rough heap size of a decoded tree, for the cache budget.

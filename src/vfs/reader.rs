@@ -36,6 +36,11 @@ impl<K: Hash + Eq, V> ByteLru<K, V> {
         }
     }
 
+    /// True if `k` is cached; does not count as a use.
+    pub fn contains(&self, k: &K) -> bool {
+        self.inner.lock().lru.contains(k)
+    }
+
     pub fn get(&self, k: &K) -> Option<Arc<V>> {
         self.inner.lock().lru.get(k).map(|(v, _)| v.clone())
     }

@@ -112,10 +112,8 @@ fn names(vfs: &Vfs, ino: u64, plus: bool) -> Vec<String> {
 }
 
 fn read_all(vfs: &Vfs, ino: u64) -> Vec<u8> {
-    let fh = vfs.open(ino).unwrap();
-    let data = vfs.read(fh, 0, 1 << 20).unwrap();
-    vfs.release(fh);
-    data
+    vfs.open(ino).unwrap();
+    vfs.read(ino, 0, 1 << 20).unwrap()
 }
 
 #[test]
@@ -195,7 +193,8 @@ fn last_moves_but_old_readers_stay_consistent() {
     let (src, vfs) = setup();
     let old_last = walk(&vfs, "10.0.0.5/mail/imap/last").unwrap();
     let old_a = walk(&vfs, "10.0.0.5/mail/imap/last/a.txt").unwrap();
-    let fh = vfs.open(old_a.attr.ino).unwrap();
+    let fh = old_a.attr.ino; // an open file is read by inode
+    vfs.open(fh).unwrap();
     assert!(!vfs.refresh().unwrap());
 
     let root2 = sample_root(&src, "v2");
@@ -243,7 +242,8 @@ fn reads_map_offsets_to_chunks() {
     src.add_snapshot("h", "p", 0, root.subtree().unwrap(), true);
     let vfs = Vfs::new(src, VfsConfig::default()).unwrap();
     let a = walk(&vfs, "h/p/last/big").unwrap();
-    let fh = vfs.open(a.attr.ino).unwrap();
+    let ino = a.attr.ino;
+    // Reads need no open: the kernel's "no open" mode sends none.
     for (off, len) in [
         (0, 10),
         (330, 10),
@@ -254,14 +254,17 @@ fn reads_map_offsets_to_chunks() {
     ] {
         let want = &data[(off as usize).min(data.len())..((off + len) as usize).min(data.len())];
         assert_eq!(
-            vfs.read(fh, off, len as u32).unwrap(),
+            vfs.read(ino, off, len as u32).unwrap(),
             want,
             "at {off}+{len}"
         );
     }
-    assert_eq!(vfs.open_file_count(), 1);
-    vfs.release(fh);
-    assert!(matches!(vfs.read(fh, 0, 1), Err(VfsError::BadHandle(_))));
+    vfs.open(ino).unwrap();
+    // Not a file, or no longer known to the kernel: refused, not empty.
+    let root = walk(&vfs, "h/p/last").unwrap().attr.ino;
+    assert!(matches!(vfs.read(root, 0, 1), Err(VfsError::IsDir)));
+    vfs.forget(ino, 1);
+    assert!(matches!(vfs.read(ino, 0, 1), Err(VfsError::StaleInode(_))));
 }
 
 #[test]
@@ -276,7 +279,8 @@ fn damage_is_an_error_never_wrong_bytes() {
     src.corrupt_chunk(bad);
     let vfs = Vfs::new(src, VfsConfig::default()).unwrap();
     let a = walk(&vfs, "h/p/last/f").unwrap();
-    let fh = vfs.open(a.attr.ino).unwrap();
+    let fh = a.attr.ino;
+    vfs.open(fh).unwrap();
     assert_eq!(vfs.read(fh, 0, 4).unwrap(), b"good");
     let err = vfs.read(fh, 0, 8).unwrap_err();
     assert!(
@@ -296,6 +300,11 @@ fn damage_is_an_error_never_wrong_bytes() {
     let s = walk(&vfs, "h/p/last/short").unwrap();
     assert!(matches!(
         vfs.open(s.attr.ino),
+        Err(VfsError::Damaged { .. })
+    ));
+    // Without an open first (the kernel's "no open" mode), the read itself refuses.
+    assert!(matches!(
+        vfs.read(s.attr.ino, 0, 5),
         Err(VfsError::Damaged { .. })
     ));
 }
@@ -370,4 +379,41 @@ fn mount_cost_does_not_depend_on_tree_sizes() {
     assert!(built < Duration::from_secs(5));
     let part = walk(&vfs, "10.0.2.3/mail/imap").unwrap();
     assert_eq!(names(&vfs, part.attr.ino, false).len(), 2 + 400 + 1);
+}
+
+#[test]
+fn listing_a_folder_reads_its_subfolders_ahead() {
+    let src = Arc::new(MemSource::new());
+    let subs: Vec<Entry> = (0..5)
+        .map(|i| {
+            let f = file(&src, &format!("m{i}"), &[b"x"]);
+            dir(&src, &format!("d{i}"), vec![f])
+        })
+        .collect();
+    let mut entries = subs;
+    entries.push(file(&src, "top", &[b"t"]));
+    let root = dir(&src, "", entries);
+    src.add_snapshot("h", "p", 0, root.subtree().unwrap(), true);
+    let vfs = Vfs::new(src.clone(), VfsConfig::default()).unwrap();
+    let snap = walk(&vfs, "h/p/last").unwrap().attr.ino;
+    assert_eq!(src.tree_reads(), 0, "mounting reads no tree");
+    assert_eq!(names(&vfs, snap, true).len(), 2 + 6);
+    // The five subfolders are read on the side, once each.
+    let t = std::time::Instant::now();
+    while src.tree_reads() < 6 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(5),
+            "no read-ahead"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    for i in 0..5 {
+        let d = vfs.lookup(snap, format!("d{i}").as_bytes()).unwrap();
+        assert_eq!(names(&vfs, d.attr.ino, true), [".", "..", &format!("m{i}")]);
+    }
+    assert_eq!(src.tree_reads(), 6, "a subfolder was read twice");
+    // Listing again asks for nothing: all cached.
+    names(&vfs, snap, false);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert_eq!(src.tree_reads(), 6);
 }
