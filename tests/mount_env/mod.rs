@@ -217,26 +217,15 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// The mount daemon: `bmbackup mount` once the CLI has it, else the `mount_store` example (built
-/// by `cargo test` with the tests).
-pub fn mount_program() -> Option<MountProgram> {
-    let bin = PathBuf::from(env!("CARGO_BIN_EXE_bmbackup"));
-    let cli = Command::new(&bin).args(["mount", "--help"]).output();
-    if cli.is_ok_and(|o| o.status.success()) {
-        return Some(MountProgram {
-            program: bin,
-            sub: Some("mount"),
-        });
+/// The mount daemon as admins run it: `bmbackup mount`.
+pub fn mount_program() -> MountProgram {
+    MountProgram {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_bmbackup")),
+        sub: Some("mount"),
     }
-    let exe = std::env::current_exe().ok()?;
-    let p = exe.parent()?.parent()?.join("examples/mount_store");
-    p.exists().then_some(MountProgram {
-        program: p,
-        sub: None,
-    })
 }
 
-/// `bmbackup mount` once the CLI has it, else the `mount_store` example (same arguments).
+/// How to start `bmbackup mount` with the test's paths.
 pub struct MountProgram {
     program: PathBuf,
     sub: Option<&'static str>,
@@ -274,7 +263,7 @@ pub fn daemon_pid(mp: &Path) -> Option<i32> {
         };
         let cmd = fs::read(e.path().join("cmdline")).unwrap_or_default();
         let args: Vec<&[u8]> = cmd.split(|&b| b == 0).collect();
-        let ours = |a: &&[u8]| a.ends_with(b"mount_store") || a.ends_with(b"bmbackup");
+        let ours = |a: &&[u8]| a.ends_with(b"bmbackup");
         if args.first().is_some_and(ours) && args.contains(&mp.as_os_str().as_bytes()) {
             return Some(pid);
         }
