@@ -431,39 +431,9 @@ impl Catalog {
         Ok(self.locate(kind, id)?.is_some())
     }
 
-    /// Where a blob is stored, if anywhere.
+    /// Where a blob is stored, if anywhere (its first place when it has several).
     pub fn locate(&self, kind: BlobKind, id: &Digest) -> Result<Option<(PackId, IndexEntry)>> {
-        let conn = self.conn.lock();
-        let mut stmt = conn
-            .prepare_cached(
-                "SELECT pack, offset, stored_len, raw_len FROM blobs WHERE id = ?1 AND kind = ?2 LIMIT 1",
-            )
-            .map_err(self.sql())?;
-        let row = stmt
-            .query_row(params![&id.0[..], kind.code()], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, u32>(2)?,
-                    r.get::<_, u32>(3)?,
-                ))
-            })
-            .optional()
-            .map_err(self.sql())?;
-        Ok(row.and_then(|(pack, offset, stored_len, raw_len)| {
-            pack_of(pack).map(|p| {
-                (
-                    p,
-                    IndexEntry {
-                        kind,
-                        id: *id,
-                        offset: offset as u64,
-                        stored_len,
-                        raw_len,
-                    },
-                )
-            })
-        }))
+        Ok(self.locate_all(kind, id)?.into_iter().next())
     }
 
     pub fn add_snapshot(&self, id: &SnapshotId, m: &Manifest) -> Result<()> {
