@@ -23,6 +23,13 @@ impl ChunkParams {
         max: 4 << 20,
     };
 
+    /// What `init` uses unless told otherwise: 32 KiB on average (format 1.1).
+    pub const DEFAULT: ChunkParams = ChunkParams {
+        min: 8 << 10,
+        avg: 32 << 10,
+        max: 128 << 10,
+    };
+
     /// min = avg/4 and max = avg*4, for a power-of-two average between 4 KiB and 4 MiB.
     pub fn from_avg(avg: u32) -> Result<ChunkParams, String> {
         if !avg.is_power_of_two() || !(4 << 10..=4 << 20).contains(&avg) {

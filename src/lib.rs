@@ -2,6 +2,29 @@
 //! time-travel filesystem over them. This comment is the design document; it lives with the code
 //! so that it changes with it.
 //!
+//! # The house, bottom-up
+//! ```text
+//! format    id, model, tree, codec, chunker, timefmt     what the bytes mean
+//! store     store/ (backend, pack, lock, damage)          immutable files, atomic writes, locks
+//! catalog   catalog/, repo/ (+ repo/writer)               the SQLite index; verified reads, dedup'd writes
+//! engines   backup/ (walk, read, run), restore/, retention/, integrity/, vfs/
+//! fronts    cli/, fuse/                                   parse, call one engine, show the result
+//! ```
+//! A floor uses only the floors below it: no engine knows a front end, and front ends take no
+//! store lock themselves (the operations that need one take it). `config` and `hostaddr` are read
+//! by engines and front ends alike; `gen` makes test data and `demo` is the README's demo.
+//!
+//! The data path:
+//! ```text
+//! source ─▶ backup (walk, read, chunk) ─▶ repo::writer ─▶ store (packs, manifests)
+//!                                                                 │
+//!                                 catalog (SQLite, rebuilt from the store) ◀─┘
+//!                                         │
+//!                                         ▼
+//!                       repo (verified reads) ─▶ vfs ─▶ fuse (the mount)
+//!                                               └─▶ restore/, integrity/, retention/
+//! ```
+//!
 //! # The store (the truth)
 //! A folder (local or NFS) of immutable files, each written to a temp name (`.tmp-…`), fsync'd,
 //! renamed, and its folder fsync'd. All I/O goes through [`store::backend::Backend`] (write an
@@ -16,7 +39,9 @@
 //! STORE/damage/<snapshot>.json   written by repair: files of a snapshot whose data was lost
 //! STORE/damaged/…                packs and manifests repair set aside (never deleted)
 //! ```
-//! * **Blobs** are chunks of file content (FastCDC, 256 KiB min / 1 MiB avg / 4 MiB max) and tree
+//! * **Blobs** are chunks of file content (FastCDC with the store's chunk sizes, recorded at
+//!   `init`: 8 KiB min / 32 KiB avg / 128 KiB max by default since format 1.1; format 1.0 stores
+//!   record none and keep 256 KiB / 1 MiB / 4 MiB) and tree
 //!   blobs (one per directory, [`tree`]), each named by the BLAKE3 hash of its plain bytes,
 //!   zstd-compressed (raw when that does not shrink it) and verified against the hash on every
 //!   read and once before its pack is committed.
@@ -39,21 +64,25 @@
 //! [`backup`] walks a part depth-first; files of one folder are read by several threads. A file
 //! whose size, mtime, ctime and inode equal the parent snapshot's entry reuses its chunk list
 //! unread, so a no-change backup reads no file content. A file that changes while read is read
-//! again (three attempts), then kept and reported as partial. [`writer::BlobWriter`] dedups
+//! again (three attempts), then kept and reported as partial. [`repo::writer::BlobWriter`] dedups
 //! against the catalog and this run, compresses outside its lock and cuts 32 MiB packs.
+//! [`backup::run`] is one server's whole run as every front end starts it: the parts (with the
+//! vendor switches), pre/post hooks, the shared store lock, retention after success, the
+//! post-backup hook.
 //!
 //! # Restore
 //! [`restore`] writes each regular file under a temporary name in its folder, gives it its
 //! metadata, then renames it: a file under its real name is complete, so an interrupted restore
-//! is resumed by running it again (same size and mtime: skipped). `--at WHEN` ([`when`]) picks
-//! per host and part the newest complete snapshot at or before WHEN; [`restore_user`] maps a
-//! user to folders with the config's `[entities]` templates, [`restore_server`] puts every part
-//! of a host back under `ROOT + source`. [`history`] and [`find`] read tree metadata only.
+//! is resumed by running it again (same size and mtime: skipped). `--at WHEN` ([`restore::when`]) picks
+//! per host and part the newest complete snapshot at or before WHEN; [`restore::user`] maps a
+//! user to folders with the config's `[entities]` templates, [`restore::server`] puts every part
+//! of a host back under `ROOT + source`. [`restore::history`] and [`restore::find`] read tree
+//! metadata only.
 //!
 //! # Integrity
-//! [`check`] verifies the store from its own files (pack indexes, manifests, every snapshot's
+//! [`integrity::check`] verifies the store from its own files (pack indexes, manifests, every snapshot's
 //! trees and chunks, optionally every chunk's data) and names each snapshot and file that uses a
-//! lost blob. [`repair`] sets damaged files aside, rebuilds the catalog and marks damaged
+//! lost blob. [`integrity::repair`] sets damaged files aside, rebuilds the catalog and marks damaged
 //! snapshots; since the rebuilt catalog lists no lost blob and a backup re-reads an unchanged file
 //! whose chunks are gone, the next backup heals what the source still has. Prune refuses to run
 //! while any manifest or pack cannot be read (it would take that data for garbage).
@@ -77,41 +106,34 @@
 //! catalog and retries at the blob's new place.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-pub mod backup;
-pub mod catalog;
+// The format: ids, the snapshot model, tree and blob encodings, chunking, time.
 pub mod chunker;
-pub mod cli;
 pub mod codec;
-pub mod config;
-pub mod fsmeta;
-pub mod fuse;
-pub mod gen;
-pub mod hostaddr;
 pub mod id;
 pub mod model;
-pub mod prune;
-pub mod repo;
-pub mod restore;
-pub mod retention;
-pub mod store;
 pub mod timefmt;
 pub mod tree;
+
+// The store (the truth), the catalog (an index of it), and a repository (both, opened).
+pub mod catalog;
+pub mod repo;
+pub mod store;
+
+// Engines.
+pub mod backup;
+pub mod integrity;
+pub mod restore;
+pub mod retention;
 pub mod vfs;
-pub mod when;
-pub mod writer;
 
-// Retention, hooks and store statistics.
-pub mod forget;
-pub mod hooks;
-pub mod stats;
+// Front ends: they call engines; engines never know them.
+pub mod cli;
+pub mod fuse;
 
-// Integrity: check and repair.
-pub mod check;
-pub mod repair;
+// Shared by engines and front ends: the configuration file and a server's identity.
+pub mod config;
+pub mod hostaddr;
 
-// Point-in-time restores (single user, whole server), file history and find.
-pub mod find;
-pub mod glob;
-pub mod history;
-pub mod restore_server;
-pub mod restore_user;
+// Generated data for tests, benchmarks and the demo; the demo scenario itself.
+pub mod demo;
+pub mod gen;

@@ -2,16 +2,18 @@
 //! blob; each file is compared with the same path in the parent snapshot and only read when its
 //! size, mtime, ctime or inode changed. Files of one directory are read by several threads.
 
+pub mod hooks;
 mod meta;
 mod read;
+pub mod run;
 
 use crate::id::{ChunkId, SnapshotId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
+use crate::repo::writer::{BlobWriter, WriteError};
 use crate::repo::{RepoError, Repository};
 use crate::store::lock::{LockError, StoreLock};
 use crate::store::now_ns;
 use crate::store::pack::{BlobKind, Codec};
-use crate::writer::{BlobWriter, WriteError};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
@@ -33,6 +35,8 @@ pub enum BackupError {
     Write(#[from] WriteError),
     #[error(transparent)]
     Lock(#[from] LockError),
+    #[error("part {0}: the backup was not run")]
+    NotRun(String),
 }
 
 /// One part to back up: its name (`mail/imap`) and source folder.

@@ -1,7 +1,7 @@
 //! `bmbackup check [--read-data[=PERCENT]] [--json]`: verify the store; exit 1 on any damage.
 
 use super::{Cli, EXIT_ERROR, EXIT_OK};
-use crate::check::{check, CheckOptions, CheckReport};
+use crate::integrity::check::{check, CheckOptions, CheckReport};
 use clap::Args;
 
 #[derive(Args, Debug)]

@@ -3,12 +3,12 @@
 
 use super::restore::at_ns;
 use super::{Cli, EXIT_OK};
-use crate::find::Finder;
-use crate::glob::Glob;
 use crate::model::Snapshot;
 use crate::repo::named_snapshots;
+use crate::restore::find::Finder;
+use crate::restore::glob::Glob;
+use crate::restore::when::pick_at;
 use crate::timefmt;
-use crate::when::pick_at;
 use clap::Args;
 
 #[derive(Args, Debug)]

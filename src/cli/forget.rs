@@ -3,13 +3,11 @@
 //! keep it; `--dry-run` only prints.
 
 use super::{format, Cli, EXIT_OK, EXIT_USAGE};
-use crate::forget::{apply, plan, Plan, Selection};
-use crate::prune::{prune, PruneOptions};
+use crate::retention::forget::{forget, plan, Plan, Selection};
+use crate::retention::prune::{prune, PruneOptions};
 use crate::retention::{parse_ages, Policy, RetentionError};
-use crate::store::lock::{LockKind, StoreLock};
 use crate::store::now_ns;
 use clap::Args;
-use std::time::Duration;
 
 /// The retention rules; every rule applies to each host and part on its own, a snapshot kept by
 /// any rule is kept, and the newest of each part always is.
@@ -103,18 +101,8 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         }
         return Ok(EXIT_OK);
     }
-    // Shared: backups may run meanwhile (they only add manifests); a prune may not.
-    let lock = StoreLock::acquire(
-        repo.store.shared_backend(),
-        LockKind::Shared,
-        "forget",
-        Duration::ZERO,
-    )?;
-    let plan = plan(&repo, &selection, &policy, now_ns())?;
+    let (plan, removed) = forget(&repo, &selection, &policy, now_ns())?;
     print_plan(&plan);
-    let removed = apply(&repo, &plan, &lock)?;
-    // Prune takes an exclusive lock, which our shared one would block.
-    drop(lock);
     if !a.prune {
         crate::say!(
             "removed {removed} of {} snapshot(s); their data is freed by the next prune",

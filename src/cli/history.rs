@@ -3,8 +3,8 @@
 
 use super::restore::host_or_default;
 use super::{format, Cli, EXIT_OK};
-use crate::history::{history, State};
 use crate::repo::named_snapshots;
+use crate::restore::history::{history, State};
 use crate::timefmt;
 use clap::Args;
 use std::os::unix::ffi::OsStrExt;

@@ -1,7 +1,7 @@
 //! `bmbackup prune`: delete data that no snapshot references any more.
 
 use super::{Cli, EXIT_OK};
-use crate::prune::{prune, PruneOptions};
+use crate::retention::prune::{prune, PruneOptions};
 use clap::Args;
 use std::time::Duration;
 

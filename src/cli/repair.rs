@@ -1,7 +1,7 @@
 //! `bmbackup repair [--now] [--wait SECS]`: make a damaged or interrupted store consistent again.
 
 use super::{Cli, EXIT_OK};
-use crate::repair::{repair, RepairOptions, TEMP_SAFETY_AGE};
+use crate::integrity::repair::{repair, RepairOptions, TEMP_SAFETY_AGE};
 use clap::Args;
 use std::time::Duration;
 

@@ -3,9 +3,9 @@
 //! commands share: the host default, `--at` parsing, a progress line and the closing report.
 
 use super::{format, Cli, Common, EXIT_OK, EXIT_PARTIAL};
+use crate::restore::when::{parse_when, pick_part_at};
 use crate::restore::{restore, RestoreOptions, RestoreProgress, RestoreReport};
 use crate::store::now_ns;
-use crate::when::{parse_when, pick_part_at};
 use clap::Args;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};

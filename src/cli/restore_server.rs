@@ -3,8 +3,8 @@
 
 use super::restore::{at_ns, print_report, with_progress};
 use super::{Cli, EXIT_OK};
+use crate::restore::server::{plan, ThisMachine};
 use crate::restore::{restore, RestoreOptions};
-use crate::restore_server::{plan, ThisMachine};
 use crate::timefmt;
 use clap::Args;
 use std::path::PathBuf;

@@ -2,8 +2,8 @@
 
 use super::restore::{at_ns, host_or_default, print_report, with_progress};
 use super::{Cli, EXIT_OK};
+use crate::restore::user::{execute, plan, Destination, Request, User, What};
 use crate::restore::RestoreOptions;
-use crate::restore_user::{execute, plan, Destination, Request, User, What};
 use crate::timefmt;
 use clap::Args;
 use std::path::PathBuf;

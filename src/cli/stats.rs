@@ -1,7 +1,7 @@
 //! `bmbackup stats`: sizes per snapshot, per part and for the whole store, as a table or JSON.
 
 use super::{format, Cli, EXIT_OK};
-use crate::stats::compute;
+use crate::retention::stats::compute;
 use clap::Args;
 
 #[derive(Args, Debug)]

@@ -2,6 +2,8 @@
 //! (restore, mount, check) goes through here, and every blob it returns has been verified
 //! against its hash.
 
+pub mod writer;
+
 use crate::catalog::{default_cache_dir, Catalog, CatalogError, SyncReport};
 use crate::id::{ChunkId, Digest, SnapshotId, TreeId};
 use crate::model::{Snapshot, SnapshotStatus, Tree};

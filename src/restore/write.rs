@@ -10,10 +10,10 @@
 //! skips it when its size and mtime match the snapshot's; a half-written file left by a killed
 //! run keeps its temporary name and is removed when the rerun reaches that file again.
 
-use crate::fsmeta;
-use crate::glob::Glob;
 use crate::model::{Entry, EntryKind, Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
+use crate::restore::fsmeta;
+use crate::restore::glob::Glob;
 use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Seek, SeekFrom, Write};

@@ -44,6 +44,10 @@
 //! [`Policy::is_empty`] and [`decide`] refuses it: `forget` without a real rule must be an error,
 //! not "delete everything but the newest".
 
+pub mod forget;
+pub mod prune;
+pub mod stats;
+
 use crate::timefmt::civil_from_days;
 use std::collections::HashMap;
 

@@ -6,7 +6,7 @@ use crate::catalog::CatalogError;
 use crate::model::{Snapshot, SnapshotStatus};
 use crate::repo::{named_snapshots, RepoError, Repository};
 use crate::retention::{decide, Decision, Policy, RetentionError, SnapshotMeta};
-use crate::store::lock::{LockError, StoreLock};
+use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +99,26 @@ pub fn plan(
             })
             .collect(),
     })
+}
+
+/// Plans and applies `policy` under its own shared store lock (backups may run meanwhile: they
+/// only add manifests; a prune may not). Planning happens under the lock, so what is deleted is
+/// what the returned plan says. Returns the plan and how many snapshots went.
+pub fn forget(
+    repo: &Repository,
+    selection: &Selection,
+    policy: &Policy,
+    now_ns: i64,
+) -> Result<(Plan, usize), ForgetError> {
+    let lock = StoreLock::acquire(
+        repo.store.shared_backend(),
+        LockKind::Shared,
+        "forget",
+        std::time::Duration::ZERO,
+    )?;
+    let plan = plan(repo, selection, policy, now_ns)?;
+    let removed = apply(repo, &plan, &lock)?;
+    Ok((plan, removed))
 }
 
 /// Deletes the manifests of the snapshots `plan` does not keep and returns how many went.

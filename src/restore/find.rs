@@ -2,10 +2,10 @@
 //! of trees; no chunk is read). Results are memoized per tree id (and, for patterns that match
 //! whole paths, per the tree's path), so a subtree unchanged across N snapshots is searched once.
 
-use crate::glob::Glob;
 use crate::id::TreeId;
 use crate::model::EntryKind;
 use crate::repo::{RepoError, Repository};
+use crate::restore::glob::Glob;
 use std::collections::HashMap;
 use std::rc::Rc;
 

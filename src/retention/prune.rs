@@ -5,10 +5,10 @@
 //! against a chunk while prune decides it is garbage.
 
 use crate::id::{Digest, PackId, TreeId};
+use crate::repo::writer::TARGET_PACK_SIZE;
 use crate::repo::{RepoError, Repository};
 use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::pack::{BlobKind, Frame, PackBuilder};
-use crate::writer::TARGET_PACK_SIZE;
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
@@ -308,7 +308,7 @@ fn commit(
             &id,
             bytes.len() as u64,
             &index,
-            &crate::writer::tree_frames(&bytes, &index),
+            &crate::repo::writer::tree_frames(&bytes, &index),
         )
         .map_err(RepoError::from)?;
     report.packs_written += 1;

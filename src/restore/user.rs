@@ -11,12 +11,12 @@
 //! the live INBOX's.
 
 use crate::config::{Entities, EntityConfig};
-use crate::glob::Glob;
 use crate::model::{Entry, Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
+use crate::restore::glob::Glob;
+use crate::restore::when::{pick_part_at, WhenError};
 use crate::restore::{restore, RestoreError, RestoreOptions, RestoreReport};
 use crate::timefmt;
-use crate::when::{pick_part_at, WhenError};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]

@@ -5,9 +5,9 @@
 //! address and the same version as the original server.
 
 use crate::model::Snapshot;
-use crate::restore_user::is_empty_or_missing;
+use crate::restore::user::is_empty_or_missing;
+use crate::restore::when::{pick_at, WhenError};
 use crate::timefmt;
-use crate::when::{pick_at, WhenError};
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -25,7 +25,7 @@ pub enum ServerRestoreError {
     #[error("parts {a} and {b} would both restore into {dest}: restore them one by one with `bmbackup restore`")]
     Overlap { a: String, b: String, dest: String },
     #[error(transparent)]
-    Check(#[from] crate::restore_user::UserRestoreError),
+    Check(#[from] crate::restore::user::UserRestoreError),
 }
 
 /// One part to restore.

@@ -7,8 +7,8 @@
 //! After a repair the catalog lists no lost blob, so the next backup stores again every lost
 //! chunk its source still has (it also re-reads unchanged files whose chunks are gone).
 
-use crate::check::{check, scan, CheckError, CheckOptions};
 use crate::id::{PackId, SnapshotId};
+use crate::integrity::check::{check, scan, CheckError, CheckOptions};
 use crate::model::Manifest;
 use crate::repo::{RepoError, Repository};
 use crate::store::damage::{DamageReport, DamagedFile};
@@ -118,7 +118,7 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport, R
 /// Copies every good blob of a pack that has bad ones into new packs, then sets the pack aside.
 fn salvage_packs(
     store: &Store,
-    found: &crate::check::Scan,
+    found: &crate::integrity::check::Scan,
     report: &mut RepairReport,
 ) -> Result<(), RepairError> {
     let damaged: HashSet<PackId> = found.bad_copies.keys().map(|k| k.0).collect();
@@ -145,7 +145,7 @@ fn salvage_packs(
                 },
             );
             report.blobs_salvaged += 1;
-            if builder.len() >= crate::writer::TARGET_PACK_SIZE {
+            if builder.len() >= crate::repo::writer::TARGET_PACK_SIZE {
                 write_pack(store, std::mem::take(&mut builder))?;
             }
         }
@@ -186,7 +186,7 @@ fn rescue_manifest(store: &Store, key: &str) -> Option<SnapshotId> {
 /// whose data is complete again (a backup stored the lost chunks anew).
 fn mark_damage(
     store: &Store,
-    check: &crate::check::CheckReport,
+    check: &crate::integrity::check::CheckReport,
     report: &mut RepairReport,
 ) -> Result<(), RepairError> {
     let mut per_snap: HashMap<String, Vec<DamagedFile>> = HashMap::new();

@@ -1,0 +1,22 @@
+//! Restore engines: everything that reads snapshots back out of a repository for an admin.
+//!
+//! * [`write`]: writes a snapshot, subtree or file into a destination folder (the engine the
+//!   others call), with [`fsmeta`] applying owners, modes, times and xattrs.
+//! * [`user`]: one user's mailbox (single-user restore), [`server`]: every part of a host.
+//! * [`when`]: what `--at WHEN` means and which snapshot it selects; [`glob`]: path patterns.
+//! * [`history`] and [`find`]: a path's versions across snapshots and a search by name, from
+//!   tree metadata only.
+//!
+//! May use: the format (`model`, `tree`, `id`), [`crate::repo`] and [`crate::config`]. Knows no
+//! front end: the CLI (and any other) calls these functions and prints their reports.
+
+pub mod find;
+pub mod fsmeta;
+pub mod glob;
+pub mod history;
+pub mod server;
+pub mod user;
+pub mod when;
+mod write;
+
+pub use write::*;
