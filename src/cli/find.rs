@@ -1,7 +1,7 @@
 //! `bmbackup find [--host IP] [--part NAME] [--at WHEN] PATTERN`: names matching a glob across
 //! snapshots.
 
-use super::restore::at_ns;
+use super::restore_shared::at_ns;
 use super::{Cli, EXIT_OK};
 use crate::model::Snapshot;
 use crate::repo::named_snapshots;

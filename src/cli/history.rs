@@ -1,7 +1,7 @@
 //! `bmbackup history --host IP --part NAME PATH`: the versions of a file or folder across a
 //! part's snapshots.
 
-use super::restore::host_or_default;
+use super::restore_shared::host_or_default;
 use super::{format, Cli, EXIT_OK};
 use crate::repo::named_snapshots;
 use crate::restore::history::{history, State};

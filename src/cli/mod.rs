@@ -3,6 +3,9 @@
 //! backed up or restored (the run's output lists them).
 
 mod backup;
+mod init;
+mod output;
+pub use output::tell_inline;
 mod demo;
 mod format;
 mod generate;
@@ -10,6 +13,7 @@ mod mount;
 mod progress;
 mod prune;
 mod restore;
+mod restore_shared;
 mod snapshots;
 
 mod forget;
@@ -22,33 +26,6 @@ mod find;
 mod history;
 mod restore_server;
 mod restore_user;
-
-/// `println!` that never panics or dies: a backup must finish even when whoever reads its output
-/// (`bmbackup backup | head`, a closed cron pipe) went away.
-#[macro_export]
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
-/// Writes to stderr without a newline, ignoring errors (progress lines).
-pub fn tell_inline(text: &str) {
-    use std::io::Write as _;
-    let mut err = std::io::stderr();
-    let _ = err.write_all(text.as_bytes());
-    let _ = err.flush();
-}
-
-/// `eprintln!` that never panics or dies, for the same reason as [`say!`].
-#[macro_export]
-macro_rules! tell {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -81,15 +58,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a new, empty store.
-    Init {
-        /// Folder to create the store in (must be new or empty).
-        store_dir: PathBuf,
-        /// Average chunk size (power of two, 4K to 4M; min is a quarter, max four times it).
-        /// Small chunks keep daily growth low when big files change in scattered places
-        /// (database dumps) or grow by appends (Cyrus cache files).
-        #[arg(long, default_value = "32K", value_parser = parse_size)]
-        chunk_avg: u32,
-    },
+    Init(init::InitArgs),
     /// Back up the configured parts of this server, one snapshot per part.
     Backup(backup::BackupArgs),
     /// List snapshots.
@@ -131,10 +100,7 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Init {
-            store_dir,
-            chunk_avg,
-        } => init(store_dir, *chunk_avg),
+        Command::Init(a) => init::run(a),
         Command::Backup(a) => backup::run(&cli, a),
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),
@@ -162,37 +128,6 @@ pub fn main() -> i32 {
             EXIT_ERROR
         }
     }
-}
-
-/// `64K`, `1M` or a number of bytes.
-fn parse_size(s: &str) -> Result<u32, String> {
-    let t = s.trim();
-    let (num, mult) = match t.char_indices().last() {
-        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
-        Some((i, 'M' | 'm')) => (&t[..i], 1u64 << 20),
-        _ => (t, 1),
-    };
-    let v: u64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a size like 64K or 1M"))?;
-    u32::try_from(v * mult).map_err(|_| format!("{s:?} is too large"))
-}
-
-fn init(dir: &std::path::Path, chunk_avg: u32) -> anyhow::Result<i32> {
-    let chunking =
-        crate::chunker::ChunkParams::from_avg(chunk_avg).map_err(|e| anyhow::anyhow!(e))?;
-    let store = crate::store::Store::init(dir, chunking)?;
-    println!(
-        "created store {} (format {}.{}, id {}, chunks {}–{} KiB, {} KiB on average)",
-        dir.display(),
-        store.info.format_major,
-        store.info.format_minor,
-        store.info.store_id,
-        chunking.min >> 10,
-        chunking.max >> 10,
-        chunking.avg >> 10
-    );
-    Ok(EXIT_OK)
 }
 
 /// Settings shared by commands that open an existing store.

@@ -1,16 +1,13 @@
 //! `bmbackup restore SNAPSHOT[:PATH] DEST`, or with `--host/--part/--at`, `restore PATH DEST`
-//! from the newest complete snapshot at or before a date. Also the helpers the other restore
-//! commands share: the host default, `--at` parsing, a progress line and the closing report.
+//! from the newest complete snapshot at or before a date.
 
-use super::{format, Cli, Common, EXIT_OK, EXIT_PARTIAL};
-use crate::restore::when::{parse_when, pick_part_at};
-use crate::restore::{restore, RestoreOptions, RestoreProgress, RestoreReport};
-use crate::store::now_ns;
+use super::restore_shared::{at_ns, host_or_default, print_report, with_progress};
+use super::Cli;
+use crate::restore::when::pick_part_at;
+use crate::restore::{restore, RestoreOptions};
 use clap::Args;
 use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct RestoreArgs {
@@ -74,71 +71,4 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
         restore(&repo, &snap, path, &a.dest, &opts)
     })?;
     Ok(print_report(&report, &a.dest, a.dry_run))
-}
-
-/// `--host`, else the config's `host`, else this machine's primary IPv4 address.
-pub(super) fn host_or_default(host: Option<&str>, common: &Common) -> String {
-    host.map(str::to_string)
-        .or_else(|| common.config.host.clone())
-        .unwrap_or_else(|| crate::hostaddr::primary_ipv4().to_string())
-}
-
-/// `--at WHEN` as Unix nanoseconds; none means now (the newest snapshot).
-pub(super) fn at_ns(at: Option<&str>) -> anyhow::Result<i64> {
-    let now = now_ns();
-    Ok(match at {
-        Some(w) => parse_when(w, now)?,
-        None => now,
-    })
-}
-
-/// Runs `f` with progress counters while a line of files and bytes written is redrawn on a
-/// terminal; otherwise `f` gets no counters.
-pub(super) fn with_progress<T>(f: impl FnOnce(Option<Arc<RestoreProgress>>) -> T) -> T {
-    if !super::progress::wanted() {
-        return f(None);
-    }
-    let progress = Arc::new(RestoreProgress::default());
-    super::progress::while_running(
-        |secs| {
-            let bytes = progress.bytes.load(Ordering::Relaxed);
-            format!(
-                "restoring: {} files, {} written ({:.0} MB/s)",
-                progress.files.load(Ordering::Relaxed),
-                format::size(bytes),
-                bytes as f64 / 1e6 / secs
-            )
-        },
-        || f(Some(Arc::clone(&progress))),
-    )
-}
-
-/// Prints a dry run's list or a restore's summary and failures; returns the exit code.
-pub(super) fn print_report(report: &RestoreReport, dest: &Path, dry_run: bool) -> i32 {
-    if dry_run {
-        for p in &report.planned {
-            println!("{p}");
-        }
-        return EXIT_OK;
-    }
-    println!(
-        "restored {} files and {} folders ({}) into {}{}",
-        report.files,
-        report.dirs,
-        format::size(report.bytes),
-        dest.display(),
-        if report.skipped_identical > 0 {
-            format!("; {} already there and identical", report.skipped_identical)
-        } else {
-            String::new()
-        }
-    );
-    if !report.failed.is_empty() {
-        eprintln!("{} file(s) not restored:", report.failed.len());
-        for (p, e) in &report.failed {
-            eprintln!("  {p}: {e}");
-        }
-        return EXIT_PARTIAL;
-    }
-    EXIT_OK
 }

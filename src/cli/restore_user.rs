@@ -1,9 +1,8 @@
 //! `bmbackup restore-user USER --at WHEN [--what mail,archive,all] [--to DIR | --in-place]`.
 
-use super::restore::{at_ns, host_or_default, print_report, with_progress};
-use super::{Cli, EXIT_OK};
-use crate::restore::user::{execute, plan, Destination, Request, User, What};
-use crate::restore::RestoreOptions;
+use super::restore_shared::{host_or_default, PointInTime};
+use super::Cli;
+use crate::restore::user::{execute, plan, Destination, Item, Request, User, What};
 use crate::timefmt;
 use clap::Args;
 use std::path::PathBuf;
@@ -12,10 +11,6 @@ use std::path::PathBuf;
 pub struct RestoreUserArgs {
     /// The user, local@domain (e.g. jdoe@example.com).
     pub user: String,
-    /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20, 2026-11-20T14:00,
-    /// last, 7d, D-7.
-    #[arg(long, value_name = "WHEN")]
-    pub at: String,
     /// Host the user's data was backed up from [default: `host` of the config, else this
     /// machine's primary IPv4 address].
     #[arg(long)]
@@ -29,12 +24,8 @@ pub struct RestoreUserArgs {
     /// Replace the user's live folders with the snapshot's (removed first, never merged).
     #[arg(long)]
     pub in_place: bool,
-    /// Restore into a destination that is not empty (identical files are kept).
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Only list what would be written.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub when: PointInTime,
 }
 
 pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
@@ -52,22 +43,22 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
         what: &what,
         lenient,
         host: &host,
-        at_ns: at_ns(Some(&a.at))?,
+        at_ns: a.when.at_ns()?,
         dest: &dest,
-        overwrite: a.overwrite,
+        overwrite: a.when.overwrite,
     };
     let plan = plan(&repo, &common.config.entities, &req)?;
     for s in &plan.skipped {
         eprintln!("skipped {s}");
     }
-    let mut code = EXIT_OK;
-    for item in &plan.items {
+    let dry_run = a.when.dry_run;
+    let announce = |item: &Item| {
         let m = &item.snapshot.manifest;
         if item.remove_first {
             eprintln!(
                 "\n*** IN PLACE: {} {} and replaced by its copy of {} UTC. Mail received since then is gone from it, and IMAP clients may need to resync. ***\n",
                 item.dest.display(),
-                if a.dry_run { "WOULD BE REMOVED" } else { "IS REMOVED" },
+                if dry_run { "WOULD BE REMOVED" } else { "IS REMOVED" },
                 timefmt::display(m.started_ns)
             );
         }
@@ -80,18 +71,14 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
             item.snapshot.id.short(),
             item.dest.display()
         );
-        let report = with_progress(|progress| {
-            let opts = RestoreOptions {
-                overwrite: a.overwrite,
-                dry_run: a.dry_run,
-                progress,
-                ..RestoreOptions::default()
-            };
-            execute(&repo, item, &opts)
-        })?;
-        code = code.max(print_report(&report, &item.dest, a.dry_run));
-    }
-    if dest == Destination::Beside && !a.dry_run && !plan.items.is_empty() {
+    };
+    let code = a.when.restore_each(
+        &plan.items,
+        |item| &item.dest,
+        announce,
+        |item, opts| execute(&repo, item, opts),
+    )?;
+    if dest == Destination::Beside && !dry_run && !plan.items.is_empty() {
         println!(
             "\nThe mail was restored as a new folder beside the user's live mail, not in place: \
              Cyrus' index files put back in place would rewind the mailbox's message UIDs, and \

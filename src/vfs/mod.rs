@@ -34,6 +34,7 @@ pub mod layout;
 pub mod memsource;
 pub mod prefetch;
 pub mod reader;
+mod refresh;
 pub mod source;
 
 use crate::id::{ChunkId, TreeId};
@@ -43,10 +44,10 @@ use layout::Layout;
 use parking_lot::RwLock;
 use reader::{chunk_ends, pieces, ByteLru};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{mpsc, Arc};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use refresh::Refresher;
 pub use source::{SnapshotSource, SourceError};
 
 /// Why an operation failed. The FUSE adapter turns each kind into its errno.
@@ -205,42 +206,6 @@ impl Vfs {
             },
             cfg,
             ops: OpCounts::default(),
-        })
-    }
-
-    /// Picks up new and forgotten snapshots; true if the layout changed.
-    pub fn refresh(&self) -> Result<bool, SourceError> {
-        // The source's own answer is not enough: another process (the backup itself) may have
-        // brought a shared catalog up to date already. Compare with what is shown.
-        self.source.refresh()?;
-        let snapshots = self.source.snapshots()?;
-        let mut ids: Vec<_> = snapshots.iter().map(|s| s.id).collect();
-        ids.sort();
-        if ids == self.layout.read().snapshot_ids() {
-            return Ok(false);
-        }
-        *self.layout.write() = Arc::new(Layout::build(&snapshots));
-        Ok(true)
-    }
-
-    /// Calls `refresh` every `every` on a thread until the returned guard is dropped.
-    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> std::io::Result<Refresher> {
-        let (stop, rx) = mpsc::channel::<()>();
-        let vfs = self.clone();
-        let handle = std::thread::Builder::new()
-            .name("bmbackup-refresh".into())
-            .spawn(move || {
-                while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
-                    match vfs.refresh() {
-                        Ok(true) => log::info!("mount: snapshot list changed"),
-                        Ok(false) => {}
-                        Err(e) => log::warn!("mount: cannot refresh the snapshot list: {e}"),
-                    }
-                }
-            })?;
-        Ok(Refresher {
-            stop: Some(stop),
-            handle: Some(handle),
         })
     }
 
@@ -557,21 +522,6 @@ fn file_chunks(node: &Node) -> Result<(&SnapNode, &[u64]), VfsError> {
         });
     }
     Ok((s, ends))
-}
-
-/// Stops the refresh thread when dropped.
-pub struct Refresher {
-    stop: Option<mpsc::Sender<()>>,
-    handle: Option<JoinHandle<()>>,
-}
-
-impl Drop for Refresher {
-    fn drop(&mut self) {
-        drop(self.stop.take());
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
-    }
 }
 
 pub fn entry_attr(ino: u64, e: &Entry) -> Attr {

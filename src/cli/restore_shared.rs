@@ -1,0 +1,129 @@
+//! What the restore commands share: the host default, `--at` parsing, the point-in-time options
+//! of `restore-user` and `restore-server`, a progress line, and restoring a plan's items one by
+//! one with the closing report of each.
+
+use super::{format, Common, EXIT_OK, EXIT_PARTIAL};
+use crate::restore::when::parse_when;
+use crate::restore::{RestoreOptions, RestoreProgress, RestoreReport};
+use crate::store::now_ns;
+use clap::Args;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// The options of a point-in-time restore of planned items (`restore-user`, `restore-server`).
+#[derive(Args, Debug)]
+pub struct PointInTime {
+    /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20 (end of that day),
+    /// 2026-11-20T14:00, "2026-11-20 14:00:05", 2026-11-20_140005, last, 7d or D-7.
+    #[arg(long, value_name = "WHEN")]
+    pub at: String,
+    /// Restore into destinations that are not empty (identical files are kept).
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Only list what would be written.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl PointInTime {
+    pub fn at_ns(&self) -> anyhow::Result<i64> {
+        at_ns(Some(&self.at))
+    }
+
+    /// Restores each item (announced first) with a progress line and prints its report;
+    /// returns the worst exit code.
+    pub fn restore_each<T, E>(
+        &self,
+        items: &[T],
+        dest_of: impl Fn(&T) -> &Path,
+        announce: impl Fn(&T),
+        exec: impl Fn(&T, &RestoreOptions) -> Result<RestoreReport, E>,
+    ) -> anyhow::Result<i32>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let mut code = EXIT_OK;
+        for item in items {
+            announce(item);
+            let report = with_progress(|progress| {
+                let opts = RestoreOptions {
+                    overwrite: self.overwrite,
+                    dry_run: self.dry_run,
+                    progress,
+                    ..RestoreOptions::default()
+                };
+                exec(item, &opts)
+            })?;
+            code = code.max(print_report(&report, dest_of(item), self.dry_run));
+        }
+        Ok(code)
+    }
+}
+
+/// `--host`, else the config's `host`, else this machine's primary IPv4 address.
+pub fn host_or_default(host: Option<&str>, common: &Common) -> String {
+    host.map(str::to_string)
+        .or_else(|| common.config.host.clone())
+        .unwrap_or_else(|| crate::hostaddr::primary_ipv4().to_string())
+}
+
+/// `--at WHEN` as Unix nanoseconds; none means now (the newest snapshot).
+pub fn at_ns(at: Option<&str>) -> anyhow::Result<i64> {
+    let now = now_ns();
+    Ok(match at {
+        Some(w) => parse_when(w, now)?,
+        None => now,
+    })
+}
+
+/// Runs `f` with progress counters while a line of files and bytes written is redrawn on a
+/// terminal; otherwise `f` gets no counters.
+pub fn with_progress<T>(f: impl FnOnce(Option<Arc<RestoreProgress>>) -> T) -> T {
+    if !super::progress::wanted() {
+        return f(None);
+    }
+    let progress = Arc::new(RestoreProgress::default());
+    super::progress::while_running(
+        |secs| {
+            let bytes = progress.bytes.load(Ordering::Relaxed);
+            format!(
+                "restoring: {} files, {} written ({:.0} MB/s)",
+                progress.files.load(Ordering::Relaxed),
+                format::size(bytes),
+                bytes as f64 / 1e6 / secs
+            )
+        },
+        || f(Some(Arc::clone(&progress))),
+    )
+}
+
+/// Prints a dry run's list or a restore's summary and failures; returns the exit code.
+pub fn print_report(report: &RestoreReport, dest: &Path, dry_run: bool) -> i32 {
+    if dry_run {
+        for p in &report.planned {
+            println!("{p}");
+        }
+        return EXIT_OK;
+    }
+    println!(
+        "restored {} files and {} folders ({}) into {}{}",
+        report.files,
+        report.dirs,
+        format::size(report.bytes),
+        dest.display(),
+        if report.skipped_identical > 0 {
+            format!("; {} already there and identical", report.skipped_identical)
+        } else {
+            String::new()
+        }
+    );
+    if !report.failed.is_empty() {
+        eprintln!("{} file(s) not restored:", report.failed.len());
+        for (p, e) in &report.failed {
+            eprintln!("  {p}: {e}");
+        }
+        return EXIT_PARTIAL;
+    }
+    EXIT_OK
+}
