@@ -2,104 +2,12 @@
 //! generated trees: round trips, incremental reads, dedup across parts and hosts, and a catalog
 //! rebuilt from the store.
 
+mod common;
+
+use common::{bytes, mail_tree, walk, write, Env};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let env = Env { dir };
-        let out = env.run(&["init", env.store().to_str().unwrap()]);
-        assert!(out.status.success(), "{out:?}");
-        env
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn store(&self) -> PathBuf {
-        self.path("store")
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-            .args(args)
-            .env("BMBACKUP_STORE", self.store())
-            .env("BMBACKUP_CACHE", self.path("cache"))
-            .env_remove("BMBACKUP_CONFIG")
-            .output()
-            .unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn backup(&self, host: &str, part: &str, src: &Path) -> serde_json::Value {
-        self.ok(&[
-            "backup",
-            "--host",
-            host,
-            "--part",
-            &format!("{part}={}", src.display()),
-        ]);
-        let snaps = self.snapshots();
-        snaps
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["host"] == host && s["part"] == part)
-            .max_by_key(|s| s["started_ns"].as_i64().unwrap())
-            .unwrap()
-            .clone()
-    }
-    fn snapshots(&self) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["snapshots", "--json"])).unwrap()
-    }
-}
-
-fn write(path: &Path, data: &[u8]) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, data).unwrap();
-}
-
-fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
-/// A small mail-like tree: 200 messages in a few folders plus one multi-chunk file.
-fn mail_tree(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for u in 0..4 {
-        for f in ["", "Sent/", "Archive/"] {
-            for m in 1..=17 {
-                let p = root.join(format!("example.com/user/u{u}/{f}{m}."));
-                let body = format!("From: u{u}@example.com\r\nSubject: {m}\r\n\r\n")
-                    + &"lorem ipsum ".repeat(50 * m);
-                write(&p, body.as_bytes());
-                files.push(p);
-            }
-        }
-    }
-    write(&root.join("dump/db.bin"), &pseudo_random(6 << 20, 7));
-    files
-}
+use std::path::Path;
+use std::process::Command;
 
 /// rsync in dry-run, checksum mode prints nothing when both trees are equal in content and metadata.
 fn assert_same(src: &Path, dst: &Path) {
@@ -126,18 +34,6 @@ fn assert_same(src: &Path, dst: &Path) {
             "mtime of {rel:?}"
         );
     }
-}
-
-fn walk(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(root).unwrap() {
-        let p = e.unwrap().path();
-        if fs::symlink_metadata(&p).unwrap().is_dir() {
-            out.extend(walk(&p));
-        }
-        out.push(p);
-    }
-    out
 }
 
 #[test]
@@ -189,7 +85,7 @@ fn identical_files_in_other_parts_and_hosts_are_stored_once() {
     let env = Env::new();
     let a = env.path("a");
     let b = env.path("b");
-    let big = pseudo_random(3 << 20, 42);
+    let big = bytes(3 << 20, 42);
     write(&a.join("x/file"), &big);
     write(&b.join("elsewhere/copy"), &big);
     let first = env.backup("10.0.0.5", "mail/imap", &a);
@@ -298,11 +194,11 @@ fn concurrent_backups_of_two_hosts_share_one_store() {
     let env = Env::new();
     let a = env.path("a");
     let b = env.path("b");
-    let shared = pseudo_random(5 << 20, 9);
+    let shared = bytes(5 << 20, 9);
     for (root, seed) in [(&a, 1), (&b, 2)] {
         mail_tree(root);
         write(&root.join("shared/attachment"), &shared);
-        write(&root.join("own/data"), &pseudo_random(2 << 20, seed));
+        write(&root.join("own/data"), &bytes(2 << 20, seed));
     }
     let spawn = |host: &str, src: &Path| {
         Command::new(env!("CARGO_BIN_EXE_bmbackup"))
@@ -356,9 +252,8 @@ fn config_file_gives_store_host_and_parts() {
         ),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-        .args(["backup", "--config", config.to_str().unwrap()])
-        .env("BMBACKUP_CACHE", env.path("cache"))
+    let out = env
+        .cmd(&["backup", "--config", config.to_str().unwrap()])
         .env_remove("BMBACKUP_STORE")
         .output()
         .unwrap();
@@ -368,7 +263,6 @@ fn config_file_gives_store_host_and_parts() {
         String::from_utf8_lossy(&out.stderr)
     );
     let snaps = env.snapshots();
-    let snaps = snaps.as_array().unwrap();
     assert_eq!(snaps.len(), 1, "the disabled part is skipped");
     assert_eq!(snaps[0]["host"], "192.168.1.10");
     assert_eq!(snaps[0]["part"], "mail/imap");
@@ -386,14 +280,11 @@ fn backup_finishes_every_part_when_its_output_pipe_is_closed() {
     let b = env.path("b");
     write(&a.join("x"), b"first part");
     write(&b.join("y"), b"second part");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-        .args(["backup", "--host", "h", "--part"])
+    let mut child = env
+        .cmd(&["backup", "--host", "h", "--part"])
         .arg(format!("one={}", a.display()))
         .arg("--part")
         .arg(format!("two={}", b.display()))
-        .env("BMBACKUP_STORE", env.store())
-        .env("BMBACKUP_CACHE", env.path("cache"))
-        .env_remove("BMBACKUP_CONFIG")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -405,8 +296,6 @@ fn backup_finishes_every_part_when_its_output_pipe_is_closed() {
     assert!(status.success(), "{status:?}");
     let parts: Vec<String> = env
         .snapshots()
-        .as_array()
-        .unwrap()
         .iter()
         .map(|s| s["part"].as_str().unwrap().to_string())
         .collect();

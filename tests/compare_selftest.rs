@@ -5,18 +5,13 @@ mod common;
 
 use bmbackup::gen::generate_tree_with_every_file_type;
 use common::{
-    assert_same_tree, assert_same_tree_with, diff_trees, diff_trees_with, rsync_copy,
-    rsync_itemize, run_bin, CompareOptions,
+    assert_same_tree, assert_same_tree_with, diff_trees, diff_trees_with, is_root, rsync_copy,
+    rsync_itemize, run_bin, set_mtime, CompareOptions,
 };
 use std::ffi::{CString, OsStr};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// A generated tree `a` and an exact rsync copy `b`, checked identical before any change.
 fn pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
@@ -29,24 +24,6 @@ fn pair() -> (tempfile::TempDir, PathBuf, PathBuf) {
     (dir, a, b)
 }
 
-fn set_times(path: &Path, (sec, nsec): (i64, i64)) {
-    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-    let ts = libc::timespec {
-        tv_sec: sec,
-        tv_nsec: nsec,
-    };
-    // SAFETY: valid C string and two timespecs.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            [ts, ts].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(rc, 0, "utimensat {path:?}");
-}
-
 fn mtime(path: &Path) -> (i64, i64) {
     let m = std::fs::symlink_metadata(path).unwrap();
     (m.mtime(), m.mtime_nsec())
@@ -57,7 +34,7 @@ fn quietly(paths: &[&Path], change: impl FnOnce()) {
     let saved: Vec<_> = paths.iter().map(|p| mtime(p)).collect();
     change();
     for (p, t) in paths.iter().zip(saved) {
-        set_times(p, t);
+        set_mtime(p, t.0, t.1);
     }
 }
 
@@ -114,7 +91,7 @@ fn catches_one_nanosecond() {
     let (_d, a, b) = pair();
     let f = b.join("regular.txt");
     let (s, ns) = mtime(&f);
-    set_times(&f, (s, (ns + 1) % 1_000_000_000));
+    set_mtime(&f, s, (ns + 1) % 1_000_000_000);
     let diffs = diff_trees(&a, &b);
     assert_eq!(diffs.len(), 1, "{diffs:?}");
     assert!(diffs[0].starts_with("\"regular.txt\": mtime"), "{diffs:?}");
@@ -127,10 +104,10 @@ fn catches_directory_mtime_and_root_times_on_request() {
     let (_d, a, b) = pair();
     let deep = b.join("deep/level-00");
     let (s, ns) = mtime(&deep);
-    set_times(&deep, (s + 1, ns));
+    set_mtime(&deep, s + 1, ns);
     expect(&a, &b, "deep/level-00", "mtime");
-    set_times(&deep, (s, ns));
-    set_times(&b, (1, 0));
+    set_mtime(&deep, s, ns);
+    set_mtime(&b, 1, 0);
     assert_eq!(diff_trees(&a, &b).len(), 1);
     assert!(diff_trees_with(&a, &b, &CompareOptions::ignore_root()).is_empty());
 }
@@ -216,7 +193,7 @@ fn catches_a_changed_symlink_target() {
         std::os::unix::fs::symlink("regular.TXT", &link).unwrap();
         std::os::unix::fs::lchown(&link, Some(meta.uid()), Some(meta.gid())).unwrap();
     });
-    set_times(&link, t);
+    set_mtime(&link, t.0, t.1);
     expect(&a, &b, "sym-relative", "symlink target");
 }
 
@@ -244,7 +221,7 @@ fn catches_missing_extra_and_retyped_entries() {
         std::fs::write(&fifo, b"").unwrap();
         std::fs::set_permissions(&fifo, std::fs::Permissions::from_mode(0o644)).unwrap();
     });
-    set_times(&fifo, t);
+    set_mtime(&fifo, t.0, t.1);
     expect(&a, &b, "fifo", "kind fifo vs file");
 }
 
@@ -272,7 +249,7 @@ fn catches_owner_and_device_number() {
         let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o640, libc::makedev(1, 5)) };
         assert_eq!(rc, 0);
     });
-    set_times(&dev, t);
+    set_mtime(&dev, t.0, t.1);
     expect(&a, &b, "chardev", "device");
 }
 

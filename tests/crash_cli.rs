@@ -4,24 +4,12 @@
 //! BMBACKUP_SEED to replay a run.
 
 mod common;
-mod ops_env;
 
-use ops_env::{long, noise, seed, Env};
+use common::{bytes, long, seed, Env, Xorshift};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
 
 /// Known snapshots and a copy of the source each one saw.
 struct History {
@@ -69,18 +57,18 @@ impl History {
     }
 }
 
-fn change_source(src: &Path, round: u64, rng: &mut Rng) {
+fn change_source(src: &Path, round: u64, rng: &mut Xorshift) {
     for _ in 0..4 {
         let i = rng.below(24);
         fs::write(
             src.join(format!("d{}/f{i}", i % 3)),
-            noise(200_000 + rng.below(400_000) as usize, round * 1000 + i),
+            bytes(200_000 + rng.below(400_000) as usize, round * 1000 + i),
         )
         .unwrap();
     }
 }
 
-fn kill_at_random(env: &Env, args: &[&str], max: Duration, rng: &mut Rng) -> bool {
+fn kill_at_random(env: &Env, args: &[&str], max: Duration, rng: &mut Xorshift) -> bool {
     let mut child = env
         .cmd(args)
         .stdout(Stdio::null())
@@ -99,15 +87,15 @@ fn kill_at_random(env: &Env, args: &[&str], max: Duration, rng: &mut Rng) -> boo
 fn kill_9_during_backup_prune_and_repair_loses_nothing() {
     let seed = seed();
     eprintln!("seed {seed} (BMBACKUP_SEED to replay)");
-    let mut rng = Rng(seed | 1);
+    let mut rng = Xorshift(seed | 1);
     let rounds = if long() { 20 } else { 3 };
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     for d in 0..3 {
         fs::create_dir_all(src.join(format!("d{d}"))).unwrap();
     }
     for i in 0..24u64 {
-        fs::write(src.join(format!("d{}/f{i}", i % 3)), noise(300_000, i)).unwrap();
+        fs::write(src.join(format!("d{}/f{i}", i % 3)), bytes(300_000, i)).unwrap();
     }
     let part = format!("mail/imap={}", src.display());
     let backup: Vec<&str> = vec!["backup", "--host", "h", "--part", &part, "--threads", "2"];

@@ -1,28 +1,17 @@
 //! The README's first command works: `bmbackup demo DIR` backs up generated data twice and
 //! leaves the store mounted with both snapshots and a `last` folder (unmounted here afterwards).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
 
-struct Unmount(PathBuf);
-
-impl Drop for Unmount {
-    fn drop(&mut self) {
-        let _ = Command::new("fusermount3").arg("-u").arg(&self.0).status();
-        let _ = Command::new("fusermount3").arg("-uz").arg(&self.0).status();
-    }
-}
+use common::{run_bin, MountGuard};
+use std::ffi::OsStr;
 
 #[test]
 fn demo_backs_up_twice_and_mounts() {
     let dir = tempfile::tempdir().unwrap();
     let demo = dir.path().join("demo");
-    let _guard = Unmount(demo.join("mnt"));
-    let out = Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-        .arg("demo")
-        .arg(&demo)
-        .output()
-        .unwrap();
+    let _guard = MountGuard::new(&demo.join("mnt"));
+    let out = run_bin([OsStr::new("demo"), demo.as_os_str()]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -46,11 +35,7 @@ fn demo_backs_up_twice_and_mounts() {
         .count();
     assert_eq!(live_users, shown_users);
     // Running it again replaces the previous demo, mounted or not.
-    let again = Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-        .arg("demo")
-        .arg(&demo)
-        .output()
-        .unwrap();
+    let again = run_bin([OsStr::new("demo"), demo.as_os_str()]);
     assert!(
         again.status.success(),
         "{}",

@@ -2,34 +2,12 @@
 //! while another process forgets and prunes.
 
 mod common;
-mod ops_env;
 
-use ops_env::{noise, Env};
+use common::{bytes, Env, Tmpfs};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A tmpfs mounted for one test, unmounted when dropped (also when the test fails).
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Option<Tmpfs> {
-        fs::create_dir_all(dir).unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .ok()?;
-        st.success().then(|| Tmpfs(dir.to_path_buf()))
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(&self.0).status();
-    }
-}
 
 #[test]
 fn full_disk_fails_clearly_and_loses_nothing() {
@@ -39,11 +17,11 @@ fn full_disk_fails_clearly_and_loses_nothing() {
         eprintln!("SKIPPED: cannot mount a tmpfs (not root?)");
         return;
     };
-    let env = Env::with_store_at(&mnt.join("store"));
+    let env = Env::with_store_at(&mnt.join("store"), &["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("small"), noise(500_000, 1)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("small"), bytes(500_000, 1)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let first = env.snapshots()[0]["id"].as_str().unwrap().to_string();
     let first_copy = env.path("first");
     fs::create_dir_all(&first_copy).unwrap();
@@ -57,7 +35,7 @@ fn full_disk_fails_clearly_and_loses_nothing() {
     // Leave ~11 MiB free, then back up 16 MiB that does not compress.
     let filler = mnt.join("filler");
     fs::write(&filler, vec![1u8; 8 << 20]).unwrap();
-    fs::write(src.join("big"), noise(16 << 20, 2)).unwrap();
+    fs::write(src.join("big"), bytes(16 << 20, 2)).unwrap();
     let part = format!("mail/imap={}", src.display());
     let msg = env.code(&["backup", "--host", "h", "--part", &part], 1);
     assert!(
@@ -69,7 +47,7 @@ fn full_disk_fails_clearly_and_loses_nothing() {
     env.assert_check_passes();
     env.restore_matches(&first, &first_copy);
     fs::remove_file(&filler).unwrap();
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     env.assert_check_passes();
     env.restore_matches("h/mail/imap/last", &src);
 }
@@ -119,18 +97,18 @@ fn setup(env: &Env) -> PathBuf {
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
     for i in 0..4u64 {
-        fs::write(src.join(format!("f{i}")), noise(1 << 20, i)).unwrap();
+        fs::write(src.join(format!("f{i}")), bytes(1 << 20, i)).unwrap();
     }
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     for i in 0..24u64 {
-        fs::write(src.join(format!("f{i}")), noise(1 << 20, 100 + i)).unwrap();
+        fs::write(src.join(format!("f{i}")), bytes(1 << 20, 100 + i)).unwrap();
     }
     src
 }
 
 #[test]
 fn prune_beside_a_frozen_backup_is_refused_and_the_backup_completes() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = setup(&env);
     let child = spawn_backup(&env, &src);
     wait_for_lock(&env);
@@ -138,20 +116,20 @@ fn prune_beside_a_frozen_backup_is_refused_and_the_backup_completes() {
     forget_all_but_newest(&env);
     let out = env.run(&["prune"]);
     signal(&child, libc::SIGCONT);
-    let msg = ops_env::show(&out);
+    let msg = common::show(&out);
     assert!(
         !out.status.success() && msg.contains("store is busy"),
         "{msg}"
     );
     let b = child.wait_with_output().unwrap();
-    assert!(b.status.success(), "{}", ops_env::show(&b));
+    assert!(b.status.success(), "{}", common::show(&b));
     env.assert_check_passes();
     env.restore_matches("h/mail/imap/last", &src);
 }
 
 #[test]
 fn prune_after_a_frozen_backups_lock_went_stale_makes_the_backup_abort() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = setup(&env);
     let child = spawn_backup(&env, &src);
     let lock = wait_for_lock(&env);
@@ -164,13 +142,13 @@ fn prune_after_a_frozen_backups_lock_went_stale_makes_the_backup_abort() {
     env.ok(&["prune", "--repack-below", "100"]);
     signal(&child, libc::SIGCONT);
     let b = child.wait_with_output().unwrap();
-    let msg = ops_env::show(&b);
+    let msg = common::show(&b);
     assert!(
         !b.status.success() && msg.contains("removed by another process"),
         "{msg}"
     );
     env.assert_check_passes();
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     env.assert_check_passes();
     env.restore_matches("h/mail/imap/last", &src);
 }

@@ -2,64 +2,29 @@
 //! bmbackup's format 1.0 (two snapshots of a small spool) and is read, checked, restored and
 //! backed up into by this version. Keep every shipped format's fixture here.
 
+mod common;
+
+use common::{copy_tree, Env};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
-use std::process::Command;
-
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
-
-fn run(args: &[&str], store: &Path, cache: &Path) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-        .args(args)
-        .env("BMBACKUP_STORE", store)
-        .env("BMBACKUP_CACHE", cache)
-        .env_remove("BMBACKUP_CONFIG")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 #[test]
 fn format_1_0_store_reads_restores_and_takes_new_backups() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    let dir = tempfile::tempdir().unwrap();
-    let store = dir.path().join("store");
-    let cache = dir.path().join("cache");
-    copy_dir(&fixtures.join("store-v1.0"), &store);
+    let env = Env::uninit();
+    copy_tree(&fixtures.join("store-v1.0"), &env.store());
 
-    let snaps: serde_json::Value =
-        serde_json::from_str(&run(&["snapshots", "--json"], &store, &cache)).unwrap();
+    let snaps: serde_json::Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
     let snaps = snaps.as_array().unwrap();
     assert_eq!(snaps.len(), 2);
     assert!(snaps
         .iter()
         .all(|s| s["status"] == "complete" && s["host"] == "10.0.0.5"));
-    run(&["check", "--read-data"], &store, &cache);
+    env.ok(&["check", "--read-data"]);
 
-    let out = dir.path().join("restored");
-    run(
-        &["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()],
-        &store,
-        &cache,
-    );
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
     let expected: serde_json::Value = serde_json::from_str(
         &fs::read_to_string(fixtures.join("store-v1.0-expected-last.json")).unwrap(),
     )
@@ -98,24 +63,16 @@ fn format_1_0_store_reads_restores_and_takes_new_backups() {
     assert_eq!(a.ino(), b.ino(), "hard links restored as links");
 
     // A new backup into the old store keeps working and dedups against its data.
-    fs::create_dir_all(dir.path().join("new")).unwrap();
-    fs::copy(out.join("dump.sql"), dir.path().join("new/dump-copy.sql")).unwrap();
-    let part = format!("mail/imap={}", dir.path().join("new").display());
-    run(
-        &["backup", "--host", "10.0.0.6", "--part", &part],
-        &store,
-        &cache,
-    );
-    let snaps: serde_json::Value = serde_json::from_str(&run(
-        &["snapshots", "--json", "--host", "10.0.0.6"],
-        &store,
-        &cache,
-    ))
-    .unwrap();
+    fs::create_dir_all(env.path("new")).unwrap();
+    fs::copy(out.join("dump.sql"), env.path("new/dump-copy.sql")).unwrap();
+    let part = format!("mail/imap={}", env.path("new").display());
+    env.ok(&["backup", "--host", "10.0.0.6", "--part", &part]);
+    let snaps: serde_json::Value =
+        serde_json::from_str(&env.ok(&["snapshots", "--json", "--host", "10.0.0.6"])).unwrap();
     let added = snaps[0]["bytes_added"].as_u64().unwrap();
     assert!(
         added < 4096,
         "the old store's chunking is kept, so the copy dedups: {added}"
     );
-    run(&["check", "--read-data"], &store, &cache);
+    env.ok(&["check", "--read-data"]);
 }

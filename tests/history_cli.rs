@@ -1,10 +1,10 @@
 //! End-to-end tests of `history` (the versions of a path across a scripted series of edits) and
 //! `find` (globs across snapshots, memoized per unchanged subtree).
 
-mod restore_env;
+mod common;
 
 use bmbackup::gen::{generate_spool, SpoolSpec};
-use restore_env::*;
+use common::*;
 use serde_json::Value;
 use std::fs;
 
@@ -37,16 +37,16 @@ fn history_lists_each_version_and_find_searches_names() {
     };
     write(&f, b"one");
     write(&src.join("other"), b"x");
-    env.backup("p", &src);
+    env.backup(HOST, "p", &src);
     write(&f, b"two!");
-    env.backup("p", &src);
-    env.backup("p", &src); // no change
+    env.backup(HOST, "p", &src);
+    env.backup(HOST, "p", &src); // no change
     write(&f, b"one"); // edited back
-    env.backup("p", &src);
+    env.backup(HOST, "p", &src);
     fs::remove_file(&f).unwrap();
-    env.backup("p", &src);
+    env.backup(HOST, "p", &src);
     write(&f, b"three");
-    env.backup("p", &src);
+    env.backup(HOST, "p", &src);
     let want: Vec<(String, Option<u64>)> = [
         ("new", Some(1)),
         ("changed", Some(2)),
@@ -115,7 +115,7 @@ fn find_searches_a_subtree_shared_by_snapshots_once() {
     let env = Env::new();
     let spool = env.path("spool");
     generate_spool(&spool, &SpoolSpec::demo()).unwrap();
-    env.backup("mail/imap", &spool);
+    env.backup(HOST, "mail/imap", &spool);
     let searched = |env: &Env, pat: &str| -> (usize, String) {
         let out = env.run(&["find", pat]);
         assert!(out.status.success());
@@ -125,8 +125,8 @@ fn find_searches_a_subtree_shared_by_snapshots_once() {
         )
     };
     let (one, err_one) = searched(&env, "cyrus.header");
-    env.backup("mail/imap", &spool);
-    env.backup("mail/imap", &spool);
+    env.backup(HOST, "mail/imap", &spool);
+    env.backup(HOST, "mail/imap", &spool);
     let (three, err_three) = searched(&env, "cyrus.header");
     assert_eq!(three, 3 * one);
     let folders = |s: &str| {

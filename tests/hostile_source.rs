@@ -4,9 +4,8 @@
 //! what it saw, and keeps its memory bounded.
 
 mod common;
-mod ops_env;
 
-use ops_env::{long, noise, show, Env};
+use common::{bytes, long, set_mtime, show, Env};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -15,24 +14,6 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn set_mtime(path: &Path, sec: i64, nsec: i64) {
-    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
-    let t = libc::timespec {
-        tv_sec: sec,
-        tv_nsec: nsec,
-    };
-    // SAFETY: valid path and two timespecs; AT_SYMLINK_NOFOLLOW so links keep their own time.
-    let rc = unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            [t, t].as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    };
-    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
-}
 
 /// Runs a backup with a deadline (a blocked backup fails the test instead of hanging it).
 fn backup_within(env: &Env, src: &Path, limit: Duration) -> std::process::Output {
@@ -56,7 +37,7 @@ fn backup_within(env: &Env, src: &Path, limit: Duration) -> std::process::Output
 
 #[test]
 fn every_byte_in_names_odd_times_fifos_and_symlink_loops() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     let d = src.join("names");
     fs::create_dir_all(&d).unwrap();
@@ -105,15 +86,15 @@ fn every_byte_in_names_odd_times_fifos_and_symlink_loops() {
 
 #[test]
 fn files_changing_during_the_backup() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
     for i in 0..20u64 {
-        fs::write(src.join(format!("stable{i}")), noise(300_000, i)).unwrap();
+        fs::write(src.join(format!("stable{i}")), bytes(300_000, i)).unwrap();
     }
-    fs::write(src.join("growing"), noise(1 << 20, 50)).unwrap();
-    fs::write(src.join("shrinking"), noise(16 << 20, 51)).unwrap();
-    fs::write(src.join("swap"), noise(1 << 20, 52)).unwrap();
+    fs::write(src.join("growing"), bytes(1 << 20, 50)).unwrap();
+    fs::write(src.join("shrinking"), bytes(16 << 20, 51)).unwrap();
+    fs::write(src.join("swap"), bytes(1 << 20, 52)).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let writer = {
         let (src, stop) = (src.clone(), Arc::clone(&stop));
@@ -130,7 +111,7 @@ fn files_changing_during_the_backup() {
             let mut size = 16u64 << 20;
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                grow.write_all(&noise(64 << 10, n)).unwrap();
+                grow.write_all(&bytes(64 << 10, n)).unwrap();
                 size = size.saturating_sub(256 << 10).max(1);
                 shrink.set_len(size).unwrap();
                 // A file becomes a folder and back, between the scan and the read.
@@ -140,7 +121,7 @@ fn files_changing_during_the_backup() {
                     let _ = fs::create_dir(&swap);
                 } else {
                     let _ = fs::remove_dir(&swap);
-                    let _ = fs::write(&swap, noise(100_000, n));
+                    let _ = fs::write(&swap, bytes(100_000, n));
                 }
                 n += 1;
                 std::thread::sleep(Duration::from_millis(2));
@@ -167,7 +148,7 @@ fn files_changing_during_the_backup() {
     for i in 0..20u64 {
         assert_eq!(
             fs::read(dest.join(format!("stable{i}"))).unwrap(),
-            noise(300_000, i)
+            bytes(300_000, i)
         );
     }
 }
@@ -179,7 +160,7 @@ fn unreadable_files_are_reported_and_the_rest_backed_up() {
         eprintln!("SKIPPED: needs root to run the backup as another user");
         return;
     }
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("public"), b"anyone").unwrap();
@@ -261,7 +242,7 @@ fn a_huge_folder_backs_up_in_bounded_memory() {
         return;
     }
     let n = if long() { 1_000_000 } else { 100_000 };
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     let big = src.join("big");
     fs::create_dir_all(&big).unwrap();

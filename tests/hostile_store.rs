@@ -4,7 +4,6 @@
 //! binary; the decoders are also fed random and mutated bytes (proptest).
 
 mod common;
-mod ops_env;
 
 use bmbackup::id::{ChunkId, Digest, TreeId};
 use bmbackup::model::{
@@ -15,10 +14,9 @@ use bmbackup::store::pack::{
     PackBuilder, TRAILER_LEN,
 };
 use bmbackup::store::Store;
-use ops_env::Env;
+use common::{walk, Env};
 use proptest::prelude::*;
 use std::fs;
-use std::path::Path;
 
 fn entry(name: &[u8], kind: EntryKind, content: Content) -> Entry {
     Entry {
@@ -96,27 +94,9 @@ fn tree_blob(t: &Tree) -> ((BlobKind, Digest, Frame), TreeId) {
     (blob(BlobKind::Tree, &bytes), TreeId::of(&bytes))
 }
 
-fn listing(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = walk(dir);
-    v.sort();
-    v
-}
-
-fn walk(dir: &Path) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        out.push(p.display().to_string());
-        if fs::symlink_metadata(&p).unwrap().is_dir() {
-            out.extend(walk(&p));
-        }
-    }
-    out
-}
-
 #[test]
 fn crafted_names_cannot_escape_the_restore_target() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let store = env.open_store();
     for bad in [&b".."[..], b"a/b", b"/etc", b"."] {
         let inner = Tree {
@@ -135,12 +115,16 @@ fn crafted_names_cannot_escape_the_restore_target() {
             vec![inner_blob, root_blob, blob(BlobKind::Chunk, b"evil")],
             root_id,
         );
-        let before = listing(env.dir.path());
+        let listing = || -> Vec<String> {
+            let all = walk(env.dir.path());
+            all.iter().map(|p| p.display().to_string()).collect()
+        };
+        let before = listing();
         let dest = env.path("dest/deeper");
         let out = env.run(&["restore", &snap, dest.to_str().unwrap()]);
-        assert!(!out.status.success(), "{bad:?}: {}", ops_env::show(&out));
+        assert!(!out.status.success(), "{bad:?}: {}", common::show(&out));
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
-        let mut after = listing(env.dir.path());
+        let mut after = listing();
         after.retain(|p| !p.contains("/cache"));
         let mut before = before;
         before.retain(|p| !p.contains("/cache"));
@@ -161,7 +145,7 @@ fn crafted_names_cannot_escape_the_restore_target() {
 
 #[test]
 fn restored_symlinks_are_never_written_through() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let store = env.open_store();
     let outside = env.path("outside");
     fs::create_dir_all(&outside).unwrap();
@@ -207,7 +191,7 @@ fn restored_symlinks_are_never_written_through() {
 
 #[test]
 fn oversized_lengths_and_bad_compressed_data_are_errors() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let store = env.open_store();
     // A chunk whose frame is not zstd at all, and one that claims 4 GiB.
     let data = vec![7u8; 1000];

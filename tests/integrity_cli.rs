@@ -5,22 +5,10 @@
 //! has.
 
 mod common;
-mod ops_env;
 
 use bmbackup::id::Digest;
-use ops_env::{flip, noise, Env};
+use common::{bytes, copy_tree, flip, Env};
 use std::fs;
-use std::path::Path;
-
-fn copy_tree(from: &Path, to: &Path) {
-    let st = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(st.success());
-}
 
 fn ids(env: &Env) -> Vec<String> {
     env.snapshots()
@@ -62,19 +50,19 @@ fn lost(v: &serde_json::Value) -> Vec<Lost> {
 
 #[test]
 fn bit_rot_is_named_restored_around_and_healed() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(src.join("sub")).unwrap();
-    fs::write(src.join("a"), noise(100_000, 1)).unwrap();
-    fs::write(src.join("sub/c"), noise(100_000, 3)).unwrap();
-    env.backup(&src);
-    let e_data = noise(120_000, 5);
+    fs::write(src.join("a"), bytes(100_000, 1)).unwrap();
+    fs::write(src.join("sub/c"), bytes(100_000, 3)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
+    let e_data = bytes(120_000, 5);
     fs::write(src.join("sub/e"), &e_data).unwrap();
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let snap2 = env.path("snap2");
     copy_tree(&src, &snap2);
-    fs::write(src.join("f"), noise(10_000, 6)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("f"), bytes(10_000, 6)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let [s1, s2, s3] = <[String; 3]>::try_from(ids(&env)).unwrap();
     env.assert_check_passes();
 
@@ -140,7 +128,7 @@ fn bit_rot_is_named_restored_around_and_healed() {
     assert_eq!(snaps[0]["id"], s1.as_str());
 
     // The source still has sub/e: the next backup stores its chunk again.
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     env.assert_check_passes();
     let last = ids(&env).pop().unwrap();
     env.restore_matches(&last, &src);
@@ -166,27 +154,27 @@ fn bit_rot_is_named_restored_around_and_healed() {
 
 #[test]
 fn lost_catalog_is_rebuilt() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("a"), noise(300_000, 1)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("a"), bytes(300_000, 1)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     fs::remove_dir_all(env.path("cache")).unwrap();
     env.assert_check_passes();
     env.restore_matches("h/mail/imap/last", &src);
     fs::remove_dir_all(env.path("cache")).unwrap();
     env.ok(&["repair"]);
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     env.assert_check_passes();
 }
 
 #[test]
 fn truncated_pack_is_set_aside_and_healed() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(src.join("d")).unwrap();
-    fs::write(src.join("d/a"), noise(200_000, 1)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("d/a"), bytes(200_000, 1)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let s1 = ids(&env).pop().unwrap();
     let packs = env.pack_files();
     assert_eq!(packs.len(), 1);
@@ -214,22 +202,22 @@ fn truncated_pack_is_set_aside_and_healed() {
     env.ok(&["repair"]);
     assert!(!packs[0].exists());
     assert_eq!(env.snapshots()[0]["status"], "damaged");
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     env.assert_check_passes();
     env.restore_matches(&s1, &src);
 }
 
 #[test]
 fn deleted_pack_is_reported_per_file_and_unchanged_files_are_read_again() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("a"), noise(100_000, 1)).unwrap();
-    fs::write(src.join("b"), noise(100_000, 2)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("a"), bytes(100_000, 1)).unwrap();
+    fs::write(src.join("b"), bytes(100_000, 2)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let first_pack = env.pack_files();
-    fs::write(src.join("c"), noise(100_000, 3)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("c"), bytes(100_000, 3)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let [s1, s2] = <[String; 2]>::try_from(ids(&env)).unwrap();
     fs::remove_file(&first_pack[0]).unwrap();
     let (ok, v) = env.check_json(false);
@@ -257,7 +245,7 @@ fn deleted_pack_is_reported_per_file_and_unchanged_files_are_read_again() {
     assert_eq!(got, want);
     env.ok(&["repair"]);
     // a and b are unchanged since snapshot 2, but their chunks are gone: they must be read again.
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     env.restore_matches("h/mail/imap/last", &src);
     // Snapshot 2 is whole again; snapshot 1's root tree ({a, b}) is gone for good.
     env.restore_matches(&s2, &src);
@@ -279,11 +267,11 @@ fn deleted_pack_is_reported_per_file_and_unchanged_files_are_read_again() {
 
 #[test]
 fn half_written_temp_files_are_ignored_then_removed() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("a"), noise(50_000, 1)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("a"), bytes(50_000, 1)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let pack_dir = env.pack_files()[0].parent().unwrap().to_path_buf();
     let young = pack_dir.join(".tmp-1-abc-young.pack");
     let old = env.store().join("snapshots/.tmp-1-abc-old.json");
@@ -303,20 +291,20 @@ fn half_written_temp_files_are_ignored_then_removed() {
     assert!(young.exists(), "a young one may belong to a running backup");
     env.ok(&["repair", "--now"]);
     assert!(!young.exists());
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     env.assert_check_passes();
 }
 
 #[test]
 fn prune_keeps_the_good_copy_of_a_blob_stored_twice() {
     use bmbackup::store::pack::{Frame, PackBuilder};
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
-    let data = noise(150_000, 1);
+    let data = bytes(150_000, 1);
     fs::write(src.join("a"), &data).unwrap();
-    fs::write(src.join("b"), noise(150_000, 2)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("b"), bytes(150_000, 2)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     // A second pack holding the same blobs in another order (as two hosts writing at once, or
     // an interrupted prune, leave behind).
     let store = env.open_store();
@@ -357,13 +345,13 @@ fn prune_keeps_the_good_copy_of_a_blob_stored_twice() {
 
 #[test]
 fn read_data_percent_verifies_a_sample() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
     for i in 0..40u64 {
-        fs::write(src.join(format!("f{i}")), noise(20_000, i)).unwrap();
+        fs::write(src.join(format!("f{i}")), bytes(20_000, i)).unwrap();
     }
-    env.backup(&src);
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let run = |arg: &str| -> serde_json::Value {
         serde_json::from_str(&env.ok(&["check", "--json", arg])).unwrap()
     };
@@ -378,11 +366,11 @@ fn read_data_percent_verifies_a_sample() {
 
 #[test]
 fn a_rotten_manifest_that_still_parses_is_rewritten_by_repair() {
-    let env = Env::new();
+    let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
-    fs::write(src.join("a"), noise(50_000, 1)).unwrap();
-    env.backup(&src);
+    fs::write(src.join("a"), bytes(50_000, 1)).unwrap();
+    env.backup_with("h", "mail/imap", &src, &["--threads", "2"]);
     let m = env.manifest_files().remove(0);
     let text = fs::read(&m).unwrap();
     // A flipped bit inside the source path: still JSON, no longer matching its name.

@@ -3,11 +3,11 @@
 //! permission checks under `allow_other`. Every mount is unmounted by a guard, also when an
 //! assertion fails.
 
-mod mount_env;
+mod common;
 
 use bmbackup::fuse::MountOptions;
 use bmbackup::vfs::{Vfs, VfsConfig};
-use mount_env::*;
+use common::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -174,7 +174,7 @@ fn last_moves_without_remount_while_an_old_reader_stays_consistent() {
     let env = Env::new();
     let src = env.path("src");
     write(&src.join("sub/f"), b"version 1");
-    write(&src.join("top"), &pseudo_random(1 << 20, 1));
+    write(&src.join("top"), &bytes(1 << 20, 1));
     env.backup("10.0.0.5", "mail", &src);
     let _m = env.mount(MountOptions::default());
     let last = env.mnt().join("10.0.0.5/mail/last");
@@ -196,7 +196,7 @@ fn last_moves_without_remount_while_an_old_reader_stays_consistent() {
     ));
 
     write(&src.join("sub/f"), b"version 2");
-    write(&src.join("top"), &pseudo_random(1 << 20, 2));
+    write(&src.join("top"), &bytes(1 << 20, 2));
     env.backup("10.0.0.5", "mail", &src);
     let t = Instant::now();
     while fs::read(last.join("sub/f")).unwrap() != b"version 2" {
@@ -220,7 +220,7 @@ fn last_moves_without_remount_while_an_old_reader_stays_consistent() {
     let mut data = Vec::new();
     old_file.read_to_end(&mut data).unwrap();
     assert!(
-        data == pseudo_random(1 << 20, 1),
+        data == bytes(1 << 20, 1),
         "the open file must keep the old content"
     );
     // Looking up a name relative to the old directory still resolves in the old snapshot.

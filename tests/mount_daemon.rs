@@ -2,10 +2,10 @@
 //! returns once the mount is up, SIGTERM unmounts, and a stale mount left by a killed daemon is
 //! cleared by the next mount.
 
-mod mount_env;
+mod common;
 
 use bmbackup::fuse::MountOptions;
-use mount_env::*;
+use common::*;
 use std::fs;
 use std::time::{Duration, Instant};
 
@@ -14,7 +14,7 @@ fn damaged_chunk_reads_fail_with_eio() {
     let env = Env::new();
     let src = env.path("src");
     write(&src.join("good"), b"small and fine");
-    write(&src.join("bad"), &pseudo_random(4 << 20, 9));
+    write(&src.join("bad"), &bytes(4 << 20, 9));
     env.backup("h", "p", &src);
     // Flip bytes in the middle of the biggest pack file: inside the random file's chunks.
     let biggest = walk(&env.store())
@@ -40,19 +40,15 @@ fn damaged_chunk_reads_fail_with_eio() {
     drop(_m);
 
     // The daemon's log names the file by its snapshot path.
-    let prog = mount_program();
     let log = env.path("log");
     let mut daemon = KillOnDrop(Some(
-        prog.command(&env)
+        env.mount_command()
             .arg("--foreground")
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     ));
-    let _guard = Mounted {
-        mp: env.mnt(),
-        thread: None,
-    };
+    let _guard = MountGuard::new(&env.mnt());
     let t = Instant::now();
     loop {
         match fs::read(last.join("bad")) {
@@ -82,17 +78,13 @@ fn damaged_chunk_reads_fail_with_eio() {
 
 #[test]
 fn daemon_sigterm_and_stale_mounts() {
-    let prog = mount_program();
     let env = Env::new();
     let src = env.path("src");
     write(&src.join("f"), b"data");
     env.backup("h", "p", &src);
     let mp = env.mnt();
-    let guard = Mounted {
-        mp: mp.clone(),
-        thread: None,
-    };
-    let daemon = |extra: &[&str]| prog.command(&env).args(extra).output().unwrap();
+    let guard = MountGuard::new(&mp);
+    let daemon = |extra: &[&str]| env.mount_command().args(extra).output().unwrap();
     // Background mode returns only once the mount is up.
     let t = Instant::now();
     let out = daemon(&["-o", "ro,_netdev"]);
@@ -109,8 +101,7 @@ fn daemon_sigterm_and_stale_mounts() {
     );
 
     // A daemon that fails after the fork makes the waiting parent fail too, with its message.
-    let out = prog
-        .command_with(&env.path("no-store"), &env.path("src"), &env.path("cache"))
+    let out = mount_command(&env.path("no-store"), &env.path("src"), &env.cache())
         .output()
         .unwrap();
     assert!(!out.status.success());
@@ -126,7 +117,7 @@ fn daemon_sigterm_and_stale_mounts() {
         Some(libc::ENOTCONN)
     );
     let mut fg = KillOnDrop(Some(
-        prog.command(&env).arg("--foreground").spawn().unwrap(),
+        env.mount_command().arg("--foreground").spawn().unwrap(),
     ));
     let t = Instant::now();
     // Listing the root proves the new daemon answers: the dead mount's kernel caches may still

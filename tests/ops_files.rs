@@ -2,10 +2,13 @@
 //! Makefile's install target and the example configuration. Each runs the real tool (sh, make,
 //! systemd-analyze) and is skipped, loudly, only when that tool is missing.
 
+mod common;
+
+use common::{show, walk};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -21,15 +24,6 @@ fn have(tool: &str) -> bool {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
-}
-
-fn show(out: &Output) -> String {
-    format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn write_script(path: &Path, body: &str) {
@@ -252,24 +246,11 @@ fn make_install_and_uninstall_respect_destdir_and_prefix() {
     make("uninstall");
     let mut left: Vec<String> = walk(&dest)
         .into_iter()
+        .filter(|p| !fs::symlink_metadata(p).unwrap().is_dir())
         .map(|p| p.strip_prefix(&dest).unwrap().display().to_string())
         .collect();
     left.sort();
     assert_eq!(left, ["etc/bmbackup/bmbackup.toml"]);
-}
-
-/// Files and symlinks under `dir`, recursively.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if fs::symlink_metadata(&path).unwrap().is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
 }
 
 #[test]

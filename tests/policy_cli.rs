@@ -3,92 +3,12 @@
 //! environment, retention applied by `backup`, and `stats`. Retention rules over long synthetic
 //! histories are table-tested in `src/retention/tests.rs` (the CLI only makes "now" snapshots).
 
+mod common;
+
+use common::{bytes, write, Env};
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let env = Env { dir };
-        let out = env.run(&["init", env.store().to_str().unwrap()]);
-        assert!(out.status.success(), "{out:?}");
-        env
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn store(&self) -> PathBuf {
-        self.path("store")
-    }
-    fn config(&self) -> PathBuf {
-        self.path("bmbackup.toml")
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-            .args(args)
-            .env("BMBACKUP_STORE", self.store())
-            .env("BMBACKUP_CACHE", self.path("cache"))
-            .env("BMBACKUP_CONFIG", self.config())
-            .output()
-            .unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    /// Writes the config file; every test has one (BMBACKUP_CONFIG points at it), so the
-    /// machine's /etc/bmbackup never leaks in. No post-backup hook unless `text` sets one.
-    fn write_config(&self, text: &str) {
-        let text = if text.contains("post_backup_hook") {
-            text.to_string()
-        } else {
-            format!("post_backup_hook = \"\"\n{text}")
-        };
-        fs::write(self.config(), format!("host = \"10.0.0.5\"\n{text}")).unwrap();
-    }
-    fn backup_part(&self, part: &str, src: &Path) -> String {
-        self.ok(&["backup", "--part", &format!("{part}={}", src.display())])
-    }
-    fn snapshots(&self) -> Vec<serde_json::Value> {
-        let v: serde_json::Value =
-            serde_json::from_str(&self.ok(&["snapshots", "--json"])).unwrap();
-        v.as_array().unwrap().clone()
-    }
-    fn manifests(&self) -> usize {
-        fs::read_dir(self.store().join("snapshots"))
-            .unwrap()
-            .count()
-    }
-}
-
-fn write(path: &Path, data: &[u8]) {
-    fs::create_dir_all(path.parent().unwrap()).unwrap();
-    fs::write(path, data).unwrap();
-}
-
-fn pseudo_random(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
 
 fn spool(root: &Path) {
     for m in 1..=20 {
@@ -97,7 +17,7 @@ fn spool(root: &Path) {
             format!("Subject: {m}\r\n\r\n{}", "text ".repeat(100 * m)).as_bytes(),
         );
     }
-    write(&root.join("big.bin"), &pseudo_random(1 << 20, 3));
+    write(&root.join("big.bin"), &bytes(1 << 20, 3));
 }
 
 /// Every file under `root`, relative, with its content.
@@ -173,14 +93,14 @@ fn forget_dry_run_then_keep_last() {
         "{out}"
     );
     assert!(out.contains("nothing was deleted"), "{out}");
-    assert_eq!(env.manifests(), 4, "a dry run deletes nothing");
+    assert_eq!(env.manifest_files().len(), 4, "a dry run deletes nothing");
     assert_eq!(env.snapshots().len(), 4);
 
     // --part limits forget to that part: bm/pgsql is left alone even by a strict rule.
     env.ok(&["forget", "--keep-last", "1", "--part", "mail/imap"]);
     let left = env.snapshots();
     assert_eq!(left.len(), 2);
-    assert_eq!(env.manifests(), 2);
+    assert_eq!(env.manifest_files().len(), 2);
     let imap: Vec<_> = left.iter().filter(|s| s["part"] == "mail/imap").collect();
     assert_eq!(imap.len(), 1);
 
@@ -447,7 +367,7 @@ fn forget_with_prune_frees_the_space_of_forgotten_data() {
     env.write_config("");
     let src = env.path("spool");
     spool(&src);
-    write(&src.join("gone.bin"), &pseudo_random(2 << 20, 9));
+    write(&src.join("gone.bin"), &bytes(2 << 20, 9));
     env.backup_part("mail/imap", &src);
     fs::remove_file(src.join("gone.bin")).unwrap();
     env.backup_part("mail/imap", &src);

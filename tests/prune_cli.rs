@@ -1,84 +1,12 @@
 //! End-to-end tests of `prune`: data of forgotten snapshots goes, kept snapshots still restore
 //! byte-identical, and prune racing a backup never leaves a snapshot pointing at deleted data.
 
+mod common;
+
+use common::{bytes, Env};
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let env = Env {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        let out = env.run(&["init", env.store().to_str().unwrap()]);
-        assert!(out.status.success());
-        env
-    }
-    fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
-    }
-    fn store(&self) -> PathBuf {
-        self.path("store")
-    }
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bmbackup"));
-        c.args(args)
-            .env("BMBACKUP_STORE", self.store())
-            .env("BMBACKUP_CACHE", self.path("cache"))
-            .env_remove("BMBACKUP_CONFIG");
-        c
-    }
-    fn run(&self, args: &[&str]) -> Output {
-        self.cmd(args).output().unwrap()
-    }
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-    fn snapshots(&self) -> Vec<serde_json::Value> {
-        serde_json::from_str::<serde_json::Value>(&self.ok(&["snapshots", "--json"]))
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
-    }
-    fn store_size(&self) -> u64 {
-        fn size(p: &Path) -> u64 {
-            let md = fs::symlink_metadata(p).unwrap();
-            if md.is_dir() {
-                fs::read_dir(p)
-                    .unwrap()
-                    .map(|e| size(&e.unwrap().path()))
-                    .sum()
-            } else {
-                md.len()
-            }
-        }
-        size(&self.store())
-    }
-}
-
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E3779B97F4A7C15) | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+use std::path::Path;
+use std::process::{Command, Stdio};
 
 fn same_dirs(a: &Path, b: &Path) {
     let out = Command::new("diff")
@@ -99,14 +27,14 @@ fn forgotten_data_is_pruned_and_kept_snapshots_restore() {
     let env = Env::new();
     let src = env.path("src");
     fs::create_dir_all(src.join("d")).unwrap();
-    fs::write(src.join("d/keep"), noise(2 << 20, 1)).unwrap();
-    fs::write(src.join("d/old"), noise(8 << 20, 2)).unwrap();
+    fs::write(src.join("d/keep"), bytes(2 << 20, 1)).unwrap();
+    fs::write(src.join("d/old"), bytes(8 << 20, 2)).unwrap();
     let part = format!("mail/imap={}", src.display());
     env.ok(&["backup", "--host", "h", "--part", &part]);
     let old_copy = env.path("old-copy");
     env.ok(&["restore", "h/mail/imap/last", old_copy.to_str().unwrap()]);
     fs::remove_file(src.join("d/old")).unwrap();
-    fs::write(src.join("d/new"), noise(1 << 20, 3)).unwrap();
+    fs::write(src.join("d/new"), bytes(1 << 20, 3)).unwrap();
     env.ok(&["backup", "--host", "h", "--part", &part]);
     let before = env.store_size();
 
@@ -154,7 +82,7 @@ fn prune_racing_a_backup_never_breaks_a_snapshot() {
         // Each round replaces most of the data, so the previous snapshot's chunks become garbage
         // once its manifest is gone.
         for i in 0..6u64 {
-            fs::write(src.join(format!("f{i}")), noise(600 << 10, round * 100 + i)).unwrap();
+            fs::write(src.join(format!("f{i}")), bytes(600 << 10, round * 100 + i)).unwrap();
         }
         let backup = env
             .cmd(&[

@@ -3,11 +3,9 @@
 //! spools, checked with the exact tree comparer. Also the throughput report against `cp -a`.
 
 mod common;
-mod restore_env;
 
 use bmbackup::gen::{generate_spool, generate_tree_with_every_file_type, SpoolSpec};
-use common::{assert_same_tree_with, CompareOptions};
-use restore_env::*;
+use common::*;
 use std::fs;
 use std::path::Path;
 use std::process::Command;
@@ -23,11 +21,11 @@ fn restore_at_a_date_between_two_snapshots_gives_the_older() {
     let src = env.path("src");
     write(&src.join("a/keep.txt"), b"kept");
     write(&src.join("a/sub/f.txt"), b"version one");
-    let one = env.backup("data", &src);
+    let one = env.backup(HOST, "data", &src);
     std::thread::sleep(std::time::Duration::from_millis(1100));
     write(&src.join("a/sub/f.txt"), b"version two, longer");
     write(&src.join("a/sub/new.txt"), b"new");
-    let two = env.backup("data", &src);
+    let two = env.backup(HOST, "data", &src);
     let (t1, t2) = (
         one["started_ns"].as_i64().unwrap(),
         two["started_ns"].as_i64().unwrap(),
@@ -122,7 +120,7 @@ fn restore_user_restores_exactly_that_user() {
     let orig = env.path("orig");
     generate_spool(&spool, &SpoolSpec::demo()).unwrap();
     generate_spool(&orig, &SpoolSpec::demo()).unwrap();
-    env.backup("mail/imap", &spool);
+    env.backup(HOST, "mail/imap", &spool);
     let all = users(&spool);
     let (local, domain) = all[3].clone();
     let user = format!("{local}@{domain}");
@@ -284,8 +282,8 @@ fn restore_server_reproduces_every_part() {
     let odd = env.path("srv/odd");
     generate_spool(&spool, &SpoolSpec::demo()).unwrap();
     generate_tree_with_every_file_type(&odd).unwrap();
-    env.backup("mail/imap", &spool);
-    env.backup("misc", &odd);
+    env.backup(HOST, "mail/imap", &spool);
+    env.backup(HOST, "misc", &odd);
     let root = env.path("root");
     let r = root.to_str().unwrap();
 
@@ -357,28 +355,14 @@ fn restore_server_reproduces_every_part() {
     assert!(e.contains(HOST), "{e}");
 }
 
-/// Pseudo-random bytes that do not compress, so the restore has real work per byte.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(n);
-    v
-}
-
 #[test]
 fn an_interrupted_restore_completes_on_rerun() {
     let env = Env::new();
     let src = env.path("big");
     for i in 0..48 {
-        write(&src.join(format!("d{}/f{i:02}", i % 4)), &noise(3 << 20, i));
+        write(&src.join(format!("d{}/f{i:02}", i % 4)), &bytes(3 << 20, i));
     }
-    env.backup("big", &src);
+    env.backup(HOST, "big", &src);
     let dest = env.path("dest");
     let args = [
         "restore",
@@ -469,14 +453,14 @@ fn throughput_against_cp() {
     };
     let spool = env.path("spool");
     let s = generate_spool(&spool, &SpoolSpec::quick()).unwrap();
-    env.backup("mail/imap", &spool);
+    env.backup(HOST, "mail/imap", &spool);
     // The biggest user's mailbox.
     let (local, domain) = users(&spool)
         .into_iter()
-        .max_by_key(|(l, d)| dir_bytes(&spool.join(d).join("user").join(l)))
+        .max_by_key(|(l, d)| dir_size(&spool.join(d).join("user").join(l)))
         .unwrap();
     let user_dir = spool.join(&domain).join("user").join(&local);
-    let user_bytes = dir_bytes(&user_dir);
+    let user_bytes = dir_size(&user_dir);
     // Each timing starts with no dirty pages, so one copy does not pay for the previous one's
     // writeback; sources and store are in the page cache for both.
     let time = |f: &mut dyn FnMut()| {
@@ -538,18 +522,4 @@ fn throughput_against_cp() {
         );
         fs::remove_dir_all(&base).unwrap();
     }
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    let mut n = 0;
-    for e in fs::read_dir(dir).unwrap() {
-        let e = e.unwrap();
-        let md = e.metadata().unwrap();
-        n += if md.is_dir() {
-            dir_bytes(&e.path())
-        } else {
-            md.len()
-        };
-    }
-    n
 }

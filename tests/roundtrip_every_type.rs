@@ -5,40 +5,17 @@
 
 mod common;
 
-use common::{assert_same_tree_with, CompareOptions};
-use std::process::Command;
-
-fn bin(cache: &std::path::Path, store: &std::path::Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bmbackup"));
-    c.env("BMBACKUP_STORE", store)
-        .env("BMBACKUP_CACHE", cache)
-        .env_remove("BMBACKUP_CONFIG");
-    c
-}
-
-fn ok(c: &mut Command) -> String {
-    let out = c.output().unwrap();
-    assert!(
-        out.status.success(),
-        "{c:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{assert_same_tree_with, CompareOptions, Env};
 
 #[test]
 fn every_file_type_round_trips_exactly() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    let store = dir.path().join("store");
-    let cache = dir.path().join("cache");
+    let env = Env::new();
+    let src = env.path("src");
     bmbackup::gen::generate_tree_with_every_file_type(&src).unwrap();
-    ok(bin(&cache, &store).args(["init", store.to_str().unwrap()]));
     let part = format!("mail/imap={}", src.display());
-    ok(bin(&cache, &store).args(["backup", "--host", "10.0.0.5", "--part", &part]));
-    let out = dir.path().join("restored");
-    ok(bin(&cache, &store).args(["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]));
+    env.ok(&["backup", "--host", "10.0.0.5", "--part", &part]);
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
     let opts = CompareOptions {
         sparse: true,
         ..CompareOptions::default()
@@ -46,9 +23,9 @@ fn every_file_type_round_trips_exactly() {
     assert_same_tree_with(&src, &out, &opts);
 
     // The second, unchanged backup reads nothing and still restores the same tree.
-    let json = ok(bin(&cache, &store).args(["backup", "--host", "10.0.0.5", "--part", &part]));
+    let json = env.ok(&["backup", "--host", "10.0.0.5", "--part", &part]);
     assert!(json.contains("read 0 B"), "{json}");
-    let out2 = dir.path().join("restored2");
-    ok(bin(&cache, &store).args(["restore", "10.0.0.5/mail/imap/last", out2.to_str().unwrap()]));
+    let out2 = env.path("restored2");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out2.to_str().unwrap()]);
     assert_same_tree_with(&src, &out2, &opts);
 }

@@ -1,0 +1,307 @@
+//! One test environment: a temp folder holding a store, its own catalog cache and its own
+//! config file, and the real `bmbackup` binary run against them; backup, snapshot, check and
+//! store-inspection helpers on top.
+
+use bmbackup::id::Digest;
+use bmbackup::repo::Repository;
+use bmbackup::store::pack::IndexEntry;
+use bmbackup::store::Store;
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The host most restore tests back up as.
+pub const HOST: &str = "10.9.9.9";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A fresh store (`init` with its defaults).
+    pub fn new() -> Env {
+        Self::create(tempfile::tempdir().unwrap(), None, &[])
+    }
+
+    /// A fresh store under `parent` (e.g. a tmpfs, to time restores without the disk).
+    pub fn new_in(parent: &Path) -> Env {
+        Self::create(tempfile::tempdir_in(parent).unwrap(), None, &[])
+    }
+
+    /// A fresh store made by `init STORE ARGS…` (e.g. `--chunk-avg 1M`).
+    pub fn with_init(args: &[&str]) -> Env {
+        Self::create(tempfile::tempdir().unwrap(), None, args)
+    }
+
+    /// A store whose folder is `store` (e.g. on a tmpfs), made by `init STORE ARGS…`; cache and
+    /// scratch stay in the temp folder, `store()` is a symlink to it.
+    pub fn with_store_at(store: &Path, args: &[&str]) -> Env {
+        Self::create(tempfile::tempdir().unwrap(), Some(store), args)
+    }
+
+    /// No store yet (a test copies a fixture to `store()`).
+    pub fn uninit() -> Env {
+        Self::prepared(tempfile::tempdir().unwrap())
+    }
+
+    fn prepared(dir: tempfile::TempDir) -> Env {
+        // Other users must be able to reach the mount point (the allow_other test).
+        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let env = Env { dir };
+        // An empty config file: no /etc config leaks in, entities get their defaults.
+        fs::write(env.config(), "").unwrap();
+        env
+    }
+
+    fn create(dir: tempfile::TempDir, store_at: Option<&Path>, args: &[&str]) -> Env {
+        let env = Self::prepared(dir);
+        let store = match store_at {
+            Some(at) => {
+                std::os::unix::fs::symlink(at, env.store()).unwrap();
+                at.to_path_buf()
+            }
+            None => env.store(),
+        };
+        let mut init = vec!["init", store.to_str().unwrap()];
+        init.extend_from_slice(args);
+        env.ok(&init);
+        env
+    }
+
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+
+    pub fn store(&self) -> PathBuf {
+        self.path("store")
+    }
+
+    pub fn cache(&self) -> PathBuf {
+        self.path("cache")
+    }
+
+    /// The config file every command is given (`BMBACKUP_CONFIG`); empty unless a test writes it.
+    pub fn config(&self) -> PathBuf {
+        self.path("env-config.toml")
+    }
+
+    /// Writes the config file with `host = "10.0.0.5"` first and, unless `text` sets one, no
+    /// post-backup hook (the BlueMind default must not run here).
+    pub fn write_config(&self, text: &str) {
+        let text = if text.contains("post_backup_hook") {
+            text.to_string()
+        } else {
+            format!("post_backup_hook = \"\"\n{text}")
+        };
+        fs::write(self.config(), format!("host = \"10.0.0.5\"\n{text}")).unwrap();
+    }
+
+    /// The mount point (created on first use).
+    pub fn mnt(&self) -> PathBuf {
+        let mnt = self.path("mnt");
+        fs::create_dir_all(&mnt).unwrap();
+        mnt
+    }
+
+    /// `bmbackup ARGS…` with this environment's store, cache and config, not yet run.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_bmbackup"));
+        c.args(args)
+            .env("BMBACKUP_STORE", self.store())
+            .env("BMBACKUP_CACHE", self.cache())
+            .env("BMBACKUP_CONFIG", self.config())
+            .env("RUST_LOG", "warn");
+        c
+    }
+
+    /// Runs and returns the output, whatever the exit status.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.cmd(args).output().unwrap()
+    }
+
+    /// Runs, expects success and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "{args:?} failed: {}", show(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs, expects failure and returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            !out.status.success(),
+            "{args:?} should fail: {}",
+            show(&out)
+        );
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    }
+
+    /// Runs and expects exit code `code`; returns stdout + stderr.
+    pub fn code(&self, args: &[&str], code: i32) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", show(&out));
+        show(&out)
+    }
+
+    /// `backup --host HOST --part PART=SRC`; returns the newest snapshot of that host and part.
+    pub fn backup(&self, host: &str, part: &str, src: &Path) -> Value {
+        self.backup_with(host, part, src, &[])
+    }
+
+    /// `backup --host HOST --part PART=SRC EXTRA…`; returns the newest snapshot of that host
+    /// and part.
+    pub fn backup_with(&self, host: &str, part: &str, src: &Path, extra: &[&str]) -> Value {
+        let part_arg = format!("{part}={}", src.display());
+        let mut args = vec!["backup", "--host", host, "--part", &part_arg];
+        args.extend_from_slice(extra);
+        self.ok(&args);
+        self.snapshots()
+            .into_iter()
+            .filter(|s| s["host"] == host && s["part"] == part)
+            .max_by_key(|s| s["started_ns"].as_i64().unwrap())
+            .unwrap()
+    }
+
+    /// `backup --part PART=SRC` with the host of the config file; returns stdout.
+    pub fn backup_part(&self, part: &str, src: &Path) -> String {
+        self.ok(&["backup", "--part", &format!("{part}={}", src.display())])
+    }
+
+    /// `snapshots --json`.
+    pub fn snapshots(&self) -> Vec<Value> {
+        serde_json::from_str::<Value>(&self.ok(&["snapshots", "--json"]))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// `check --json [--read-data]`: (exit status success, report).
+    pub fn check_json(&self, read_data: bool) -> (bool, Value) {
+        let mut args = vec!["check", "--json"];
+        if read_data {
+            args.push("--read-data");
+        }
+        let out = self.run(&args);
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("check output: {e}: {}", show(&out)));
+        assert_eq!(out.status.success(), v["ok"].as_bool().unwrap(), "{v}");
+        (out.status.success(), v)
+    }
+
+    pub fn assert_check_passes(&self) {
+        let (ok, v) = self.check_json(true);
+        assert!(ok, "check --read-data found damage: {v:#}");
+    }
+
+    /// Restores snapshot `id` into a new folder and compares it with `expected`.
+    pub fn restore_matches(&self, id: &str, expected: &Path) {
+        let out = self.path(&format!(
+            "restore-{}",
+            bmbackup::store::backend::unique_suffix()
+        ));
+        self.ok(&["restore", id, out.to_str().unwrap()]);
+        super::assert_same_tree_with(expected, &out, &super::CompareOptions::ignore_root());
+        fs::remove_dir_all(&out).unwrap();
+    }
+
+    pub fn open_store(&self) -> Store {
+        Store::open(&self.store()).unwrap()
+    }
+
+    /// The repository as the mount opens it, with this environment's cache.
+    pub fn repo(&self) -> Repository {
+        Repository::open(&self.store(), Some(&self.cache())).unwrap()
+    }
+
+    /// The pack and index entry holding the blob `id`.
+    pub fn find_blob(&self, id: &Digest) -> (PathBuf, IndexEntry) {
+        let store = self.open_store();
+        for p in store.list_packs().unwrap() {
+            let (_, entries) = store.read_pack_index(&p).unwrap();
+            if let Some(e) = entries.iter().find(|e| e.id == *id) {
+                return (PathBuf::from(store.describe_pack(&p)), *e);
+            }
+        }
+        panic!("blob {id:?} not in any pack");
+    }
+
+    /// The snapshot manifests in the store, sorted.
+    pub fn manifest_files(&self) -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = fs::read_dir(self.store().join("snapshots"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        v.sort();
+        v
+    }
+
+    pub fn pack_files(&self) -> Vec<PathBuf> {
+        let store = self.open_store();
+        store
+            .list_packs()
+            .unwrap()
+            .iter()
+            .map(|p| PathBuf::from(store.describe_pack(p)))
+            .collect()
+    }
+
+    /// Bytes of every file in the store.
+    pub fn store_size(&self) -> u64 {
+        super::dir_size(&self.store())
+    }
+}
+
+/// Exit status, stdout and stderr of a command, for assertion messages.
+pub fn show(out: &Output) -> String {
+    format!(
+        "exit {:?}\n{}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs the built `bmbackup` binary with `args` and nothing else set, and returns its output
+/// (never panics on a non-zero exit: tests assert on the status themselves).
+pub fn run_bin<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_bmbackup"))
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", env!("CARGO_BIN_EXE_bmbackup")))
+}
+
+/// Runs any command, expects success and returns stdout.
+pub fn command_ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{c:?}: {}", show(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `cmd` with `sh -c` and expects success.
+pub fn sh(cmd: &str) {
+    command_ok(Command::new("sh").arg("-c").arg(cmd));
+}
+
+/// Whether the long variants of the randomised tests were asked for (`BMBACKUP_LONG=1`).
+pub fn long() -> bool {
+    std::env::var("BMBACKUP_LONG").is_ok_and(|v| v == "1")
+}
+
+pub fn iso(ns: i64) -> String {
+    bmbackup::timefmt::iso8601(ns)
+}
+
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
