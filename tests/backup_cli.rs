@@ -4,37 +4,9 @@
 
 mod common;
 
-use common::{bytes, mail_tree, walk, write, Env};
+use common::{assert_restored, bytes, mail_tree, write, Env};
 use std::fs;
 use std::path::Path;
-use std::process::Command;
-
-/// rsync in dry-run, checksum mode prints nothing when both trees are equal in content and metadata.
-fn assert_same(src: &Path, dst: &Path) {
-    let out = Command::new("rsync")
-        .args(["-naHAXc", "--itemize-changes", "--no-t", "--exclude=/."])
-        .arg(format!("{}/", src.display()))
-        .arg(format!("{}/", dst.display()))
-        .output()
-        .expect("rsync is installed (see .ci/run)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success() && text.trim().is_empty(),
-        "differences:\n{text}"
-    );
-    // mtimes to the nanosecond, which rsync does not compare.
-    for entry in walk(src) {
-        let rel = entry.strip_prefix(src).unwrap();
-        let a = fs::symlink_metadata(&entry).unwrap();
-        let b = fs::symlink_metadata(dst.join(rel)).unwrap();
-        use std::os::unix::fs::MetadataExt;
-        assert_eq!(
-            (a.mtime(), a.mtime_nsec()),
-            (b.mtime(), b.mtime_nsec()),
-            "mtime of {rel:?}"
-        );
-    }
-}
 
 #[test]
 fn round_trip_and_incremental_reads() {
@@ -68,7 +40,7 @@ fn round_trip_and_incremental_reads() {
 
     let out = env.path("restored");
     env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
-    assert_same(&src, &out);
+    assert_restored(&src, &out);
 
     // The first snapshot still restores as it was (by id prefix), not as the source is now.
     let old = env.path("old");
@@ -119,7 +91,7 @@ fn catalog_rebuilt_from_store_gives_same_answers() {
     assert_eq!(before, after);
     let out = env.path("restored");
     env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
-    assert_same(&src, &out);
+    assert_restored(&src, &out);
 }
 
 #[test]
@@ -134,7 +106,7 @@ fn restore_of_a_subtree_and_a_single_file() {
         "10.0.0.5/mail/imap/last:example.com/user/u2",
         out.to_str().unwrap(),
     ]);
-    assert_same(&src.join("example.com/user/u2"), &out);
+    assert_restored(&src.join("example.com/user/u2"), &out);
     let one = env.path("one");
     env.ok(&[
         "restore",
@@ -201,18 +173,15 @@ fn concurrent_backups_of_two_hosts_share_one_store() {
         write(&root.join("own/data"), &bytes(2 << 20, seed));
     }
     let spawn = |host: &str, src: &Path| {
-        Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-            .args([
-                "backup",
-                "--host",
-                host,
-                "--part",
-                &format!("mail/imap={}", src.display()),
-            ])
-            .env("BMBACKUP_STORE", env.store())
-            .env("BMBACKUP_CACHE", env.path("cache"))
-            .spawn()
-            .unwrap()
+        env.cmd(&[
+            "backup",
+            "--host",
+            host,
+            "--part",
+            &format!("mail/imap={}", src.display()),
+        ])
+        .spawn()
+        .unwrap()
     };
     let mut one = spawn("10.0.0.5", &a);
     let mut two = spawn("10.0.0.6", &b);
@@ -225,7 +194,7 @@ fn concurrent_backups_of_two_hosts_share_one_store() {
             &format!("{host}/mail/imap/last"),
             out.to_str().unwrap(),
         ]);
-        assert_same(src, &out);
+        assert_restored(src, &out);
     }
     // A third host with the same data, run alone, finds everything already stored.
     let c = env.backup("10.0.0.7", "mail/imap", &a);

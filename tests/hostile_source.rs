@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{bytes, long, set_mtime, show, Env};
+use common::{bytes, long, set_mtime, show, Env, BIN};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -178,17 +178,9 @@ fn unreadable_files_are_reported_and_the_rest_backed_up() {
     assert!(st.success());
     let part = format!("mail/imap={}", src.display());
     let out = env
-        .cmd(&[])
-        .get_envs()
-        .fold(Command::new("setpriv"), |mut c, (k, v)| {
-            match v {
-                Some(v) => c.env(k, v),
-                None => c.env_remove(k),
-            };
-            c
-        })
+        .command("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(env!("CARGO_BIN_EXE_bmbackup"))
+        .arg(BIN)
         .args(["backup", "--host", "h", "--part", &part])
         .output()
         .unwrap();
@@ -209,20 +201,13 @@ fn unreadable_files_are_reported_and_the_rest_backed_up() {
 
 /// Peak resident memory of a command, from `/usr/bin/time -v`, in KiB.
 fn peak_kib(env: &Env, args: &[&str]) -> (std::process::Output, u64) {
-    let c = env.cmd(args);
-    let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = c
-        .get_envs()
-        .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
-        .collect();
-    let mut t = Command::new("/usr/bin/time");
-    t.arg("-v").arg(c.get_program()).args(c.get_args());
-    for (k, v) in envs {
-        match v {
-            Some(v) => t.env(k, v),
-            None => t.env_remove(k),
-        };
-    }
-    let out = t.output().unwrap();
+    let out = env
+        .command("/usr/bin/time")
+        .arg("-v")
+        .arg(BIN)
+        .args(args)
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     let kib = err
         .lines()

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{command_ok, is_root, Env, MountGuard};
+use common::{command_ok, is_root, Env, MountGuard, BIN};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -59,7 +59,7 @@ fn fstab_line_mounts_through_the_helper() {
             .arg("-T")
             .arg(&fstab)
             .arg(&mnt)
-            .env("BMBACKUP_BIN", env!("CARGO_BIN_EXE_bmbackup"))
+            .env("BMBACKUP_BIN", BIN)
             .env("BMBACKUP_CACHE", &cache),
     );
     let mounts = fs::read_to_string("/proc/self/mounts").unwrap();

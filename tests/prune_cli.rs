@@ -3,24 +3,10 @@
 
 mod common;
 
-use common::{bytes, Env};
+use common::{assert_restored, bytes, Env};
 use std::fs;
-use std::path::Path;
-use std::process::{Command, Stdio};
 
-fn same_dirs(a: &Path, b: &Path) {
-    let out = Command::new("diff")
-        .arg("-r")
-        .arg(a)
-        .arg(b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-}
+use std::process::Stdio;
 
 #[test]
 fn forgotten_data_is_pruned_and_kept_snapshots_restore() {
@@ -44,7 +30,7 @@ fn forgotten_data_is_pruned_and_kept_snapshots_restore() {
     assert_eq!(env.store_size(), before);
     let check = env.path("check-all-live");
     env.ok(&["restore", "h/mail/imap/last", check.to_str().unwrap()]);
-    same_dirs(&src, &check);
+    assert_restored(&src, &check);
 
     let snaps = env.snapshots();
     assert_eq!(snaps.len(), 2);
@@ -60,12 +46,12 @@ fn forgotten_data_is_pruned_and_kept_snapshots_restore() {
 
     let out = env.path("restored");
     env.ok(&["restore", "h/mail/imap/last", out.to_str().unwrap()]);
-    same_dirs(&src, &out);
+    assert_restored(&src, &out);
     // Even with the catalog rebuilt from the pruned store.
     fs::remove_dir_all(env.path("cache")).unwrap();
     let out2 = env.path("restored2");
     env.ok(&["restore", "h/mail/imap/last", out2.to_str().unwrap()]);
-    same_dirs(&src, &out2);
+    assert_restored(&src, &out2);
 }
 
 #[test]
@@ -117,7 +103,7 @@ fn prune_racing_a_backup_never_breaks_a_snapshot() {
         // The snapshot just made restores exactly the data it saw.
         let out = env.path(&format!("r{round}"));
         env.ok(&["restore", "h/mail/imap/last", out.to_str().unwrap()]);
-        same_dirs(&src, &out);
+        assert_restored(&src, &out);
     }
     // A final prune with no backup running succeeds.
     env.ok(&["prune"]);

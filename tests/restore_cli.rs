@@ -420,18 +420,14 @@ fn an_interrupted_restore_completes_on_rerun() {
     // On a terminal (script(1) gives it one) a progress line counts files and bytes.
     let tty = env.path("tty");
     let line = format!(
-        "{} restore --host {HOST} --part big d0 {}",
-        env!("CARGO_BIN_EXE_bmbackup"),
+        "{BIN} restore --host {HOST} --part big d0 {}",
         tty.display()
     );
-    let mut script = Command::new("script");
-    script.args(["-qec", &line, "/dev/null"]);
-    for (k, v) in env.cmd(&[]).get_envs() {
-        if let Some(v) = v {
-            script.env(k, v);
-        }
-    }
-    let out = script.output().unwrap();
+    let out = env
+        .command("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert!(

@@ -63,6 +63,12 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
     assert_same_tree_with(a, b, &CompareOptions::default());
 }
 
+/// Panics unless `restored` holds exactly the tree of `expected`; the restore target's own
+/// metadata (made by the test) is not compared.
+pub fn assert_restored(expected: &Path, restored: &Path) {
+    assert_same_tree_with(expected, restored, &CompareOptions::ignore_root());
+}
+
 pub fn assert_same_tree_with(a: &Path, b: &Path, opts: &CompareOptions) {
     let diffs = diff_trees_with(a, b, opts);
     if !diffs.is_empty() {
@@ -206,17 +212,13 @@ impl Comparer<'_> {
         if (t.is_char_device() || t.is_block_device()) && ma.rdev() != mb.rdev() {
             self.diff(rel, format!("device {:#x} vs {:#x}", ma.rdev(), mb.rdev()));
         }
-        if !t.is_dir() && ma.nlink() > 1 {
-            self.links[0]
-                .entry((ma.dev(), ma.ino()))
-                .or_default()
-                .insert(rel.to_path_buf());
-        }
-        if !t.is_dir() && mb.nlink() > 1 {
-            self.links[1]
-                .entry((mb.dev(), mb.ino()))
-                .or_default()
-                .insert(rel.to_path_buf());
+        for (side, m) in [&ma, &mb].into_iter().enumerate() {
+            if !t.is_dir() && m.nlink() > 1 {
+                self.links[side]
+                    .entry((m.dev(), m.ino()))
+                    .or_default()
+                    .insert(rel.to_path_buf());
+            }
         }
         if t.is_symlink() {
             match (std::fs::read_link(pa), std::fs::read_link(pb)) {

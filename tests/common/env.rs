@@ -13,6 +13,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_bmbackup");
+
 /// The host most restore tests back up as.
 pub const HOST: &str = "10.9.9.9";
 
@@ -108,9 +111,16 @@ impl Env {
 
     /// `bmbackup ARGS…` with this environment's store, cache and config, not yet run.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_bmbackup"));
-        c.args(args)
-            .env("BMBACKUP_STORE", self.store())
+        let mut c = self.command(BIN);
+        c.args(args);
+        c
+    }
+
+    /// `program` (e.g. a wrapper such as `setpriv` or `/usr/bin/time` that runs `BIN`) with
+    /// this environment's variables and no arguments yet.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new(program);
+        c.env("BMBACKUP_STORE", self.store())
             .env("BMBACKUP_CACHE", self.cache())
             .env("BMBACKUP_CONFIG", self.config())
             .env("RUST_LOG", "warn");
@@ -205,7 +215,7 @@ impl Env {
             bmbackup::store::backend::unique_suffix()
         ));
         self.ok(&["restore", id, out.to_str().unwrap()]);
-        super::assert_same_tree_with(expected, &out, &super::CompareOptions::ignore_root());
+        super::assert_restored(expected, &out);
         fs::remove_dir_all(&out).unwrap();
     }
 
@@ -274,10 +284,10 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_bmbackup"))
+    Command::new(BIN)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", env!("CARGO_BIN_EXE_bmbackup")))
+        .unwrap_or_else(|e| panic!("cannot run {BIN}: {e}"))
 }
 
 /// Runs any command, expects success and returns stdout.

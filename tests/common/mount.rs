@@ -96,7 +96,7 @@ impl Env {
 
 /// `bmbackup mount STORE MOUNTPOINT` with the catalog cache `cache` and no config.
 pub fn mount_command(store: &Path, mountpoint: &Path, cache: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_bmbackup"));
+    let mut c = Command::new(super::BIN);
     c.arg("mount")
         .arg(store)
         .arg(mountpoint)
