@@ -29,10 +29,6 @@ impl MountGuard {
             thread: None,
         }
     }
-
-    pub fn path(&self) -> &Path {
-        &self.mp
-    }
 }
 
 impl Drop for MountGuard {
