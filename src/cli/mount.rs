@@ -33,6 +33,7 @@ pub fn run(cli: &Cli, a: &MountArgs) -> anyhow::Result<i32> {
         cache_mib: a.cache_mib,
         threads: a.threads.max(1),
         options: a.options.clone(),
+        source: None,
     };
     mount_store(
         &a.store_dir,

@@ -3,6 +3,7 @@
 //! logs a failure and replies with its errno.
 
 mod daemon;
+pub mod kernel_mount;
 mod options;
 
 pub use daemon::{daemonize, Daemon};
@@ -33,6 +34,9 @@ pub struct MountOptions {
     /// Threads serving kernel requests.
     pub threads: usize,
     pub options: Vec<String>,
+    /// What the kernel's mount table shows as the source (the store's path); `-o fsname=`
+    /// wins, and "bmbackup" stands in when neither is given.
+    pub source: Option<String>,
 }
 
 impl Default for MountOptions {
@@ -41,6 +45,7 @@ impl Default for MountOptions {
             allow_other: false,
             cache_mib: 256,
             threads: 4,
+            source: None,
             options: Vec::new(),
         }
     }
@@ -58,6 +63,10 @@ pub enum MountError {
     Session { path: PathBuf, source: io::Error },
     #[error("cannot open the store: {0}")]
     Open(#[from] crate::repo::RepoError),
+    #[error(transparent)]
+    MountPoint(#[from] kernel_mount::MountPointError),
+    #[error("the mount of {0} was taken away from outside (umount, fusermount3 -u); exiting so a supervisor can mount it again")]
+    Vanished(PathBuf),
     #[error(transparent)]
     Io(#[from] io::Error),
 }
@@ -78,13 +87,49 @@ pub fn mount_store(
     let store = std::path::absolute(store)?;
     let cache_dir = cache_dir.map(std::path::absolute).transpose()?;
     let mountpoint = std::path::absolute(mountpoint)?;
-    parse_options(&opts.options)?; // fail in the foreground, before forking
+    let parsed = parse_options(&opts.options)?; // fail in the foreground, before forking
+    daemon::clear_stale_mount(&mountpoint)?;
+    kernel_mount::check_mount_point(&mountpoint, parsed.nonempty)?;
+    let opts = &MountOptions {
+        source: Some(
+            opts.source
+                .clone()
+                .unwrap_or_else(|| store.display().to_string()),
+        ),
+        ..opts.clone()
+    };
     let daemon = if foreground { None } else { Some(daemonize()?) };
     let repo = crate::repo::Repository::open(&store, cache_dir.as_deref())?;
-    mount_then(Arc::new(repo), &mountpoint, opts, move || {
+    let vfs = Arc::new(Vfs::new(Arc::new(repo), vfs_config(opts)?)?);
+    let end = serve(vfs, &mountpoint, opts, move || {
         if let Some(d) = daemon {
             d.ready();
         }
+    })?;
+    // A daemon whose mount was taken away must not look like one that was stopped: exiting
+    // non-zero lets `Restart=on-failure` mount it again.
+    match end {
+        SessionEnd::Stopped => Ok(()),
+        SessionEnd::FromOutside => Err(MountError::Vanished(mountpoint)),
+    }
+}
+
+/// Why a served mount ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SessionEnd {
+    /// SIGTERM/SIGINT: we unmounted it (or it was no longer ours to unmount).
+    Stopped,
+    /// Unmounted by someone else (umount, fusermount3 -u) while we served it.
+    FromOutside,
+}
+
+fn vfs_config(opts: &MountOptions) -> Result<VfsConfig, MountError> {
+    let parsed = parse_options(&opts.options)?;
+    let cache_mib = parsed.cache_mib.unwrap_or(opts.cache_mib).max(1);
+    Ok(VfsConfig {
+        chunk_cache_bytes: cache_mib << 20,
+        tree_cache_bytes: (cache_mib << 18).max(16 << 20),
+        ..VfsConfig::default()
     })
 }
 
@@ -105,14 +150,12 @@ pub fn mount_then(
     opts: &MountOptions,
     ready: impl FnOnce(),
 ) -> Result<(), MountError> {
-    let parsed = parse_options(&opts.options)?;
-    let cache_mib = parsed.cache_mib.unwrap_or(opts.cache_mib).max(1);
-    let cfg = VfsConfig {
-        chunk_cache_bytes: cache_mib << 20,
-        tree_cache_bytes: (cache_mib << 18).max(16 << 20),
-        ..VfsConfig::default()
-    };
-    mount_vfs(Arc::new(Vfs::new(source, cfg)?), mountpoint, opts, ready)
+    mount_vfs(
+        Arc::new(Vfs::new(source, vfs_config(opts)?)?),
+        mountpoint,
+        opts,
+        ready,
+    )
 }
 
 /// Serves an existing `Vfs` (tests keep a handle on it to watch its node table). Caches are
@@ -123,14 +166,29 @@ pub fn mount_vfs(
     opts: &MountOptions,
     ready: impl FnOnce(),
 ) -> Result<(), MountError> {
+    serve(vfs, mountpoint, opts, ready).map(drop)
+}
+
+fn serve(
+    vfs: Arc<Vfs>,
+    mountpoint: &Path,
+    opts: &MountOptions,
+    ready: impl FnOnce(),
+) -> Result<SessionEnd, MountError> {
     let started = Instant::now();
     let parsed = parse_options(&opts.options)?;
     daemon::clear_stale_mount(mountpoint)?;
+    kernel_mount::check_mount_point(mountpoint, parsed.nonempty)?;
     let _refresher = vfs.spawn_refresher(Duration::from_secs(2))?;
 
     let mut config = fuser::Config::default();
+    let source = parsed
+        .fsname
+        .clone()
+        .or_else(|| opts.source.clone())
+        .unwrap_or_else(|| "bmbackup".into());
     config.mount_options = vec![
-        MountOption::FSName(parsed.fsname.clone().unwrap_or_else(|| "bmbackup".into())),
+        MountOption::FSName(source.clone()),
         MountOption::Subtype("bmbackup".into()),
         // The kernel checks permissions against the backed-up owners and modes; without this
         // anyone allowed on the mount could read everything.
@@ -154,37 +212,82 @@ pub fn mount_vfs(
     config.clone_fd = true;
 
     let path = mountpoint.to_path_buf();
-    let mut session = Session::new(
-        Fs {
-            vfs,
-            no_open: false,
-        },
-        mountpoint,
-        &config,
-    )
-    .map_err(|source| MountError::Mount {
+    let mount_err = |source| MountError::Mount {
         path: path.clone(),
         source,
-    })?;
+    };
+    let fs = Fs {
+        vfs,
+        no_open: false,
+    };
+    let direct = kernel_mount::DirectMount {
+        source: &source,
+        allow_other: config.acl != SessionACL::Owner,
+        noexec: parsed.noexec,
+    };
+    let acl = config.acl;
+    let (mut session, own_dev) =
+        match kernel_mount::mount_direct(mountpoint, &direct).map_err(mount_err)? {
+            Some(fd) => {
+                let dev = kernel_mount::device_of(mountpoint).map_err(mount_err)?;
+                // No fuser Mount object: fuser never unmounts this by path (see kernel_mount).
+                let session = Session::from_fd(fs, fd, acl, config).map_err(mount_err)?;
+                (session, Some(dev))
+            }
+            None => (
+                Session::new(fs, mountpoint, &config).map_err(mount_err)?,
+                None,
+            ),
+        };
     let mut unmounter = session.unmount_callable();
     let mp = path.clone();
+    let asked_to_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let asked = Arc::clone(&asked_to_stop);
     let _signals = daemon::on_termination(move || {
+        asked.store(true, std::sync::atomic::Ordering::SeqCst);
         log::info!("mount: signal received, unmounting {}", mp.display());
-        if let Err(e) = unmounter.unmount() {
-            log::warn!(
-                "mount: unmount of {} failed ({e}); detaching it",
-                mp.display()
-            );
-            if let Err(e) = daemon::lazy_unmount(&mp) {
-                log::error!("mount: {e}");
+        match own_dev {
+            Some(dev) => match kernel_mount::unmount_if_ours(&mp, dev) {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Someone detached our mount (fusermount3 -uz) and the path shows another
+                    // mount or none: leave it alone. Our detached mount may still be in use,
+                    // so the session would not end by itself.
+                    log::info!(
+                        "mount: {} no longer shows this daemon's mount; leaving it alone",
+                        mp.display()
+                    );
+                    std::process::exit(0);
+                }
+                Err(e) => log::error!("mount: cannot unmount {}: {e}", mp.display()),
+            },
+            None => {
+                if let Err(e) = unmounter.unmount() {
+                    log::warn!(
+                        "mount: unmount of {} failed ({e}); detaching it",
+                        mp.display()
+                    );
+                    if let Err(e) = daemon::lazy_unmount(&mp) {
+                        log::error!("mount: {e}");
+                    }
+                }
             }
         }
     })?;
     log::info!("mount: {} ready in {:?}", path.display(), started.elapsed());
     ready();
-    session
-        .run()
-        .map_err(|source| MountError::Session { path, source })
+    session.run().map_err(|source| MountError::Session {
+        path: path.clone(),
+        source,
+    })?;
+    if asked_to_stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return Ok(SessionEnd::Stopped);
+    }
+    log::warn!(
+        "mount: {} was unmounted from outside (umount or fusermount3 -u)",
+        path.display()
+    );
+    Ok(SessionEnd::FromOutside)
 }
 
 /// The errno a reader sees. Damage and I/O failures are EIO, never ENOENT.

@@ -9,6 +9,8 @@ pub struct ParsedOptions {
     pub allow_other: bool,
     pub allow_root: bool,
     pub noexec: bool,
+    /// Mount over a folder that has files (hidden while mounted).
+    pub nonempty: bool,
     pub fsname: Option<String>,
     pub cache_mib: Option<usize>,
     pub threads: Option<usize>,
@@ -49,6 +51,7 @@ pub fn parse_options<S: AsRef<str>>(strings: &[S]) -> Result<ParsedOptions, Opti
             "allow_other" => p.allow_other = true,
             "allow_root" => p.allow_root = true,
             "noexec" => p.noexec = true,
+            "nonempty" => p.nonempty = true,
             "fsname" => p.fsname = value.map(str::to_string),
             "cache_mib" => p.cache_mib = Some(number(value)?),
             "threads" => p.threads = Some(number(value)?),
