@@ -73,8 +73,10 @@
 //! # Restore
 //! [`restore`] writes each regular file under a temporary name in its folder, gives it its
 //! metadata, then renames it: a file under its real name is complete, so an interrupted restore
-//! is resumed by running it again (same size and mtime: skipped). `--at WHEN` ([`restore::when`]) picks
-//! per host and part the newest complete snapshot at or before WHEN; [`restore::user`] maps a
+//! is resumed by running it again (same size and mtime: skipped). `--at WHEN`
+//! ([`restore::when`]) picks per host and part the snapshot of that folder name, else the newest
+//! complete snapshot started at or before WHEN (a time means all of its last unit: a second
+//! includes its nanoseconds); [`restore::user`] maps a
 //! user to folders with the config's `[entities]` templates, [`restore::server`] puts every part
 //! of a host back under `ROOT + source`. [`restore::history`] and [`restore::find`] read tree
 //! metadata only.

@@ -213,6 +213,11 @@ pub struct Manifest {
     /// Owner, mode and times of the part's folder itself (absent in snapshots before 0.1.1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_meta: Option<RootMeta>,
+    /// Folder name (`YYYY-MM-DD_HHMMSS`, `_N` for another one of its part in the same second),
+    /// fixed at backup so forgetting other snapshots never renames it (absent in older snapshots:
+    /// computed then, see [`crate::repo::names`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 /// Metadata of a snapshot's top folder, so a whole-part restore recreates it as it was.

@@ -79,6 +79,7 @@ fn craft(store: &Store, blobs: Vec<(BlobKind, Digest, Frame)>, root: TreeId) -> 
         problems: Vec::new(),
         parent: None,
         root_meta: None,
+        name: None,
     };
     store.write_manifest(&m).unwrap().to_hex()
 }
@@ -343,6 +344,7 @@ proptest! {
             bytes_added: 0, tool_version: "0".into(), status: SnapshotStatus::Partial,
             problems: Vec::new(), parent: None,
                 root_meta: None,
+                name: None,
         };
         let id = store.write_manifest(&m).unwrap();
         let path = env_dir.path().join("s").join(Store::manifest_key(&id));

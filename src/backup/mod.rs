@@ -213,6 +213,7 @@ pub fn backup_part(
         problems,
         parent: parent.map(|p| p.id.to_hex()),
         root_meta: Some(root_meta),
+        name: Some(repo.next_snapshot_name(&opts.host, &part.name, started_ns)?),
     };
     lock.check()?;
     let id = repo

@@ -58,7 +58,9 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
                 .threads
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             started_at_ns: match &a.simulate_time {
-                Some(w) => Some(crate::restore::when::parse_when(w, crate::store::now_ns())?),
+                Some(w) => {
+                    Some(crate::restore::when::parse_when(w, crate::store::now_ns())?.start_ns)
+                }
                 None => None,
             },
         },

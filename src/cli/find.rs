@@ -1,7 +1,7 @@
 //! `bmbackup find [--host IP] [--part NAME] [--at WHEN] PATTERN`: names matching a glob across
 //! snapshots.
 
-use super::restore_shared::at_ns;
+use super::restore_shared::parse_at;
 use super::{Cli, EXIT_OK};
 use crate::model::Snapshot;
 use crate::repo::named_snapshots;
@@ -19,7 +19,7 @@ pub struct FindArgs {
     /// Only this part.
     #[arg(long)]
     pub part: Option<String>,
-    /// Only the newest complete snapshot of each host and part at or before WHEN.
+    /// Only the snapshot of each host and part that `restore --at WHEN` would use.
     #[arg(long, value_name = "WHEN")]
     pub at: Option<String>,
     /// `*` and `?` wildcards; matched against file names, or against whole paths inside the
@@ -42,14 +42,14 @@ pub fn run(cli: &Cli, a: &FindArgs) -> anyhow::Result<i32> {
         })
         .collect();
     if let Some(w) = &a.at {
-        let at = at_ns(Some(w))?;
+        let at = parse_at(Some(w))?;
         let mut picked = Vec::new();
         for group in chosen.chunk_by(|x, y| {
             x.0.manifest.host == y.0.manifest.host && x.0.manifest.part == y.0.manifest.part
         }) {
             let refs: Vec<&Snapshot> = group.iter().map(|(s, _)| *s).collect();
             // A part that did not exist yet at WHEN is simply not searched.
-            if let Ok(s) = pick_at(&refs, at, "") {
+            if let Ok(s) = pick_at(&refs, &at, "") {
                 picked.extend(group.iter().filter(|(g, _)| g.id == s.id).cloned());
             }
         }

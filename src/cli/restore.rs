@@ -1,7 +1,7 @@
 //! `bmbackup restore SNAPSHOT[:PATH] DEST`, or with `--host/--part/--at`, `restore PATH DEST`
 //! from the newest complete snapshot at or before a date.
 
-use super::restore_shared::{at_ns, host_or_default, print_report, with_progress};
+use super::restore_shared::{host_or_default, parse_at, print_report, with_progress};
 use super::Cli;
 use crate::restore::when::pick_part_at;
 use crate::restore::{restore, RestoreOptions};
@@ -23,8 +23,10 @@ pub struct RestoreArgs {
     /// Part of the snapshot (e.g. mail/imap); selects the PATH form.
     #[arg(long)]
     pub part: Option<String>,
-    /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20 (end of that day),
-    /// 2026-11-20T14:00, "2026-11-20 14:00:05", 2026-11-20_140005, last, 7d or D-7.
+    /// The snapshot named WHEN (2026-11-20_140005, 2026-11-20_140005_2: folder names), else the
+    /// newest complete one started at or before WHEN (UTC), a time meaning all of its last unit:
+    /// 2026-11-20 (up to the end of that day), 2026-11-20T14:00, "2026-11-20 14:00:05", last, 7d
+    /// or D-7.
     #[arg(long, value_name = "WHEN")]
     pub at: Option<String>,
     /// Replace existing files in DEST.
@@ -44,9 +46,9 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
             .as_deref()
             .ok_or_else(|| anyhow::anyhow!("--host/--at need --part NAME (e.g. mail/imap)"))?;
         let host = host_or_default(a.host.as_deref(), &common);
-        let at = at_ns(a.at.as_deref())?;
+        let at = parse_at(a.at.as_deref())?;
         let all = repo.snapshots()?;
-        (pick_part_at(&all, &host, part, at)?.clone(), raw)
+        (pick_part_at(&all, &host, part, &at)?.clone(), raw)
     } else {
         let (spec, path) = match raw.iter().position(|&b| b == b':') {
             Some(i) => (&raw[..i], &raw[i + 1..]),

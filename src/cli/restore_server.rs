@@ -32,7 +32,7 @@ pub fn run(cli: &Cli, a: &RestoreServerArgs) -> anyhow::Result<i32> {
     let plan = plan(
         &all,
         &a.host,
-        a.when.at_ns()?,
+        &a.when.when()?,
         &a.target,
         a.when.overwrite,
         &me,

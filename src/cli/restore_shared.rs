@@ -3,7 +3,7 @@
 //! one with the closing report of each.
 
 use super::{format, Common, EXIT_OK, EXIT_PARTIAL};
-use crate::restore::when::parse_when;
+use crate::restore::when::{parse_when, When};
 use crate::restore::{RestoreOptions, RestoreProgress, RestoreReport};
 use crate::store::now_ns;
 use clap::Args;
@@ -14,8 +14,9 @@ use std::sync::Arc;
 /// The options of a point-in-time restore of planned items (`restore-user`, `restore-server`).
 #[derive(Args, Debug)]
 pub struct PointInTime {
-    /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20 (end of that day),
-    /// 2026-11-20T14:00, "2026-11-20 14:00:05", 2026-11-20_140005, last, 7d or D-7.
+    /// As `restore --at`, for each part: a snapshot folder name (2026-11-20_140005_2), else the
+    /// newest complete snapshot started at or before WHEN (UTC), a time meaning all of its last
+    /// unit: 2026-11-20 (the whole day), 2026-11-20T14:00, "2026-11-20 14:00:05", last, 7d, D-7.
     #[arg(long, value_name = "WHEN")]
     pub at: String,
     /// Restore into destinations that are not empty (identical files are kept).
@@ -27,8 +28,8 @@ pub struct PointInTime {
 }
 
 impl PointInTime {
-    pub fn at_ns(&self) -> anyhow::Result<i64> {
-        at_ns(Some(&self.at))
+    pub fn when(&self) -> anyhow::Result<When> {
+        parse_at(Some(&self.at))
     }
 
     /// Restores each item (announced first) with a progress line and prints its report;
@@ -68,12 +69,12 @@ pub fn host_or_default(host: Option<&str>, common: &Common) -> String {
         .unwrap_or_else(|| crate::hostaddr::primary_ipv4().to_string())
 }
 
-/// `--at WHEN` as Unix nanoseconds; none means now (the newest snapshot).
-pub fn at_ns(at: Option<&str>) -> anyhow::Result<i64> {
+/// `--at WHEN`; none means now (the newest snapshot).
+pub fn parse_at(at: Option<&str>) -> anyhow::Result<When> {
     let now = now_ns();
     Ok(match at {
         Some(w) => parse_when(w, now)?,
-        None => now,
+        None => When::instant(now),
     })
 }
 

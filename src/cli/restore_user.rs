@@ -43,7 +43,7 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
         what: &what,
         lenient,
         host: &host,
-        at_ns: a.when.at_ns()?,
+        at: a.when.when()?,
         dest: &dest,
         overwrite: a.when.overwrite,
     };

@@ -2,6 +2,7 @@
 //! (restore, mount, check) goes through here, and every blob it returns has been verified
 //! against its hash.
 
+pub mod names;
 pub mod writer;
 
 use crate::catalog::{default_cache_dir, Catalog, CatalogError, SyncReport};
@@ -10,7 +11,6 @@ use crate::model::{Snapshot, SnapshotStatus, Tree};
 use crate::store::backend::HANDLE_TTL;
 use crate::store::pack::{BlobKind, IndexEntry};
 use crate::store::{Store, StoreError};
-use crate::timefmt;
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +146,19 @@ impl Repository {
         self.read_blob(BlobKind::Chunk, &id.0)
     }
 
+    /// The name a new snapshot of `host`'s `part` started at `started_ns` takes: the next free
+    /// one among the part's snapshots in the store now (synced first, so a snapshot another
+    /// process just committed counts).
+    pub fn next_snapshot_name(&self, host: &str, part: &str, started_ns: i64) -> Result<String> {
+        self.sync()?;
+        let all = self.snapshots()?;
+        let of_part: Vec<&Snapshot> = all
+            .iter()
+            .filter(|s| s.manifest.host == host && s.manifest.part == part)
+            .collect();
+        Ok(names::next_free(&folder_names(&of_part), started_ns))
+    }
+
     /// Finds a snapshot by id prefix, `HOST/PART/DATE` or `HOST/PART/last`.
     pub fn resolve(&self, spec: &str) -> Result<Snapshot> {
         let all = self.snapshots()?;
@@ -199,24 +212,9 @@ impl Repository {
     }
 }
 
-/// Folder names of one part's snapshots (sorted by time): the UTC date, with `_2`, `_3`… for
-/// snapshots started in the same second so every name is distinct.
+/// Folder names of one part's snapshots (sorted by time, then id): see [`names`].
 pub fn folder_names(snaps: &[&Snapshot]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::with_capacity(snaps.len());
-    let mut prev = String::new();
-    let mut n = 1;
-    for s in snaps {
-        let base = timefmt::folder_name(s.manifest.started_ns);
-        if base == prev {
-            n += 1;
-            out.push(format!("{base}_{n}"));
-        } else {
-            n = 1;
-            out.push(base.clone());
-        }
-        prev = base;
-    }
-    out
+    names::part_names(snaps)
 }
 
 /// Every snapshot with its folder name, for a list sorted by host, part and time (as

@@ -6,7 +6,7 @@
 
 use crate::model::Snapshot;
 use crate::restore::user::is_empty_or_missing;
-use crate::restore::when::{pick_at, WhenError};
+use crate::restore::when::{pick_at, When, WhenError};
 use crate::timefmt;
 use std::path::{Path, PathBuf};
 
@@ -48,12 +48,12 @@ pub struct ThisMachine<'a> {
     pub version: &'a str,
 }
 
-/// Picks, for every part of `host`, the newest complete snapshot at or before `at_ns`, and its
+/// Picks, for every part of `host`, the snapshot `at` selects ([`pick_at`]), and its
 /// destination `target + manifest.source`.
 pub fn plan(
     all: &[Snapshot],
     host: &str,
-    at_ns: i64,
+    at: &When,
     target: &Path,
     overwrite: bool,
     me: &ThisMachine<'_>,
@@ -82,7 +82,7 @@ pub fn plan(
             .copied()
             .filter(|s| s.manifest.part == part)
             .collect();
-        match pick_at(&snaps, at_ns, &format!("{host}/{part}")) {
+        match pick_at(&snaps, at, &format!("{host}/{part}")) {
             Ok(s) => plan.items.push(Item {
                 snapshot: s.clone(),
                 dest: under(target, &s.manifest.source),
@@ -96,7 +96,7 @@ pub fn plan(
     if plan.items.is_empty() {
         return Err(ServerRestoreError::Nothing {
             host: host.into(),
-            when: timefmt::display(at_ns),
+            when: timefmt::display(at.end_ns),
             detail: plan.warnings.join("\n  "),
         });
     }
@@ -183,6 +183,7 @@ mod tests {
                 problems: vec![],
                 parent: None,
                 root_meta: None,
+                name: None,
             },
         }
     }
@@ -201,7 +202,7 @@ mod tests {
             version: "0.1.0",
         };
         let dir = tempfile::tempdir().unwrap();
-        let p = plan(&all, "10.0.0.1", 29, dir.path(), false, &me).unwrap();
+        let p = plan(&all, "10.0.0.1", &When::instant(29), dir.path(), false, &me).unwrap();
         let got: Vec<(String, i64)> = p
             .items
             .iter()
@@ -220,25 +221,25 @@ mod tests {
         assert!(w.contains("same IP address"), "{w}");
         assert!(w.contains("0.0.9"), "{w}");
 
-        let e = plan(&all, "10.0.0.3", 29, dir.path(), false, &me).unwrap_err();
+        let e = plan(&all, "10.0.0.3", &When::instant(29), dir.path(), false, &me).unwrap_err();
         assert!(e.to_string().contains("10.0.0.1, 10.0.0.2"), "{e}");
-        assert!(plan(&all, "10.0.0.1", 5, dir.path(), false, &me).is_err());
+        assert!(plan(&all, "10.0.0.1", &When::instant(5), dir.path(), false, &me).is_err());
 
         std::fs::create_dir_all(dir.path().join("srv/mail/imap/x")).unwrap();
-        let e = plan(&all, "10.0.0.1", 29, dir.path(), false, &me).unwrap_err();
+        let e = plan(&all, "10.0.0.1", &When::instant(29), dir.path(), false, &me).unwrap_err();
         assert!(e.to_string().contains("srv/mail/imap"), "{e}");
         let me = ThisMachine {
             ip: "10.0.0.1",
             version: "0.1.0",
         };
-        let p = plan(&all, "10.0.0.1", 99, dir.path(), true, &me).unwrap();
+        let p = plan(&all, "10.0.0.1", &When::instant(99), dir.path(), true, &me).unwrap();
         assert_eq!(p.items.len(), 3);
 
         let mut nested = snap("10.0.0.1", "inner", 1, "0.1.0");
         nested.manifest.source = "/srv/mail/imap/sub".into();
         let mut all = all;
         all.push(nested);
-        let e = plan(&all, "10.0.0.1", 99, dir.path(), true, &me).unwrap_err();
+        let e = plan(&all, "10.0.0.1", &When::instant(99), dir.path(), true, &me).unwrap_err();
         assert!(e.to_string().contains("inner"), "{e}");
         assert!(
             p.warnings.iter().all(|w| !w.contains("IP")),

@@ -14,7 +14,7 @@ use crate::config::{Entities, EntityConfig};
 use crate::model::{Entry, Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
 use crate::restore::glob::Glob;
-use crate::restore::when::{pick_part_at, WhenError};
+use crate::restore::when::{pick_part_at, When, WhenError};
 use crate::restore::{restore, RestoreError, RestoreOptions, RestoreReport};
 use crate::timefmt;
 use std::path::{Path, PathBuf};
@@ -167,7 +167,7 @@ pub struct Request<'a> {
     /// `all` was asked: a missing archive part or user is skipped, not an error.
     pub lenient: bool,
     pub host: &'a str,
-    pub at_ns: i64,
+    pub at: When,
     pub dest: &'a Destination,
     pub overwrite: bool,
 }
@@ -178,7 +178,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
     let mut plan = Plan::default();
     for &what in req.what {
         let entity = what.entity(entities);
-        let snap = match pick_part_at(&all, req.host, &entity.part, req.at_ns) {
+        let snap = match pick_part_at(&all, req.host, &entity.part, &req.at) {
             Ok(s) => s.clone(),
             Err(e) if req.lenient && what == What::Archive => {
                 plan.skipped.push(format!("archive: {e}"));

@@ -65,17 +65,9 @@ impl Layout {
         for (path, mut snaps) in parts {
             snaps.sort_by_key(|s| (s.manifest.started_ns, s.id));
             layout.ensure_dir(&path);
-            let mut prev_base = String::new();
-            let mut dup = 1;
-            for s in &snaps {
-                let base = date_name(s.manifest.started_ns);
-                dup = if base == prev_base { dup + 1 } else { 1 };
-                let name = if dup == 1 {
-                    base.clone()
-                } else {
-                    format!("{base}_{dup}")
-                };
-                prev_base = base;
+            // Recorded names (or, for old snapshots, the names the list gives them).
+            let names = crate::repo::folder_names(&snaps);
+            for (s, name) in snaps.iter().zip(names) {
                 let info = Arc::new(SnapInfo {
                     snapshot: (*s).clone(),
                     display: format!("{}/{}", path.join("/"), name),
@@ -192,6 +184,7 @@ pub(crate) mod tests {
                 problems: vec![],
                 parent: None,
                 root_meta: None,
+                name: None,
             },
         }
     }

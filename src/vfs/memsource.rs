@@ -87,6 +87,7 @@ impl MemSource {
             problems: vec![],
             parent: None,
             root_meta: None,
+            name: None,
         };
         let id = SnapshotId(Digest::of(
             format!("{host}\0{part}\0{started_ns}\0{root}").as_bytes(),
