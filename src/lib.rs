@@ -49,7 +49,9 @@
 //!   of their chunks or subtrees, so an unchanged directory has the same id in every snapshot and
 //!   costs nothing.
 //! * **Manifests** (JSON, [`model::Manifest`]) are written last; a snapshot without a manifest
-//!   does not exist. Its id is the hash of the file, so damage is always detected.
+//!   does not exist. Its id is the hash of the file, so damage is always detected. It records
+//!   the snapshot's folder name, fixed when the backup commits ([`repo::names`]); the key is
+//!   optional (older manifests have none) and ignored by older readers, so it needs no new minor.
 //! * **Versioning**: readers refuse another major format and read every older minor. Tree and
 //!   pack encodings carry their own version bytes; their constants say "do not change".
 //!

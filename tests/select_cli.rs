@@ -172,3 +172,176 @@ fn find_restore_user_and_restore_server_select_the_same_snapshot() {
         assert_eq!(&got, want, "restore-server --at {when:?}");
     }
 }
+
+/// Unmounts `bmbackup mount`'s folder when dropped, also when the test fails.
+struct Mounted(std::path::PathBuf);
+
+impl Drop for Mounted {
+    fn drop(&mut self) {
+        let ok = std::process::Command::new("fusermount3")
+            .arg("-u")
+            .arg(&self.0)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            let _ = std::process::Command::new("fusermount3")
+                .args(["-u", "-z"])
+                .arg(&self.0)
+                .status();
+        }
+    }
+}
+
+fn snapshot_names(env: &Env) -> Vec<String> {
+    let snaps: Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn names_do_not_change_when_other_snapshots_are_forgotten() {
+    let env = Env::new();
+    let src = env.path("src");
+    for (content, at) in [
+        ("X", "2026-11-30T09:46:26.2Z"),
+        ("Y", "2026-11-30T09:46:26.6Z"),
+        ("Z", "2026-11-30T09:46:30Z"),
+    ] {
+        write(&src.join("f"), content.as_bytes());
+        env.ok(&[
+            "backup",
+            "--host",
+            HOST,
+            "--part",
+            &format!("p={}", src.display()),
+            "--simulate-time",
+            at,
+        ]);
+    }
+    assert_eq!(
+        snapshot_names(&env),
+        [
+            "2026-11-30_094626",
+            "2026-11-30_094626_2",
+            "2026-11-30_094630"
+        ]
+    );
+    // The policy keeps the two newest: `…_094626` goes, `…_094626_2` keeps its name.
+    let out = env.ok(&["forget", "--keep-last", "2"]);
+    assert!(
+        out.lines()
+            .any(|l| l.contains("remove") && l.contains("2026-11-30_094626 ")),
+        "{out}"
+    );
+    assert_eq!(
+        snapshot_names(&env),
+        ["2026-11-30_094626_2", "2026-11-30_094630"]
+    );
+    let out = env.ok(&["forget", "--keep-last", "2", "--dry-run"]);
+    assert!(out.contains("2026-11-30_094626_2"), "{out}");
+    let got = env.path("got");
+    env.ok(&[
+        "restore",
+        &format!("{HOST}/p/2026-11-30_094626_2:f"),
+        got.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read_to_string(got.join("f")).unwrap(), "Y");
+    let at = env.path("at");
+    env.ok(&[
+        "restore",
+        "--host",
+        HOST,
+        "--part",
+        "p",
+        "--at",
+        "2026-11-30_094626_2",
+        "f",
+        at.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read_to_string(at.join("f")).unwrap(), "Y");
+
+    // The mount shows the same folders.
+    let mnt = env.path("mnt");
+    fs::create_dir(&mnt).unwrap();
+    env.ok(&[
+        "mount",
+        env.store().to_str().unwrap(),
+        mnt.to_str().unwrap(),
+    ]);
+    let _guard = Mounted(mnt.clone());
+    assert_eq!(
+        names(&mnt.join(HOST).join("p")),
+        ["2026-11-30_094626_2", "2026-11-30_094630", "last"]
+    );
+    assert_eq!(
+        fs::read_to_string(mnt.join(HOST).join("p/2026-11-30_094626_2/f")).unwrap(),
+        "Y"
+    );
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            fs::copy(e.path(), &dst).unwrap();
+        }
+    }
+}
+
+/// `tests/fixtures/store-v1.1-names` was written by format 1.1, whose manifests record no name:
+/// its snapshots keep the names 1.1 showed, and a new backup in the same second takes the next
+/// free one.
+#[test]
+fn format_1_1_snapshots_keep_their_computed_names() {
+    let env = Env::new();
+    fs::remove_dir_all(env.store()).unwrap();
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1.1-names"),
+        &env.store(),
+    );
+    let old = [
+        "2026-11-30_094626",
+        "2026-11-30_094626_2",
+        "2026-11-30_094630",
+    ];
+    assert_eq!(snapshot_names(&env), old);
+    let src = env.path("src");
+    write(&src.join("f"), b"four");
+    env.ok(&[
+        "backup",
+        "--host",
+        "10.0.0.5",
+        "--part",
+        &format!("p={}", src.display()),
+        "--simulate-time",
+        "2026-11-30T09:46:26.5Z",
+    ]);
+    let mut want = old.to_vec();
+    want.insert(2, "2026-11-30_094626_3");
+    assert_eq!(snapshot_names(&env), want);
+    env.ok(&["check", "--read-data"]);
+    for (name, content) in [
+        ("2026-11-30_094626_2", "two\n"),
+        ("2026-11-30_094626_3", "four"),
+    ] {
+        let out = env.path(name);
+        env.ok(&[
+            "restore",
+            &format!("10.0.0.5/p/{name}:f"),
+            out.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            fs::read_to_string(out.join("f")).unwrap(),
+            content,
+            "{name}"
+        );
+    }
+}
