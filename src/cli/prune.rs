@@ -10,7 +10,7 @@ pub struct PruneArgs {
     /// Rewrite packs whose used share fell below this percentage (0-100).
     #[arg(long, default_value_t = 50.0, value_parser = parse_percent)]
     pub repack_below: f64,
-    /// Show what would be deleted without changing anything.
+    /// Say what would be deleted and freed, changing nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// Seconds to wait for running backups to finish before giving up.

@@ -9,13 +9,15 @@ use clap::Args;
   snapshots[]: id, host, part, name, date, status, logical_bytes
   parts[]:     host, part, snapshots, newest_name, newest_logical_bytes, total_logical_bytes
   store:       snapshots, logical_bytes, stored_bytes, unique_chunks, unique_bytes, trees,
-               referenced_stored_bytes, dedup_ratio, compression_ratio, unreadable_trees,
-               missing_chunks
+               referenced_stored_bytes, prune_freeable_bytes, unused_kept_bytes, dedup_ratio,
+               compression_ratio, unreadable_trees, missing_chunks
 
 logical = sum of file sizes; stored_bytes = size of the pack files on disk; unique_bytes =
 uncompressed size of the distinct chunks some snapshot references; dedup_ratio =
 logical_bytes / unique_bytes; compression_ratio = unique_bytes / stored_bytes (null when the
-store is empty). stored_bytes - referenced_stored_bytes is roughly what prune can free.")]
+store is empty). prune_freeable_bytes is what `prune` (default --repack-below 50) frees, from
+prune's own plan (null when a folder cannot be read); unused_kept_bytes is unused data prune
+leaves in packs still mostly used.")]
 pub struct StatsArgs {
     /// Print one JSON object (keys below).
     #[arg(long)]
@@ -56,10 +58,18 @@ pub fn run(cli: &Cli, a: &StatsArgs) -> anyhow::Result<i32> {
         s.unique_chunks
     );
     println!("  stored on disk       {}", format::size(s.stored_bytes));
-    println!(
-        "  freeable by prune    {}",
-        format::size(s.stored_bytes.saturating_sub(s.referenced_stored_bytes))
-    );
+    match s.prune_freeable_bytes {
+        Some(b) => println!("  freeable by prune    {}", format::size(b)),
+        None => {
+            println!("  freeable by prune    unknown (unreadable folders; run `bmbackup check`)")
+        }
+    }
+    if let Some(b) = s.unused_kept_bytes.filter(|&b| b > 0) {
+        println!(
+            "  unused, kept         {} (in packs still mostly used; `prune --repack-below` higher rewrites them)",
+            format::size(b)
+        );
+    }
     println!("  dedup ratio          {}", times(s.dedup_ratio));
     println!("  compression ratio    {}", times(s.compression_ratio));
     if s.unreadable_trees + s.missing_chunks > 0 {

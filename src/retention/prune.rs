@@ -8,7 +8,9 @@ use crate::id::{Digest, PackId, TreeId};
 use crate::repo::writer::TARGET_PACK_SIZE;
 use crate::repo::{RepoError, Repository};
 use crate::store::lock::{LockError, LockKind, StoreLock};
-use crate::store::pack::{BlobKind, Frame, PackBuilder};
+use crate::store::pack::{
+    BlobKind, Frame, IndexEntry, PackBuilder, INDEX_ENTRY_LEN, PACK_MAGIC, TRAILER_LEN,
+};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Duration;
@@ -57,15 +59,37 @@ pub struct PruneReport {
     pub packs_written: usize,
     pub bytes_after: u64,
     pub blobs_removed: u64,
+    /// Nothing was changed: the other figures are what a prune would do.
     pub dry_run: bool,
+}
+
+impl PruneReport {
+    /// What the prune freed (or, dry, would free).
+    pub fn bytes_freed(&self) -> u64 {
+        self.bytes_before.saturating_sub(self.bytes_after)
+    }
 }
 
 impl fmt::Display for PruneReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.dry_run {
+            return write!(
+                f,
+                "dry run: {} snapshots kept; {} packs ({} bytes); would delete {} packs and rewrite {} into {}, removing {} unused blobs; {} bytes after, {} bytes freed; nothing was changed",
+                self.snapshots,
+                self.packs_before,
+                self.bytes_before,
+                self.packs_deleted,
+                self.packs_rewritten,
+                self.packs_written,
+                self.blobs_removed,
+                self.bytes_after,
+                self.bytes_freed()
+            );
+        }
         write!(
             f,
-            "{}{} snapshots kept; {} packs ({} bytes) before; deleted {} packs, rewrote {} into {}; {} unused blobs removed; {} bytes after",
-            if self.dry_run { "dry run: " } else { "" },
+            "{} snapshots kept; {} packs ({} bytes) before; deleted {} packs, rewrote {} into {}; {} unused blobs removed; {} bytes after, {} bytes freed",
             self.snapshots,
             self.packs_before,
             self.bytes_before,
@@ -73,17 +97,159 @@ impl fmt::Display for PruneReport {
             self.packs_rewritten,
             self.packs_written,
             self.blobs_removed,
-            self.bytes_after
+            self.bytes_after,
+            self.bytes_freed()
         )
     }
+}
+
+/// The trees and chunks some snapshot references.
+#[derive(Debug, Default)]
+pub struct Live {
+    pub trees: HashSet<Digest>,
+    pub chunks: HashSet<Digest>,
+}
+
+impl Live {
+    fn contains(&self, kind: BlobKind, id: &Digest) -> bool {
+        match kind {
+            BlobKind::Tree => self.trees.contains(id),
+            BlobKind::Chunk => self.chunks.contains(id),
+        }
+    }
+}
+
+/// What a prune does with the store's packs, decided from the live blobs. `prune` carries it
+/// out and `stats` reports what it frees: one computation, so the two cannot disagree.
+#[derive(Debug, Default)]
+pub struct PrunePlan {
+    pub packs_before: usize,
+    pub bytes_before: u64,
+    /// Packs with nothing live, with their sizes.
+    pub to_delete: Vec<(PackId, u64)>,
+    /// Packs whose live share fell below the threshold, with their sizes and live blobs.
+    pub to_rewrite: Vec<(PackId, u64, Vec<IndexEntry>)>,
+    /// Unused blobs in deleted or rewritten packs, and in packs left alone.
+    pub blobs_removed: u64,
+    /// The packs the rewrite writes and their total size (exact unless a blob turns out damaged).
+    pub packs_to_write: usize,
+    pub bytes_to_write: u64,
+    /// Stored bytes of unused blobs that stay, in packs still used above the threshold.
+    pub unused_kept_bytes: u64,
+}
+
+impl PrunePlan {
+    /// The store's pack bytes after the prune.
+    pub fn bytes_after(&self) -> u64 {
+        let gone: u64 = self.to_delete.iter().map(|(_, s)| s).sum::<u64>()
+            + self.to_rewrite.iter().map(|(_, s, _)| s).sum::<u64>();
+        self.bytes_before.saturating_sub(gone) + self.bytes_to_write
+    }
+
+    /// What the prune frees.
+    pub fn bytes_freed(&self) -> u64 {
+        self.bytes_before.saturating_sub(self.bytes_after())
+    }
+}
+
+/// The size of a pack of `count` blobs whose frames take `frames` bytes (magic, frames, index,
+/// trailer: see `store::pack`).
+fn pack_len(frames: u64, count: usize) -> u64 {
+    PACK_MAGIC.len() as u64 + frames + (count * INDEX_ENTRY_LEN + TRAILER_LEN) as u64
+}
+
+/// Decides, for every pack in the catalog, whether a prune with `repack_below` deletes it,
+/// rewrites its live blobs, or leaves it. A blob kept in several packs is claimed by one verified
+/// copy (read once here); the other copies are garbage.
+pub fn plan_packs(
+    repo: &Repository,
+    live: &Live,
+    repack_below: f64,
+) -> Result<PrunePlan, RepoError> {
+    let packs = repo.catalog.packs()?;
+    let mut plan = PrunePlan {
+        packs_before: packs.len(),
+        bytes_before: packs.iter().map(|(_, s)| s).sum(),
+        ..Default::default()
+    };
+    // Unverified, a damaged claimed copy would be kept while the good ones were deleted.
+    let mut claimed: HashSet<(u8, Digest)> = HashSet::new();
+    let mut chosen: HashMap<(u8, Digest), PackId> = HashMap::new();
+    let mut keep_as_is: HashSet<PackId> = HashSet::new();
+    for (kind, id) in repo.catalog.duplicate_blobs()? {
+        if !live.contains(kind, &id) {
+            continue;
+        }
+        let copies = repo.catalog.locate_all(kind, &id)?;
+        let good = copies
+            .iter()
+            .find(|(pack, e)| repo.store.read_blob(pack, e).is_ok());
+        match good {
+            Some((pack, _)) => {
+                chosen.insert((kind.code(), id), *pack);
+            }
+            None => {
+                log::error!(
+                    "every copy of {} {id} is damaged; keeping their packs",
+                    kind.name()
+                );
+                keep_as_is.extend(copies.iter().map(|(p, _)| *p));
+            }
+        }
+    }
+    for (pack, size) in &packs {
+        let entries = repo.catalog.pack_entries(pack)?;
+        let mut live_blobs = Vec::new();
+        let mut live_bytes = 0u64;
+        let mut unused_bytes = 0u64;
+        for e in &entries {
+            let key = (e.kind.code(), e.id);
+            let mine = chosen.get(&key).is_none_or(|p| p == pack);
+            if live.contains(e.kind, &e.id) && mine && claimed.insert(key) {
+                live_bytes += u64::from(e.stored_len);
+                live_blobs.push(*e);
+            } else {
+                unused_bytes += u64::from(e.stored_len);
+            }
+        }
+        plan.blobs_removed += (entries.len() - live_blobs.len()) as u64;
+        if keep_as_is.contains(pack) {
+            plan.unused_kept_bytes += unused_bytes;
+            continue;
+        }
+        if live_blobs.is_empty() {
+            plan.to_delete.push((*pack, *size));
+        } else if live_blobs.len() < entries.len()
+            && (live_bytes as f64) < repack_below * (*size as f64)
+        {
+            // Only packs with garbage: rewriting a fully live pack would gain nothing.
+            plan.to_rewrite.push((*pack, *size, live_blobs));
+        } else {
+            plan.unused_kept_bytes += unused_bytes;
+        }
+    }
+    // The rewrite cuts a new pack as soon as its frames reach the target size, as `prune` does.
+    let (mut frames, mut count) = (PACK_MAGIC.len() as u64, 0usize);
+    for e in plan.to_rewrite.iter().flat_map(|(_, _, l)| l) {
+        frames += u64::from(e.stored_len);
+        count += 1;
+        if frames >= TARGET_PACK_SIZE as u64 {
+            plan.packs_to_write += 1;
+            plan.bytes_to_write += pack_len(frames - PACK_MAGIC.len() as u64, count);
+            (frames, count) = (PACK_MAGIC.len() as u64, 0);
+        }
+    }
+    if count > 0 {
+        plan.packs_to_write += 1;
+        plan.bytes_to_write += pack_len(frames - PACK_MAGIC.len() as u64, count);
+    }
+    Ok(plan)
 }
 
 /// Every tree and chunk reachable from the snapshots in the store.
 /// A tree that cannot be read fails the mark (its chunks would be taken for garbage), except in
 /// a snapshot `repair` already reported damaged: its lost trees are known and cannot come back.
-pub fn mark_live(
-    repo: &Repository,
-) -> Result<(HashSet<Digest>, HashSet<Digest>, usize), PruneError> {
+pub fn mark_live(repo: &Repository) -> Result<(Live, usize), PruneError> {
     let snaps = repo.snapshots()?;
     let damaged: HashSet<String> = repo
         .store
@@ -126,7 +292,7 @@ pub fn mark_live(
             }
         }
     }
-    Ok((trees, chunks, snaps.len()))
+    Ok((Live { trees, chunks }, snaps.len()))
 }
 
 pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, PruneError> {
@@ -137,81 +303,29 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
         opts.wait,
     )?;
     refuse_damaged_manifests(repo)?;
-    let (live_trees, live_chunks, snapshots) = mark_live(repo)?;
-    let is_live = |kind: BlobKind, id: &Digest| match kind {
-        BlobKind::Tree => live_trees.contains(id),
-        BlobKind::Chunk => live_chunks.contains(id),
-    };
-    let packs = repo.catalog.packs().map_err(RepoError::from)?;
+    let (live, snapshots) = mark_live(repo)?;
+    let plan = plan_packs(repo, &live, opts.repack_below)?;
     let mut report = PruneReport {
         snapshots,
-        packs_before: packs.len(),
-        bytes_before: packs.iter().map(|(_, s)| s).sum(),
+        packs_before: plan.packs_before,
+        bytes_before: plan.bytes_before,
+        packs_deleted: plan.to_delete.len(),
+        packs_rewritten: plan.to_rewrite.len(),
+        blobs_removed: plan.blobs_removed,
         dry_run: opts.dry_run,
         ..Default::default()
     };
-    // A blob kept in several packs is claimed by one verified copy; other copies are garbage.
-    // Unverified, a damaged claimed copy would be kept while the good ones were deleted.
-    let mut claimed: HashSet<(u8, Digest)> = HashSet::new();
-    let mut chosen: HashMap<(u8, Digest), PackId> = HashMap::new();
-    let mut keep_as_is: HashSet<PackId> = HashSet::new();
-    for (kind, id) in repo.catalog.duplicate_blobs().map_err(RepoError::from)? {
-        if !is_live(kind, &id) {
-            continue;
-        }
-        let copies = repo
-            .catalog
-            .locate_all(kind, &id)
-            .map_err(RepoError::from)?;
-        let good = copies
-            .iter()
-            .find(|(pack, e)| repo.store.read_blob(pack, e).is_ok());
-        match good {
-            Some((pack, _)) => {
-                chosen.insert((kind.code(), id), *pack);
-            }
-            None => {
-                log::error!(
-                    "every copy of {} {id} is damaged; keeping their packs",
-                    kind.name()
-                );
-                keep_as_is.extend(copies.iter().map(|(p, _)| *p));
-            }
-        }
-    }
-    let mut to_delete: Vec<PackId> = Vec::new();
-    let mut to_rewrite: Vec<(PackId, Vec<crate::store::pack::IndexEntry>)> = Vec::new();
-    for (pack, size) in &packs {
-        let entries = repo.catalog.pack_entries(pack).map_err(RepoError::from)?;
-        let mut live = Vec::new();
-        let mut live_bytes = 0u64;
-        for e in &entries {
-            let key = (e.kind.code(), e.id);
-            let mine = chosen.get(&key).is_none_or(|p| p == pack);
-            if is_live(e.kind, &e.id) && mine && claimed.insert(key) {
-                live_bytes += u64::from(e.stored_len);
-                live.push(*e);
-            }
-        }
-        report.blobs_removed += (entries.len() - live.len()) as u64;
-        if keep_as_is.contains(pack) {
-            continue;
-        }
-        if live.is_empty() {
-            to_delete.push(*pack);
-        } else if live.len() < entries.len()
-            && (live_bytes as f64) < opts.repack_below * (*size as f64)
-        {
-            // Only packs with garbage: rewriting a fully live pack would gain nothing.
-            to_rewrite.push((*pack, live));
-        }
-    }
-    report.packs_deleted = to_delete.len();
-    report.packs_rewritten = to_rewrite.len();
     if opts.dry_run {
-        report.bytes_after = report.bytes_before;
+        report.packs_written = plan.packs_to_write;
+        report.bytes_after = plan.bytes_after();
         return Ok(report);
     }
+    let to_delete: Vec<PackId> = plan.to_delete.iter().map(|(p, _)| *p).collect();
+    let to_rewrite: Vec<(PackId, Vec<IndexEntry>)> = plan
+        .to_rewrite
+        .into_iter()
+        .map(|(p, _, l)| (p, l))
+        .collect();
     // Copy live blobs out of sparse packs; frames are copied as stored, after verifying them.
     let mut builder = PackBuilder::new();
     let mut kept_damaged: HashSet<PackId> = HashSet::new();
@@ -313,4 +427,29 @@ fn commit(
         .map_err(RepoError::from)?;
     report.packs_written += 1;
     Ok(Some(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_len_is_what_the_builder_writes() {
+        let mut b = PackBuilder::new();
+        let mut frames = 0u64;
+        for (i, n) in [10usize, 300, 7].into_iter().enumerate() {
+            let bytes = vec![i as u8; n];
+            frames += n as u64;
+            b.add(
+                BlobKind::Chunk,
+                Digest::of(&bytes),
+                &Frame {
+                    bytes,
+                    raw_len: n as u32,
+                },
+            );
+        }
+        let (bytes, _, _) = b.finish();
+        assert_eq!(pack_len(frames, 3), bytes.len() as u64);
+    }
 }

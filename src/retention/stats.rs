@@ -6,6 +6,7 @@
 use crate::id::{ChunkId, TreeId};
 use crate::model::Snapshot;
 use crate::repo::{named_snapshots, RepoError, Repository};
+use crate::retention::prune::{self, Live, PruneOptions};
 use crate::store::pack::BlobKind;
 use crate::timefmt;
 use serde::Serialize;
@@ -50,9 +51,15 @@ pub struct StoreStats {
     pub unique_bytes: u64,
     /// Distinct trees (folders) referenced.
     pub trees: u64,
-    /// Stored (compressed) size of the referenced chunks and trees; `stored_bytes` minus this is
-    /// roughly what `prune` can free (unreferenced data plus pack headers and indexes).
+    /// Stored (compressed) size of the referenced chunks and trees.
     pub referenced_stored_bytes: u64,
+    /// What `prune` (default `--repack-below 50`) would free: computed by prune's own plan
+    /// ([`prune::plan_packs`]), so a prune right after frees exactly this. `None` when some tree
+    /// could not be read (prune would refuse or keep that data; run `check`).
+    pub prune_freeable_bytes: Option<u64>,
+    /// Unused data that prune leaves in packs still used above the threshold (a prune with a
+    /// higher `--repack-below` would rewrite them).
+    pub unused_kept_bytes: Option<u64>,
     /// `logical_bytes / unique_bytes`: how many times over dedup stores the data only once.
     pub dedup_ratio: Option<f64>,
     /// `unique_bytes / stored_bytes`: what compression (and pack overhead) leave of it.
@@ -100,7 +107,12 @@ pub fn compute(repo: &Repository) -> Result<Stats, RepoError> {
             total_logical_bytes: group.iter().map(|s| s.logical_bytes).sum(),
         });
     }
-    let mut store = unique_data(repo, &all)?;
+    let (mut store, live) = unique_data(repo, &all)?;
+    if store.unreadable_trees == 0 {
+        let plan = prune::plan_packs(repo, &live, PruneOptions::default().repack_below)?;
+        store.prune_freeable_bytes = Some(plan.bytes_freed());
+        store.unused_kept_bytes = Some(plan.unused_kept_bytes);
+    }
     store.snapshots = snapshots.len();
     store.logical_bytes = snapshots.iter().map(|s| s.logical_bytes).sum();
     store.stored_bytes = repo.catalog.packs_size()?;
@@ -117,8 +129,9 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
 }
 
-/// Walks the trees of every snapshot, each distinct tree once, and sums distinct chunks.
-fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<StoreStats, RepoError> {
+/// Walks the trees of every snapshot, each distinct tree once, and sums distinct chunks; also
+/// returns what it saw as live, for prune's plan.
+fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<(StoreStats, Live), RepoError> {
     let mut out = StoreStats::default();
     let mut seen_trees: HashSet<TreeId> = HashSet::new();
     let mut seen_chunks: HashSet<ChunkId> = HashSet::new();
@@ -157,5 +170,9 @@ fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<StoreStats, RepoEr
             }
         }
     }
-    Ok(out)
+    let live = Live {
+        trees: seen_trees.into_iter().map(|t| t.0).collect(),
+        chunks: seen_chunks.into_iter().map(|c| c.0).collect(),
+    };
+    Ok((out, live))
 }
