@@ -345,3 +345,56 @@ fn format_1_1_snapshots_keep_their_computed_names() {
         );
     }
 }
+
+fn history(env: &Env, path: &str) -> std::process::Output {
+    env.run(&["history", "--host", HOST, "--part", "p", path])
+}
+
+#[test]
+fn history_of_a_path_that_never_existed_is_an_error_naming_the_closest() {
+    let env = Env::new();
+    let src = env.path("src");
+    let f = src.join("example.com/user/jdoe/Sent/12.");
+    write(&f, b"one");
+    write(&src.join("example.com/user/jdoe/Sent/13."), b"x");
+    write(&src.join("example.com/user/jdoe/Trash/1."), b"x");
+    env.backup("p", &src);
+    env.backup("p", &src);
+    write(&f, b"two");
+    env.backup("p", &src);
+    fs::remove_file(&f).unwrap();
+    env.backup("p", &src);
+    env.backup("p", &src);
+
+    for (typo, want) in [
+        (
+            "example.com/user/jdoe/Sent/21.",
+            "example.com/user/jdoe/Sent/12.",
+        ),
+        (
+            "example.com/user/jdoe/Snet/12.",
+            "example.com/user/jdoe/Sent",
+        ),
+        ("example.com/user/jdo/Sent/12.", "example.com/user/jdoe"),
+    ] {
+        let out = history(&env, typo);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{typo}: {err}");
+        assert!(
+            err.contains("in none of the 5 snapshots") && err.contains("closest existing"),
+            "{err}"
+        );
+        let closest = err.split("closest existing: ").nth(1).unwrap();
+        assert!(closest.starts_with(want), "{typo}: {err}");
+    }
+
+    // Real changes only: appeared, changed, disappeared (the two snapshots where it stays
+    // absent, and the unchanged one, are not changes).
+    let out = history(&env, "example.com/user/jdoe/Sent/12.");
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("5 snapshots, 3 changes, 2 distinct versions"),
+        "{err}"
+    );
+}

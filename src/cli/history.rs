@@ -4,7 +4,7 @@
 use super::restore_shared::host_or_default;
 use super::{format, Cli, EXIT_OK};
 use crate::repo::named_snapshots;
-use crate::restore::history::{history, State};
+use crate::restore::history::{changes, history};
 use crate::timefmt;
 use clap::Args;
 use std::os::unix::ffi::OsStrExt;
@@ -88,7 +88,7 @@ pub fn run(cli: &Cli, a: &HistoryArgs) -> anyhow::Result<i32> {
         );
     }
     let distinct = rows.iter().filter_map(|r| r.version).max().unwrap_or(0);
-    let changes = rows.iter().filter(|r| r.state != State::Unchanged).count();
+    let changes = changes(&rows);
     eprintln!(
         "{} snapshots, {changes} changes, {distinct} distinct versions",
         rows.len()

@@ -8,6 +8,28 @@ use crate::model::{Entry, EntryKind, Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
 use std::collections::HashMap;
 
+#[derive(Debug, thiserror::Error)]
+pub enum HistoryError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("{path:?} is in none of the {snapshots} snapshots of {part}{}", hint(.closest))]
+    NeverExisted {
+        path: String,
+        part: String,
+        snapshots: usize,
+        /// Existing paths closest to it, best first.
+        closest: Vec<String>,
+    },
+}
+
+fn hint(closest: &[String]) -> String {
+    if closest.is_empty() {
+        "; see `bmbackup find` to search for a name".into()
+    } else {
+        format!("; closest existing: {}", closest.join(", "))
+    }
+}
+
 /// How a snapshot's version relates to the previous snapshot's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum State {
@@ -50,6 +72,23 @@ pub struct Row {
     pub mtime_sec: i64,
 }
 
+/// The real changes among `rows` (oldest first): the path appeared, its content or metadata
+/// changed, or it disappeared. A snapshot where it stays absent is not a change.
+pub fn changes(rows: &[Row]) -> usize {
+    let mut present = false;
+    let mut n = 0;
+    for r in rows {
+        let change = match r.state {
+            State::New | State::Changed | State::Metadata => true,
+            State::Absent => present,
+            State::Unchanged => false,
+        };
+        n += usize::from(change);
+        present = r.state != State::Absent;
+    }
+    n
+}
+
 /// The content hash described in the module doc.
 pub fn content_hash(e: &Entry) -> Digest {
     if let Some(t) = e.subtree() {
@@ -78,12 +117,13 @@ fn same_metadata(a: &Entry, b: &Entry) -> bool {
         && a.xattrs == b.xattrs
 }
 
-/// Rows for `snaps` (one part, oldest first, with their folder names) for `path`.
+/// Rows for `snaps` (one part, oldest first, with their folder names) for `path`. A path that no
+/// snapshot has is an error naming the closest paths that exist.
 pub fn history(
     repo: &Repository,
     snaps: &[(&Snapshot, String)],
     path: &[u8],
-) -> Result<Vec<Row>, RepoError> {
+) -> Result<Vec<Row>, HistoryError> {
     let comps: Vec<&[u8]> = path
         .split(|&b| b == b'/')
         .filter(|c| !c.is_empty())
@@ -131,7 +171,102 @@ pub fn history(
         prev = found;
         rows.push(row);
     }
+    if rows.iter().all(|r| r.state == State::Absent) {
+        if let Some((snap, _)) = snaps.first() {
+            return Err(HistoryError::NeverExisted {
+                path: String::from_utf8_lossy(path).into_owned(),
+                part: format!("{}/{}", snap.manifest.host, snap.manifest.part),
+                snapshots: snaps.len(),
+                closest: closest(repo, &mut trees, snaps, &comps)?,
+            });
+        }
+    }
     Ok(rows)
+}
+
+/// Up to 3 existing paths closest to `comps`: the names found, in any snapshot, in the deepest
+/// folder of the path that some snapshot has, nearest by edit distance to the first missing name.
+fn closest(
+    repo: &Repository,
+    trees: &mut HashMap<TreeId, Tree>,
+    snaps: &[(&Snapshot, String)],
+    comps: &[&[u8]],
+) -> Result<Vec<String>, RepoError> {
+    let mut depth = 0;
+    let mut folders: Vec<TreeId> = Vec::new();
+    for (snap, _) in snaps {
+        let (d, folder) = deepest_folder(repo, trees, snap.root, comps)?;
+        if d > depth {
+            depth = d;
+            folders.clear();
+        }
+        if d == depth && !folders.contains(&folder) {
+            folders.push(folder);
+        }
+    }
+    let Some(missing) = comps.get(depth) else {
+        return Ok(Vec::new());
+    };
+    let mut scored: Vec<(usize, &[u8])> = folders
+        .iter()
+        .filter_map(|f| trees.get(f))
+        .flat_map(|t| t.entries.iter())
+        .map(|e| (edit_distance(missing, &e.name), e.name.as_slice()))
+        .collect();
+    scored.sort();
+    scored.dedup();
+    let prefix: Vec<String> = comps[..depth]
+        .iter()
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    Ok(scored
+        .into_iter()
+        .take(3)
+        .map(|(_, name)| {
+            let mut p = prefix.clone();
+            p.push(String::from_utf8_lossy(name).into_owned());
+            p.join("/")
+        })
+        .collect())
+}
+
+/// How many leading components of `comps` are folders under `root`, and the last such folder.
+fn deepest_folder(
+    repo: &Repository,
+    trees: &mut HashMap<TreeId, Tree>,
+    root: TreeId,
+    comps: &[&[u8]],
+) -> Result<(usize, TreeId), RepoError> {
+    let mut id = root;
+    for (depth, comp) in comps.iter().enumerate() {
+        if let std::collections::hash_map::Entry::Vacant(v) = trees.entry(id) {
+            v.insert(repo.read_tree(id)?);
+        }
+        match trees
+            .get(&id)
+            .and_then(|t| t.find(comp))
+            .and_then(Entry::subtree)
+        {
+            Some(sub) => id = sub,
+            None => return Ok((depth, id)),
+        }
+    }
+    Ok((comps.len(), id))
+}
+
+/// Levenshtein distance over bytes.
+fn edit_distance(a: &[u8], b: &[u8]) -> usize {
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur[j + 1] = (prev[j] + usize::from(ca != cb))
+                .min(prev[j + 1] + 1)
+                .min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
 }
 
 /// The entry at `comps` under `root`, or None. A folder's own tree is loaded too (for its size).
@@ -163,4 +298,43 @@ fn lookup(
         }
     }
     Ok(found)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance(b"file.txt", b"file.txt"), 0);
+        assert_eq!(edit_distance(b"flie.txt", b"file.txt"), 2);
+        assert_eq!(edit_distance(b"", b"abc"), 3);
+        assert_eq!(edit_distance(b"kitten", b"sitting"), 3);
+    }
+
+    fn row(state: State) -> Row {
+        Row {
+            snapshot: crate::vfs::layout::tests::snap(1, "h", "p", 0, true),
+            name: String::new(),
+            state,
+            kind: None,
+            size: 0,
+            hash: None,
+            version: None,
+            mtime_sec: 0,
+        }
+    }
+
+    #[test]
+    fn only_real_changes_count() {
+        use State::*;
+        let rows: Vec<Row> = [
+            Absent, Absent, New, Unchanged, Metadata, Changed, Absent, Absent,
+        ]
+        .into_iter()
+        .map(row)
+        .collect();
+        assert_eq!(changes(&rows), 4);
+        assert_eq!(changes(&[row(Absent), row(Absent), row(Absent)]), 0);
+    }
 }
