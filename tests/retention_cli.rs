@@ -83,3 +83,134 @@ fn stats_says_what_prune_frees() {
     let (freeable, freed) = freeable_then_prune(&env);
     assert_eq!((freeable, freed), (0, 0));
 }
+
+fn names_of(env: &Env) -> Vec<String> {
+    let snaps: Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    snaps
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["part"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// Runs `bmbackup ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
+fn on_terminal(env: &Env, args: &[&str], answer: &str) -> (bool, String) {
+    use std::io::Write;
+    let cmd = std::iter::once(env!("CARGO_BIN_EXE_bmbackup"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{a}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let c = env.cmd(&[]);
+    let child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{answer}\n").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn forget_deletes_named_snapshots_on_purpose_after_confirmation() {
+    let env = Env::new();
+    fs::write(env.path("none.toml"), "").unwrap();
+    let src = env.path("src");
+    write(&src.join("f"), b"x");
+    for (part, at) in [
+        ("p", "2026-11-21T10:00:00Z"),
+        ("p", "2026-11-22T10:00:00Z"),
+        ("p", "2026-11-23T10:00:00Z"),
+        ("typo", "2026-11-23T10:00:00Z"),
+        ("typo", "2026-11-24T10:00:00Z"),
+    ] {
+        env.ok(&[
+            "backup",
+            "--host",
+            HOST,
+            "--part",
+            &format!("{part}={}", src.display()),
+            "--simulate-time",
+            at,
+        ]);
+    }
+    let all = names_of(&env);
+    assert_eq!(all.len(), 5);
+    let first = format!("{HOST}/p/2026-11-21_100000");
+    let newest = format!("{HOST}/p/last");
+
+    // No terminal, no --yes: refused, nothing deleted.
+    let out = env.run(&["forget", &first]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no terminal") && err.contains("--yes"),
+        "{err}"
+    );
+    assert_eq!(names_of(&env), all);
+    // A dry run lists and deletes nothing.
+    let dry = env.ok(&["forget", &first, &newest, "--dry-run"]);
+    assert!(
+        dry.contains("would delete 2 snapshot(s)") && dry.contains("newest snapshot of 10.9.9.9/p"),
+        "{dry}"
+    );
+    assert_eq!(names_of(&env), all);
+    // One name that matches nothing: nothing is deleted.
+    let err = env.fails(&[
+        "forget",
+        &first,
+        &format!("{HOST}/p/2026-11-21_100000_2"),
+        "--yes",
+    ]);
+    assert!(err.contains("2026-11-21_100000_2"), "{err}");
+    assert_eq!(names_of(&env), all);
+
+    // On a terminal: "n" keeps, "y" deletes (the newest too: explicit deletion may).
+    let (ok, out) = on_terminal(&env, &["forget", &first, &newest], "n");
+    assert!(
+        ok && out.contains("newest included") && out.contains("nothing was deleted"),
+        "{out}"
+    );
+    assert_eq!(names_of(&env), all);
+    let (ok, out) = on_terminal(&env, &["forget", &first, &newest], "y");
+    assert!(ok && out.contains("deleted 2 snapshot(s)"), "{out}");
+    assert_eq!(
+        names_of(&env),
+        [
+            "p/2026-11-22_100000",
+            "typo/2026-11-23_100000",
+            "typo/2026-11-24_100000"
+        ]
+    );
+
+    // A whole part by --all (an id prefix works too), then prune frees its data.
+    let out = env.ok(&["forget", "--host", HOST, "--part", "typo", "--all", "--yes"]);
+    assert!(out.contains("EVERY snapshot of 10.9.9.9/typo"), "{out}");
+    assert_eq!(names_of(&env), ["p/2026-11-22_100000"]);
+    let snaps: Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
+    let id = snaps[0]["id"].as_str().unwrap()[..8].to_string();
+    env.ok(&["forget", &id, "--yes", "--prune"]);
+    assert!(names_of(&env).is_empty());
+    // Policy flags and explicit names do not mix.
+    let out = env.run(&["forget", &first, "--keep-last", "1"]);
+    assert_eq!(out.status.code(), Some(2));
+}

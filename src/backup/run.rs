@@ -364,7 +364,7 @@ fn post_backup_env_of(
     outcomes: &[PartOutcome],
     hook_failed: bool,
 ) -> Vec<(String, String)> {
-    // Names as in the mount (`_2` suffixes depend on the part's other snapshots).
+    // Names as in the mount: recorded at commit (computed for snapshots from before that).
     let all = repo.snapshots().unwrap_or_default();
     let names: HashMap<SnapshotId, String> = named_snapshots(&all)
         .into_iter()

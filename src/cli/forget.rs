@@ -1,6 +1,7 @@
 //! `bmbackup forget`: applies a retention policy (flags shared with nothing else, the same keys
 //! as the config's `[retention]`), printing each snapshot with its verdict and the rules that
-//! keep it; `--dry-run` only prints.
+//! keep it; `--dry-run` only prints. With SNAPSHOT... or `--all` it deletes on purpose instead
+//! (`forget_delete`).
 
 use super::{format, Cli, EXIT_OK, EXIT_USAGE};
 use crate::retention::forget::{forget, plan, Plan, Selection};
@@ -35,6 +36,16 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
+    /// True when any rule flag was given.
+    pub fn given(&self) -> bool {
+        self.keep_last.is_some()
+            || self.keep_days.is_some()
+            || self.keep_ages.is_some()
+            || self.keep_daily.is_some()
+            || self.keep_weekly.is_some()
+            || self.keep_monthly.is_some()
+    }
+
     pub fn policy(&self) -> Result<Policy, RetentionError> {
         let keep_ages = match &self.keep_ages {
             Some(s) => parse_ages(s)?,
@@ -53,6 +64,16 @@ impl PolicyArgs {
 
 #[derive(Args, Debug)]
 pub struct ForgetArgs {
+    /// Snapshots to delete on purpose, whatever a policy would keep (the newest too): an id
+    /// prefix, HOST/PART/NAME (the folder name on the mount) or HOST/PART/last.
+    #[arg(value_name = "SNAPSHOT", conflicts_with = "all")]
+    pub snapshots: Vec<String>,
+    /// Delete every snapshot of --host (only of its --part ones when given).
+    #[arg(long, requires = "host")]
+    pub all: bool,
+    /// Delete without asking (an explicit deletion asks on a terminal, and refuses without one).
+    #[arg(long)]
+    pub yes: bool,
     /// Only snapshots of this host.
     #[arg(long)]
     pub host: Option<String>,
@@ -70,6 +91,9 @@ pub struct ForgetArgs {
 }
 
 pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
+    if !a.snapshots.is_empty() || a.all {
+        return super::forget_delete::run(cli, a);
+    }
     // A usage error, checked before the store is opened: an empty policy must never delete.
     let policy = match a.policy.policy() {
         Ok(p) if !p.is_empty() => p,
@@ -118,7 +142,8 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
 
 fn usage(e: &RetentionError) -> anyhow::Result<i32> {
     crate::tell!("bmbackup forget: {e}");
-    crate::tell!("usage: bmbackup forget [--host IP] [--part NAME] --keep-… [--dry-run] [--prune]; see `bmbackup forget --help`");
+    crate::tell!("usage: bmbackup forget [--host IP] [--part NAME] --keep-… [--dry-run] [--prune]");
+    crate::tell!("       bmbackup forget SNAPSHOT... | --host IP [--part NAME] --all  [--dry-run] [--yes] [--prune]; see `bmbackup forget --help`");
     Ok(EXIT_USAGE)
 }
 

@@ -17,6 +17,7 @@ mod restore_shared;
 mod snapshots;
 
 mod forget;
+mod forget_delete;
 mod stats;
 
 mod check;
@@ -70,7 +71,8 @@ pub enum Command {
     /// Show the store as a read-only filesystem: HOST/PART/DATE/… and HOST/PART/last/.
     Mount(mount::MountArgs),
 
-    /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep.
+    /// Apply a retention policy: forget (delete the manifests of) the snapshots it does not keep;
+    /// or delete snapshots on purpose (SNAPSHOT..., or --host IP [--part NAME] --all).
     Forget(forget::ForgetArgs),
     /// Sizes: per snapshot, per part, and store-wide stored size, unique data and savings.
     Stats(stats::StatsArgs),

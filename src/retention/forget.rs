@@ -1,13 +1,17 @@
 //! `forget`: applies a retention policy to the store's snapshots by deleting the manifests of the
-//! snapshots it does not keep. Only manifests go: the data they referenced stays until `prune`
-//! deletes what no snapshot references, so forget is cheap and runs beside backups (shared lock).
+//! snapshots it does not keep, or deletes snapshots named on purpose ([`Doomed`]). Only manifests
+//! go: the data they referenced stays until `prune` deletes what no snapshot references, so
+//! forget is cheap and runs beside backups (shared lock). A policy always keeps each part's
+//! newest snapshot; an explicit deletion may remove it (the plan says so: [`Plan::newest_removed`]).
 
 use crate::catalog::CatalogError;
+use crate::id::SnapshotId;
 use crate::model::{Snapshot, SnapshotStatus};
 use crate::repo::{named_snapshots, RepoError, Repository};
 use crate::retention::{decide, Decision, Policy, RetentionError, SnapshotMeta};
 use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::StoreError;
+use std::collections::HashSet;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ForgetError {
@@ -25,6 +29,10 @@ pub enum ForgetError {
     },
     #[error("snapshot {id} was deleted from the store but is still in the catalog: {source}")]
     Catalog { id: String, source: CatalogError },
+    #[error("{0}")]
+    NothingMatches(String),
+    #[error("the snapshots changed since they were listed (a backup or another forget ran); nothing was deleted: run the command again")]
+    Changed,
 }
 
 /// Which snapshots a forget looks at; the others are left alone. Empty means "all".
@@ -53,6 +61,9 @@ pub struct Verdict {
 #[derive(Debug, Clone, Default)]
 pub struct Plan {
     pub verdicts: Vec<Verdict>,
+    /// `HOST/PART` of each part whose newest snapshot the plan removes (only an explicit
+    /// deletion can), with true when it removes every snapshot of that part.
+    pub newest_removed: Vec<(String, bool)>,
 }
 
 impl Plan {
@@ -98,7 +109,111 @@ pub fn plan(
                 decision,
             })
             .collect(),
+        newest_removed: Vec::new(),
     })
+}
+
+/// Snapshots deleted on purpose, whatever a policy would keep.
+#[derive(Debug, Clone)]
+pub enum Doomed {
+    /// Each an id prefix, `HOST/PART/NAME` or `HOST/PART/last`: every one must match.
+    Snapshots(Vec<String>),
+    /// Every snapshot of a host, or of some of its parts (a typo'd part, a decommissioned server).
+    All { host: String, parts: Vec<String> },
+}
+
+/// The plan of an explicit deletion: the doomed snapshots, marked removed, sorted by host, part
+/// and time. Any name that matches nothing fails the whole plan, so a typo deletes nothing.
+pub fn plan_delete(repo: &Repository, doomed: &Doomed) -> Result<Plan, ForgetError> {
+    let all = repo.snapshots()?;
+    let ids: HashSet<SnapshotId> = match doomed {
+        Doomed::Snapshots(specs) => {
+            let mut ids = HashSet::new();
+            for spec in specs {
+                ids.insert(repo.resolve(spec)?.id);
+            }
+            ids
+        }
+        Doomed::All { host, parts } => {
+            let sel = Selection {
+                host: Some(host.clone()),
+                parts: parts.clone(),
+            };
+            let ids: HashSet<SnapshotId> = all
+                .iter()
+                .filter(|s| sel.matches(s))
+                .map(|s| s.id)
+                .collect();
+            for p in parts {
+                if !all
+                    .iter()
+                    .any(|s| &s.manifest.host == host && &s.manifest.part == p)
+                {
+                    return Err(ForgetError::NothingMatches(format!(
+                        "no snapshot of part {p:?} on host {host:?}; see `bmbackup snapshots`"
+                    )));
+                }
+            }
+            if ids.is_empty() {
+                return Err(ForgetError::NothingMatches(format!(
+                    "no snapshot of host {host:?}; see `bmbackup snapshots`"
+                )));
+            }
+            ids
+        }
+    };
+    let mut plan = Plan::default();
+    for group in all
+        .chunk_by(|a, b| a.manifest.host == b.manifest.host && a.manifest.part == b.manifest.part)
+    {
+        let named = named_snapshots(group);
+        let doomed_here = named.iter().filter(|(s, _)| ids.contains(&s.id)).count();
+        if doomed_here == 0 {
+            continue;
+        }
+        if let Some((newest, _)) = named.last() {
+            if ids.contains(&newest.id) {
+                plan.newest_removed.push((
+                    format!("{}/{}", newest.manifest.host, newest.manifest.part),
+                    doomed_here == named.len(),
+                ));
+            }
+        }
+        plan.verdicts
+            .extend(
+                named
+                    .into_iter()
+                    .filter(|(s, _)| ids.contains(&s.id))
+                    .map(|(s, name)| Verdict {
+                        snapshot: s.clone(),
+                        name,
+                        decision: Decision {
+                            keep: false,
+                            reasons: Vec::new(),
+                        },
+                    }),
+            );
+    }
+    Ok(plan)
+}
+
+/// Deletes what `confirmed` (a [`plan_delete`] shown to the user) removes, under a shared store
+/// lock. The plan is made again under the lock and must remove exactly the same snapshots:
+/// otherwise nothing is deleted ([`ForgetError::Changed`]).
+pub fn delete(repo: &Repository, doomed: &Doomed, confirmed: &Plan) -> Result<usize, ForgetError> {
+    let lock = StoreLock::acquire(
+        repo.store.shared_backend(),
+        LockKind::Shared,
+        "forget",
+        std::time::Duration::ZERO,
+    )?;
+    repo.sync()?;
+    let now = plan_delete(repo, doomed)?;
+    let ids = |p: &Plan| -> Vec<SnapshotId> { p.removed().map(|v| v.snapshot.id).collect() };
+    if ids(&now) != ids(confirmed) {
+        return Err(ForgetError::Changed);
+    }
+    apply(repo, &now, &lock)
 }
 
 /// Plans and applies `policy` under its own shared store lock (backups may run meanwhile: they
