@@ -18,6 +18,7 @@ mod snapshots;
 
 mod forget;
 mod forget_delete;
+mod policy_args;
 mod stats;
 
 mod check;
