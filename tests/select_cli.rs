@@ -398,3 +398,38 @@ fn history_of_a_path_that_never_existed_is_an_error_naming_the_closest() {
         "{err}"
     );
 }
+
+/// The post-backup hook names the new snapshot as the mount does, also when the run's retention
+/// just forgot an older snapshot of the same second.
+#[test]
+fn post_backup_hook_gets_the_recorded_name_after_retention() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("f"), b"x");
+    let config = env.path("with-hook.toml");
+    let hook_env = env.path("hook-env");
+    fs::write(
+        &config,
+        format!(
+            "host = \"{HOST}\"\npost_backup_hook = \"env > {}\"\n[retention]\nkeep_last = 1\n[parts.p]\npath = \"{}\"\n",
+            hook_env.display(),
+            src.display()
+        ),
+    )
+    .unwrap();
+    for at in ["2026-11-30T09:46:26.2Z", "2026-11-30T09:46:26.6Z"] {
+        let out = env
+            .cmd(&["backup", "--simulate-time", at])
+            .env("BMBACKUP_CONFIG", &config)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+    }
+    let vars = fs::read_to_string(&hook_env).unwrap();
+    assert!(
+        vars.lines()
+            .any(|l| l == "BMBACKUP_SNAPSHOT_1_DATE=2026-11-30_094626_2"),
+        "{vars}"
+    );
+    assert_eq!(snapshot_names(&env), ["2026-11-30_094626_2"]);
+}
