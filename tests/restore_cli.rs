@@ -30,9 +30,10 @@ fn restore_at_a_date_between_two_snapshots_gives_the_older() {
         one["started_ns"].as_i64().unwrap(),
         two["started_ns"].as_i64().unwrap(),
     );
-    // A whole second at or after the first snapshot and before the second.
-    let between = (t1 / 1_000_000_000 + 1) * 1_000_000_000;
-    assert!(t1 <= between && between < t2);
+    // The second the first snapshot started in: `--at` that second means up to its end, which
+    // includes the first snapshot and is before the second one (started 1.1 s later).
+    let between = t1 / 1_000_000_000 * 1_000_000_000;
+    assert!(between <= t1 && between + 1_000_000_000 <= t2);
 
     let out = env.path("out");
     let o = out.to_str().unwrap();
