@@ -1,24 +1,11 @@
 //! End-to-end tests of deleting on purpose and of what deleting frees: `stats` says what `prune`
 //! frees (one computation) and `prune --dry-run` speaks in the conditional; explicit `forget`.
 
-mod restore_env;
+mod common;
 
-use restore_env::*;
+use common::*;
 use serde_json::Value;
 use std::fs;
-
-/// Bytes no compressor shrinks (xorshift), so pack sizes follow file sizes.
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
 
 fn store_stats(env: &Env) -> Value {
     let s: Value = serde_json::from_str(&env.ok(&["stats", "--json"])).unwrap();
@@ -58,11 +45,11 @@ fn stats_says_what_prune_frees() {
     let src = env.path("src");
     let part = format!("p={}", src.display());
     let backup = || env.ok(&["backup", "--host", HOST, "--part", &part]);
-    write(&src.join("big"), &noise(2 << 20, 1));
-    write(&src.join("s"), &noise(3000, 2));
-    write(&src.join("t"), &noise(3000, 3));
+    write(&src.join("big"), &bytes(2 << 20, 1));
+    write(&src.join("s"), &bytes(3000, 2));
+    write(&src.join("t"), &bytes(3000, 3));
     backup();
-    write(&src.join("s"), &noise(3000, 4));
+    write(&src.join("s"), &bytes(3000, 4));
     backup();
     env.ok(&["forget", "--keep-last", "1"]);
     // Only the old `s` and a folder are unused, in a pack still mostly used: prune keeps it.
@@ -103,15 +90,14 @@ fn names_of(env: &Env) -> Vec<String> {
 /// Runs `bmbackup ARGS` on a pseudo-terminal (util-linux `script`), typing `answer`.
 fn on_terminal(env: &Env, args: &[&str], answer: &str) -> (bool, String) {
     use std::io::Write;
-    let cmd = std::iter::once(env!("CARGO_BIN_EXE_bmbackup"))
+    let cmd = std::iter::once(BIN)
         .chain(args.iter().copied())
         .map(|a| format!("'{a}'"))
         .collect::<Vec<_>>()
         .join(" ");
-    let c = env.cmd(&[]);
-    let child = std::process::Command::new("script")
+    let child = env
+        .command("script")
         .args(["-qec", &cmd, "/dev/null"])
-        .envs(c.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -133,7 +119,6 @@ fn on_terminal(env: &Env, args: &[&str], answer: &str) -> (bool, String) {
 #[test]
 fn forget_deletes_named_snapshots_on_purpose_after_confirmation() {
     let env = Env::new();
-    fs::write(env.path("none.toml"), "").unwrap();
     let src = env.path("src");
     write(&src.join("f"), b"x");
     for (part, at) in [

@@ -1,9 +1,9 @@
 //! End-to-end tests of choosing snapshots: `--at` with every accepted form against snapshots one
 //! second apart and in the same second (restore, find, restore-user, restore-server).
 
-mod restore_env;
+mod common;
 
-use restore_env::*;
+use common::*;
 use serde_json::Value;
 use std::fs;
 
@@ -173,25 +173,6 @@ fn find_restore_user_and_restore_server_select_the_same_snapshot() {
     }
 }
 
-/// Unmounts `bmbackup mount`'s folder when dropped, also when the test fails.
-struct Mounted(std::path::PathBuf);
-
-impl Drop for Mounted {
-    fn drop(&mut self) {
-        let ok = std::process::Command::new("fusermount3")
-            .arg("-u")
-            .arg(&self.0)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = std::process::Command::new("fusermount3")
-                .args(["-u", "-z"])
-                .arg(&self.0)
-                .status();
-        }
-    }
-}
-
 fn snapshot_names(env: &Env) -> Vec<String> {
     let snaps: Value = serde_json::from_str(&env.ok(&["snapshots", "--json"])).unwrap();
     snaps
@@ -265,14 +246,13 @@ fn names_do_not_change_when_other_snapshots_are_forgotten() {
     assert_eq!(fs::read_to_string(at.join("f")).unwrap(), "Y");
 
     // The mount shows the same folders.
-    let mnt = env.path("mnt");
-    fs::create_dir(&mnt).unwrap();
+    let mnt = env.mnt();
+    let _guard = MountGuard::new(&mnt);
     env.ok(&[
         "mount",
         env.store().to_str().unwrap(),
         mnt.to_str().unwrap(),
     ]);
-    let _guard = Mounted(mnt.clone());
     assert_eq!(
         names(&mnt.join(HOST).join("p")),
         ["2026-11-30_094626_2", "2026-11-30_094630", "last"]
@@ -283,27 +263,13 @@ fn names_do_not_change_when_other_snapshots_are_forgotten() {
     );
 }
 
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    fs::create_dir_all(to).unwrap();
-    for e in fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dst);
-        } else {
-            fs::copy(e.path(), &dst).unwrap();
-        }
-    }
-}
-
 /// `tests/fixtures/store-v1.1-names` was written by format 1.1, whose manifests record no name:
 /// its snapshots keep the names 1.1 showed, and a new backup in the same second takes the next
 /// free one.
 #[test]
 fn format_1_1_snapshots_keep_their_computed_names() {
-    let env = Env::new();
-    fs::remove_dir_all(env.store()).unwrap();
-    copy_dir(
+    let env = Env::uninit();
+    copy_tree(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-v1.1-names"),
         &env.store(),
     );
@@ -358,13 +324,13 @@ fn history_of_a_path_that_never_existed_is_an_error_naming_the_closest() {
     write(&f, b"one");
     write(&src.join("example.com/user/jdoe/Sent/13."), b"x");
     write(&src.join("example.com/user/jdoe/Trash/1."), b"x");
-    env.backup("p", &src);
-    env.backup("p", &src);
+    env.backup(HOST, "p", &src);
+    env.backup(HOST, "p", &src);
     write(&f, b"two");
-    env.backup("p", &src);
+    env.backup(HOST, "p", &src);
     fs::remove_file(&f).unwrap();
-    env.backup("p", &src);
-    env.backup("p", &src);
+    env.backup(HOST, "p", &src);
+    env.backup(HOST, "p", &src);
 
     for (typo, want) in [
         (
@@ -406,10 +372,9 @@ fn post_backup_hook_gets_the_recorded_name_after_retention() {
     let env = Env::new();
     let src = env.path("src");
     write(&src.join("f"), b"x");
-    let config = env.path("with-hook.toml");
     let hook_env = env.path("hook-env");
     fs::write(
-        &config,
+        env.config(),
         format!(
             "host = \"{HOST}\"\npost_backup_hook = \"env > {}\"\n[retention]\nkeep_last = 1\n[parts.p]\npath = \"{}\"\n",
             hook_env.display(),
@@ -418,12 +383,7 @@ fn post_backup_hook_gets_the_recorded_name_after_retention() {
     )
     .unwrap();
     for at in ["2026-11-30T09:46:26.2Z", "2026-11-30T09:46:26.6Z"] {
-        let out = env
-            .cmd(&["backup", "--simulate-time", at])
-            .env("BMBACKUP_CONFIG", &config)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
+        env.ok(&["backup", "--simulate-time", at]);
     }
     let vars = fs::read_to_string(&hook_env).unwrap();
     assert!(
