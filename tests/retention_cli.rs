@@ -57,6 +57,14 @@ fn stats_says_what_prune_frees() {
     assert_eq!((freeable, freed), (0, 0));
     let kept = store_stats(&env)["unused_kept_bytes"].as_u64().unwrap();
     assert!(kept > 0, "{kept}");
+    let dry = env.ok(&["prune", "--dry-run"]);
+    assert!(
+        dry.contains("removing 0 unused blobs")
+            && dry.contains(&format!(
+                "{kept} unused bytes left in packs above --repack-below"
+            )),
+        "{dry}"
+    );
 
     // `big` goes: its pack is rewritten around `t`, and the old `s` goes with it.
     fs::remove_file(src.join("big")).unwrap();

@@ -59,6 +59,8 @@ pub struct PruneReport {
     pub packs_written: usize,
     pub bytes_after: u64,
     pub blobs_removed: u64,
+    /// Stored bytes of unused blobs left in packs still used above `--repack-below`.
+    pub unused_kept_bytes: u64,
     /// Nothing was changed: the other figures are what a prune would do.
     pub dry_run: bool,
 }
@@ -75,7 +77,7 @@ impl fmt::Display for PruneReport {
         if self.dry_run {
             return write!(
                 f,
-                "dry run: {} snapshots kept; {} packs ({} bytes); would delete {} packs and rewrite {} into {}, removing {} unused blobs; {} bytes after, {} bytes freed; nothing was changed",
+                "dry run: {} snapshots kept; {} packs ({} bytes); would delete {} packs and rewrite {} into {}, removing {} unused blobs; {} bytes after, {} bytes freed, {} unused bytes left in packs above --repack-below; nothing was changed",
                 self.snapshots,
                 self.packs_before,
                 self.bytes_before,
@@ -84,12 +86,13 @@ impl fmt::Display for PruneReport {
                 self.packs_written,
                 self.blobs_removed,
                 self.bytes_after,
-                self.bytes_freed()
+                self.bytes_freed(),
+                self.unused_kept_bytes
             );
         }
         write!(
             f,
-            "{} snapshots kept; {} packs ({} bytes) before; deleted {} packs, rewrote {} into {}; {} unused blobs removed; {} bytes after, {} bytes freed",
+            "{} snapshots kept; {} packs ({} bytes) before; deleted {} packs, rewrote {} into {}; {} unused blobs removed; {} bytes after, {} bytes freed, {} unused bytes left in packs above --repack-below",
             self.snapshots,
             self.packs_before,
             self.bytes_before,
@@ -98,7 +101,8 @@ impl fmt::Display for PruneReport {
             self.packs_written,
             self.blobs_removed,
             self.bytes_after,
-            self.bytes_freed()
+            self.bytes_freed(),
+            self.unused_kept_bytes
         )
     }
 }
@@ -129,7 +133,7 @@ pub struct PrunePlan {
     pub to_delete: Vec<(PackId, u64)>,
     /// Packs whose live share fell below the threshold, with their sizes and live blobs.
     pub to_rewrite: Vec<(PackId, u64, Vec<IndexEntry>)>,
-    /// Unused blobs in deleted or rewritten packs, and in packs left alone.
+    /// Unused blobs in deleted or rewritten packs.
     pub blobs_removed: u64,
     /// The packs the rewrite writes and their total size (exact unless a blob turns out damaged).
     pub packs_to_write: usize,
@@ -212,18 +216,20 @@ pub fn plan_packs(
                 unused_bytes += u64::from(e.stored_len);
             }
         }
-        plan.blobs_removed += (entries.len() - live_blobs.len()) as u64;
+        let unused = (entries.len() - live_blobs.len()) as u64;
         if keep_as_is.contains(pack) {
             plan.unused_kept_bytes += unused_bytes;
             continue;
         }
         if live_blobs.is_empty() {
             plan.to_delete.push((*pack, *size));
+            plan.blobs_removed += unused;
         } else if live_blobs.len() < entries.len()
             && (live_bytes as f64) < repack_below * (*size as f64)
         {
             // Only packs with garbage: rewriting a fully live pack would gain nothing.
             plan.to_rewrite.push((*pack, *size, live_blobs));
+            plan.blobs_removed += unused;
         } else {
             plan.unused_kept_bytes += unused_bytes;
         }
@@ -312,6 +318,7 @@ pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, Prun
         packs_deleted: plan.to_delete.len(),
         packs_rewritten: plan.to_rewrite.len(),
         blobs_removed: plan.blobs_removed,
+        unused_kept_bytes: plan.unused_kept_bytes,
         dry_run: opts.dry_run,
         ..Default::default()
     };
