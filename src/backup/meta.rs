@@ -27,7 +27,12 @@ pub fn entry_from_metadata(name: &[u8], md: &Metadata) -> Option<Entry> {
             nsec: md.ctime_nsec() as u32,
         },
         ino: md.ino(),
+        // Set by the walk, which numbers the part's filesystems.
+        dev: 0,
         nlink: md.nlink() as u32,
+        blocks: (kind == EntryKind::File).then(|| md.blocks()),
+        // Read from an open descriptor by the walk (folders) and the reader (files).
+        flags: 0,
         rdev: match kind {
             EntryKind::CharDev | EntryKind::BlockDev => md.rdev(),
             _ => 0,
