@@ -109,6 +109,7 @@
 // The format: ids, the snapshot model, tree and blob encodings, chunking, time.
 pub mod chunker;
 pub mod codec;
+pub mod holes;
 pub mod id;
 pub mod model;
 pub mod timefmt;

@@ -1,6 +1,11 @@
 //! `backup`: walks one part of a server and writes a snapshot of it. Each directory becomes a tree
 //! blob; each file is compared with the same path in the parent snapshot and only read when its
 //! size, mtime, ctime or inode changed. Files of one directory are read by several threads.
+//!
+//! Filesystems mounted inside a part are crossed unless `one_file_system` is set (then a mount
+//! point is recorded as an empty folder). Each filesystem met gets a per-part index recorded in
+//! its entries (`Entry::dev`), so inode numbers, which repeat across filesystems, are only ever
+//! compared together with it: for hard links and for the parent-snapshot comparison.
 
 pub mod hooks;
 mod meta;
@@ -17,6 +22,7 @@ use crate::store::pack::{BlobKind, Codec};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -54,6 +60,11 @@ pub struct BackupOptions {
     /// Record the snapshot as started at this Unix time (ns) instead of now: for simulating a
     /// history of days in tests and benchmarks, never for real backups.
     pub started_at_ns: Option<i64>,
+    /// Do not descend into filesystems mounted inside a part (`--one-file-system`): their
+    /// mount points are recorded as empty folders.
+    pub one_file_system: bool,
+    /// How long to wait for another backup of the same host and part to finish.
+    pub lock_wait: std::time::Duration,
 }
 
 /// What one part's backup produced.
@@ -72,16 +83,27 @@ pub struct Progress {
     pub bytes_read: AtomicU64,
 }
 
-/// A hard-linked file already read: (size, mtime, chunks), reused for its other names.
-type LinkedFile = (u64, crate::model::Timestamp, Vec<ChunkRef>);
+/// A hard-linked file already read, reused for its other names.
+pub(crate) struct LinkedFile {
+    pub size: u64,
+    pub mtime: crate::model::Timestamp,
+    pub chunks: Vec<ChunkRef>,
+    pub flags: u32,
+}
 
 struct Ctx<'a> {
     repo: &'a Repository,
     writer: BlobWriter<'a>,
     progress: &'a Progress,
     problems: Mutex<Vec<Problem>>,
-    /// Hard-linked files already read in this run: inode -> (size, mtime, chunks).
-    links: Mutex<HashMap<u64, LinkedFile>>,
+    /// Hard-linked files already read in this run, by [`Entry::link_id`].
+    links: Mutex<HashMap<(u32, u64), LinkedFile>>,
+    /// The part's filesystems: `st_dev` -> index in the order the walk met them (the walk runs
+    /// on one thread in name order, so the numbering is the same every run).
+    devs: Mutex<HashMap<u64, u32>>,
+    /// `st_dev` of the part's folder, for `one_file_system`.
+    root_dev: u64,
+    one_file_system: bool,
     threads: usize,
     /// Compression context of the walking thread, which writes tree blobs.
     tree_codec: Mutex<Codec>,
@@ -102,6 +124,12 @@ struct Job {
 }
 
 impl Ctx<'_> {
+    fn dev_index(&self, dev: u64) -> u32 {
+        let mut devs = self.devs.lock();
+        let next = devs.len() as u32;
+        *devs.entry(dev).or_insert(next)
+    }
+
     fn problem(&self, rel: &Path, error: String) {
         log::warn!("{}: {error}", rel.display());
         self.problems.lock().push(Problem {
@@ -166,13 +194,15 @@ pub fn backup_part(
         progress,
         problems: Mutex::new(Vec::new()),
         links: Mutex::new(HashMap::new()),
+        devs: Mutex::new(HashMap::from([(md.dev(), 0)])),
+        root_dev: md.dev(),
+        one_file_system: opts.one_file_system,
         threads: opts.threads.max(1),
         tree_codec,
     };
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Mutex::new(queue);
     let root_meta = {
-        use std::os::unix::fs::MetadataExt;
         crate::model::RootMeta {
             mode: md.mode() & 0o7777,
             uid: md.uid(),
@@ -231,7 +261,7 @@ fn unchanged(now: &Entry, before: &Entry) -> bool {
         && now.size == before.size
         && now.mtime == before.mtime
         && now.ctime == before.ctime
-        && now.ino == before.ino
+        && now.link_id() == before.link_id()
 }
 
 /// True when every chunk of the parent's entry is still in the store. After a `repair` the
@@ -327,10 +357,17 @@ fn backup_dir(
             ctx.problem(&rel_path, "unknown file type".into());
             continue;
         };
+        entry.dev = ctx.dev_index(md.dev());
         let before = parent.and_then(|t| t.find(&name));
         if let Some(b) = before.filter(|b| unchanged(&entry, b) && chunks_stored(ctx, b)) {
             entry.xattrs = b.xattrs.clone();
             entry.content = b.content.clone();
+            // `chattr` changes ctime, so an unchanged file has its parent's flags; a parent
+            // recorded before format 1.2 (no `blocks`) did not record them.
+            entry.flags = match b.blocks {
+                Some(_) => b.flags,
+                None => meta::path_flags(&path),
+            };
             ctx.progress.files.fetch_add(1, Ordering::Relaxed);
             ctx.progress.bytes.fetch_add(entry.size, Ordering::Relaxed);
             entries.push(entry);
@@ -357,11 +394,21 @@ fn backup_dir(
             },
             EntryKind::File => to_read.push(entries.len()),
             EntryKind::Dir => {
-                let sub_parent = match before.and_then(Entry::subtree) {
-                    Some(t) => ctx.repo.read_tree(t).ok(),
-                    None => None,
+                entry.flags = meta::path_flags(&path);
+                let sub = if ctx.one_file_system && md.dev() != ctx.root_dev {
+                    log::info!(
+                        "{}: another filesystem, recorded as an empty folder (--one-file-system)",
+                        rel_path.display()
+                    );
+                    ctx.progress.dirs.fetch_add(1, Ordering::Relaxed);
+                    write_tree(ctx, Tree::default())?
+                } else {
+                    let sub_parent = match before.and_then(Entry::subtree) {
+                        Some(t) => ctx.repo.read_tree(t).ok(),
+                        None => None,
+                    };
+                    backup_dir(ctx, jobs, &path, &rel_path, sub_parent.as_ref())?
                 };
-                let sub = backup_dir(ctx, jobs, &path, &rel_path, sub_parent.as_ref())?;
                 entry.content = Content::Tree(sub);
             }
             _ => {}
@@ -377,7 +424,10 @@ fn backup_dir(
         let mut flags = keep.into_iter();
         entries.retain(|_| flags.next().unwrap_or(true));
     }
-    let tree = Tree { entries };
+    write_tree(ctx, Tree { entries })
+}
+
+fn write_tree(ctx: &Ctx<'_>, tree: Tree) -> Result<TreeId, BackupError> {
     let bytes = tree.encode();
     let id = TreeId::of(&bytes);
     ctx.writer
@@ -447,6 +497,7 @@ fn read_files(
                 size,
                 warning,
                 stat,
+                flags,
             } => {
                 if let Some(w) = warning {
                     ctx.problem(&rel_path, w);
@@ -456,6 +507,11 @@ fn read_files(
                     entry.ctime = s.ctime;
                     entry.ino = s.ino;
                     entry.nlink = s.nlink;
+                    entry.blocks = Some(s.blocks);
+                    entry.flags = s.flags;
+                }
+                if let Some(f) = flags {
+                    entry.flags = f;
                 }
                 entry.size = size;
                 entry.content = Content::Chunks(chunks);
