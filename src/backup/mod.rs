@@ -16,7 +16,7 @@ use crate::id::{ChunkId, SnapshotId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
 use crate::repo::writer::{BlobWriter, WriteError};
 use crate::repo::{RepoError, Repository};
-use crate::store::lock::{LockError, StoreLock};
+use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::now_ns;
 use crate::store::pack::{BlobKind, Codec};
 use parking_lot::Mutex;
@@ -43,6 +43,13 @@ pub enum BackupError {
     Lock(#[from] LockError),
     #[error("part {0}: the backup was not run")]
     NotRun(String),
+    #[error("part {part} of host {host} is being backed up by {holder}; not backed up again at the same time (waited {waited_s} s; see --lock-wait)")]
+    PartBusy {
+        host: String,
+        part: String,
+        holder: String,
+        waited_s: u64,
+    },
 }
 
 /// One part to back up: its name (`mail/imap`) and source folder.
@@ -149,6 +156,7 @@ pub fn backup_part(
     progress: &Progress,
     lock: &StoreLock,
 ) -> Result<PartReport, BackupError> {
+    let _part_lock = lock_part(repo, &opts.host, &part.name, opts.lock_wait)?;
     let wall_start = now_ns();
     let started_ns = opts.started_at_ns.unwrap_or(wall_start);
     let source = std::fs::canonicalize(&part.path).map_err(|source| BackupError::Source {
@@ -253,6 +261,51 @@ pub fn backup_part(
         .add_snapshot(&id, &manifest)
         .map_err(RepoError::from)?;
     Ok(PartReport { id, manifest })
+}
+
+/// Takes the `HOST/PART` lock, so that one part is backed up by one process at a time: two
+/// would read the same files and write the same data twice. Waits up to `wait` for a running
+/// backup of the part (telling so), then syncs the catalog so that its snapshot is the parent
+/// and only what changed since it is read.
+fn lock_part(
+    repo: &Repository,
+    host: &str,
+    part: &str,
+    wait: std::time::Duration,
+) -> Result<StoreLock, BackupError> {
+    let scope = format!("{host}/{part}");
+    let command = format!("backup of {scope}");
+    let take = |wait| {
+        StoreLock::acquire_scoped(
+            repo.store.shared_backend(),
+            LockKind::Shared,
+            &command,
+            Some(&scope),
+            wait,
+        )
+    };
+    let busy = |holder| BackupError::PartBusy {
+        host: host.to_string(),
+        part: part.to_string(),
+        holder,
+        waited_s: wait.as_secs(),
+    };
+    let lock = match take(std::time::Duration::ZERO) {
+        Err(LockError::Busy(holder)) if wait.is_zero() => return Err(busy(holder)),
+        Err(LockError::Busy(holder)) => {
+            log::warn!(
+                "part {part} of host {host} is being backed up by {holder}; waiting up to {} s for it to finish",
+                wait.as_secs()
+            );
+            match take(wait) {
+                Err(LockError::Busy(holder)) => return Err(busy(holder)),
+                other => other?,
+            }
+        }
+        other => other?,
+    };
+    repo.sync()?;
+    Ok(lock)
 }
 
 /// True when the parent's entry describes the same unchanged file, so its chunks can be reused.
