@@ -273,6 +273,13 @@ pub struct RootMeta {
     pub gid: u32,
     pub mtime_sec: i64,
     pub mtime_nsec: u32,
+    /// The folder's inode flags, as [`Entry::flags`] (absent before format 1.2, and when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flags: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RootMeta {
@@ -294,7 +301,7 @@ impl RootMeta {
             dev: 0,
             nlink: 1,
             blocks: None,
-            flags: 0,
+            flags: self.flags,
             rdev: 0,
             target: Vec::new(),
             xattrs: Vec::new(),

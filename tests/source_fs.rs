@@ -249,6 +249,7 @@ fn inode_flags_are_recorded() {
         ("append", "+a"),
         ("nodump", "+dA"),
         ("logs", "+d"),
+        ("", "+d"),
     ];
     let _unflag = Unflag(set.iter().map(|(p, _)| src.join(p)).collect());
     for (p, flag) in set {
@@ -272,8 +273,19 @@ fn inode_flags_are_recorded() {
     assert_eq!(flags("nodump"), inode_flags::NODUMP | inode_flags::NOATIME);
     assert_eq!(flags("logs"), inode_flags::NODUMP);
     assert_eq!(flags("plain"), 0);
+    let root_meta = |env: &Env| {
+        let snaps = env.repo().snapshots().unwrap();
+        let newest = snaps.iter().max_by_key(|s| s.manifest.started_ns).unwrap();
+        newest.manifest.root_meta.clone().unwrap()
+    };
+    assert_eq!(
+        root_meta(&env).flags,
+        inode_flags::NODUMP,
+        "the part's folder"
+    );
     // An unchanged file keeps them in the next snapshot without being read.
     assert_eq!(env.backup("h", "p", &src)["bytes_read"], 0);
     assert_eq!(flags("immutable"), inode_flags::IMMUTABLE);
     assert_eq!(flags("logs"), inode_flags::NODUMP);
+    assert_eq!(root_meta(&env).flags, inode_flags::NODUMP);
 }

@@ -217,6 +217,7 @@ pub fn backup_part(
             gid: md.gid(),
             mtime_sec: md.mtime(),
             mtime_nsec: md.mtime_nsec() as u32,
+            flags: meta::path_flags(&source),
         }
     };
     let root = std::thread::scope(|s| {

@@ -441,6 +441,7 @@ mod tests {
             gid: 12,
             mtime_sec: -3,
             mtime_nsec: 9,
+            flags: 0,
         });
         let e = root_entry(&info(&s));
         assert_eq!((e.mode, e.uid, e.gid), (0o40750, 1000, 12));

@@ -420,3 +420,14 @@ fn listing_a_folder_reads_its_subfolders_ahead() {
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert_eq!(src.tree_reads(), 6);
 }
+
+#[test]
+fn blocks_are_the_recorded_allocation_when_there_is_one() {
+    let mut e = entry("f", EntryKind::File);
+    e.size = 1 << 30;
+    // Recorded before format 1.2: what the size needs.
+    assert_eq!(entry_attr(5, &e).blocks, 1 << 21);
+    // A sparse file shows what it had allocated, so `du` and `cp` see the holes.
+    e.blocks = Some(16);
+    assert_eq!(entry_attr(5, &e).blocks, 16);
+}
