@@ -9,10 +9,11 @@ use crate::id::ChunkId;
 use crate::model::ChunkRef;
 use std::sync::OnceLock;
 
-/// Largest and smallest hole piece: 1 MiB down to 4 KiB, every power of two between. A hole is
+/// Largest and smallest hole piece: 8 MiB down to 4 KiB, every power of two between. A hole is
 /// cut greedily (largest piece that fits first); what is left below 4 KiB (a hole ending at an
-/// unaligned end of file) is a small zero chunk of its own length.
-const PIECE_MAX_SHIFT: u32 = 20;
+/// unaligned end of file) is a small zero chunk of its own length. 8 MiB keeps the tree of a
+/// 1 TiB sparse file near 4.5 MiB, below the 16 MiB chunk cap of the pack format.
+const PIECE_MAX_SHIFT: u32 = 23;
 const PIECE_MIN_SHIFT: u32 = 12;
 
 /// Zeros to store a hole piece from.
@@ -83,17 +84,20 @@ mod tests {
 
     #[test]
     fn holes_are_cut_into_recognised_zero_pieces() {
-        let len = (3 << 20) + (5 << 12) + 100;
+        let len = (19 << 20) + (5 << 12) + 100;
         let chunks = cut(len);
         assert_eq!(chunks.iter().map(|c| u64::from(c.len)).sum::<u64>(), len);
         let lens: Vec<u32> = chunks.iter().map(|c| c.len).collect();
-        assert_eq!(lens, [1 << 20, 1 << 20, 1 << 20, 1 << 14, 1 << 12, 100]);
+        assert_eq!(
+            lens,
+            [8 << 20, 8 << 20, 2 << 20, 1 << 20, 1 << 14, 1 << 12, 100]
+        );
         for c in &chunks {
             assert_eq!(c.id, ChunkId::of(&vec![0u8; c.len as usize]));
             assert_eq!(zeros(c).len(), c.len as usize);
         }
-        assert!(chunks[..5].iter().all(is_hole_chunk));
-        assert!(!is_hole_chunk(&chunks[5]), "below 4 KiB: plain data");
+        assert!(chunks[..6].iter().all(is_hole_chunk));
+        assert!(!is_hole_chunk(&chunks[6]), "below 4 KiB: plain data");
         assert!(cut(0).is_empty());
         // Data of a hole piece's length is not a hole.
         let data = ChunkRef {
