@@ -32,6 +32,9 @@ pub struct Config {
     pub host: Option<String>,
     pub cache_dir: Option<PathBuf>,
     pub compression_level: Option<i32>,
+    /// Do not descend into filesystems mounted inside a part (as `backup --one-file-system`).
+    #[serde(default)]
+    pub one_file_system: bool,
     /// BlueMind's "Backup emails" switch: backs up the `mail/imap` part when it is configured.
     #[serde(default = "yes")]
     pub backup_emails: bool,
@@ -105,6 +108,7 @@ impl Default for Config {
             host: None,
             cache_dir: None,
             compression_level: None,
+            one_file_system: false,
             backup_emails: true,
             backup_archived_emails: false,
             post_backup_hook: None,
@@ -237,6 +241,7 @@ mod tests {
         let c = Config::parse(
             r#"store = "/srv/bmstore"
                compression_level = 5
+               one_file_system = true
                [parts."mail/imap"]
                path = "/var/spool/cyrus"
                [parts."mail/archive"]
@@ -246,6 +251,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.parts.len(), 2);
+        assert!(c.one_file_system);
+        assert!(!Config::default().one_file_system);
         assert!(c.parts["mail/imap"].enabled);
         assert!(!c.parts["mail/archive"].enabled);
         assert!(Config::parse("stroe = \"/x\"", Path::new("t.toml")).is_err());

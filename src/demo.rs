@@ -133,6 +133,8 @@ pub fn back_up_twice(
             compression_level: 3,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             started_at_ns: None,
+            one_file_system: false,
+            lock_wait: Duration::ZERO,
         },
         store: p.store.clone(),
         lock_wait: Duration::ZERO,

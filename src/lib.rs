@@ -70,7 +70,11 @@
 //! against the catalog and this run, compresses outside its lock and cuts 32 MiB packs.
 //! [`backup::run`] is one server's whole run as every front end starts it: the parts (with the
 //! vendor switches), pre/post hooks, the shared store lock, retention after success, the
-//! post-backup hook.
+//! post-backup hook. Filesystems mounted inside a part are crossed (unless `--one-file-system`);
+//! entries record a per-part filesystem index (`Entry::dev`), and a file's identity (hard
+//! links, the parent comparison) is (index, inode). Holes of sparse files are found with
+//! `SEEK_DATA`/`SEEK_HOLE` and recorded as zero chunks without being read ([`holes`]); the
+//! allocated size and the inode flags are recorded too (format 1.2).
 //!
 //! # Restore
 //! [`restore`] writes each regular file under a temporary name in its folder, gives it its
@@ -94,11 +98,13 @@
 //! # Concurrency
 //! | operation      | store lock | may run beside                                   |
 //! |----------------|------------|--------------------------------------------------|
-//! | backup         | shared     | other backups (other hosts or parts), forget, mount, restore |
+//! | backup         | shared, and `HOST/PART` while backing that part up | other backups (other hosts or parts), forget, mount, restore |
 //! | forget         | shared     | backups, mount, restore                          |
 //! | prune, repair  | exclusive  | mount and restore only                           |
 //! | mount, restore, snapshots, stats | none | everything                          |
 //!
+//! A lock may carry a scope, and two live locks of one scope conflict: a backup of a part holds
+//! one scoped `HOST/PART`, so a second backup of that part waits (`--lock-wait`) or refuses.
 //! Locks are files, not fcntl locks (unreliable across NFS clients), refreshed every minute; a
 //! lock not refreshed for 15 minutes, or whose process is gone on the same host, is stale and is
 //! removed by the next locker. A backup checks its lock still exists right before writing its
@@ -113,6 +119,7 @@
 // The format: ids, the snapshot model, tree and blob encodings, chunking, time.
 pub mod chunker;
 pub mod codec;
+pub mod holes;
 pub mod id;
 pub mod model;
 pub mod timefmt;

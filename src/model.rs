@@ -113,9 +113,24 @@ pub struct Entry {
     pub size: u64,
     pub mtime: Timestamp,
     pub ctime: Timestamp,
-    /// Source inode: used to detect unchanged files and to group hard links.
+    /// Source inode: used to detect unchanged files and, with `dev`, to group hard links.
     pub ino: u64,
+    /// Which filesystem of the part the entry is on: 0 for the part folder's own, then 1, 2, …
+    /// for each filesystem mounted inside the part, in the order the backup's walk (names sorted,
+    /// depth first) first meets it. Inode numbers are unique only within one filesystem, so a
+    /// file's identity is [`Entry::link_id`], never `ino` alone. An index rather than the raw
+    /// `st_dev`: device numbers of tmpfs, btrfs subvolumes, NFS and LVM volumes are handed out at
+    /// mount time and change across reboots, which would make every tree blob new (no dedup of
+    /// unchanged folders) and every file look changed. 0 in trees before format 1.2.
+    pub dev: u32,
     pub nlink: u32,
+    /// Allocated size in 512-byte blocks (`st_blocks`) at backup time, for regular files: less
+    /// than `size` needs means the file has holes. `None` for other kinds and before format 1.2.
+    pub blocks: Option<u64>,
+    /// Inode flags (`FS_IOC_GETFLAGS`, `chattr`) of files and folders, masked with
+    /// [`inode_flags::RECORDED`]. 0 for other kinds, when the filesystem has none, and before
+    /// format 1.2.
+    pub flags: u32,
     /// Device number for char/block devices.
     pub rdev: u64,
     /// Symlink target as raw bytes.
@@ -143,6 +158,41 @@ impl Entry {
     pub fn is_hardlinked(&self) -> bool {
         self.kind != EntryKind::Dir && self.nlink > 1
     }
+
+    /// What identifies one file among the part's filesystems: entries of one snapshot with the
+    /// same `link_id` (and `nlink > 1`) are hard links to one file.
+    pub fn link_id(&self) -> (u32, u64) {
+        (self.dev, self.ino)
+    }
+}
+
+/// The inode flags (`chattr`, `FS_IOC_GETFLAGS`) a backup records. Values are the kernel's
+/// (`linux/fs.h`), the same on every filesystem that has them; part of the tree format.
+pub mod inode_flags {
+    /// `S`: writes are synchronous.
+    pub const SYNC: u32 = 0x0000_0008;
+    /// `i`: immutable (no write, rename, unlink or link, even by root).
+    pub const IMMUTABLE: u32 = 0x0000_0010;
+    /// `a`: append only.
+    pub const APPEND: u32 = 0x0000_0020;
+    /// `d`: skipped by dump(8).
+    pub const NODUMP: u32 = 0x0000_0040;
+    /// `A`: atime not updated.
+    pub const NOATIME: u32 = 0x0000_0080;
+    /// `D`: directory changes are synchronous.
+    pub const DIRSYNC: u32 = 0x0001_0000;
+    /// `T`: top of a directory hierarchy (Orlov allocator hint).
+    pub const TOPDIR: u32 = 0x0002_0000;
+    /// `C`: no copy on write (btrfs); only settable while a file is empty.
+    pub const NOCOW: u32 = 0x0080_0000;
+    /// `P`: new entries inherit the folder's project id.
+    pub const PROJINHERIT: u32 = 0x2000_0000;
+
+    /// What is recorded: the flags a user sets with `chattr` that change how the file behaves.
+    /// Left out: flags the filesystem manages itself (extents, inline data, encryption, verity,
+    /// casefold, DAX) and compression hints that only one filesystem understands.
+    pub const RECORDED: u32 =
+        SYNC | IMMUTABLE | APPEND | NODUMP | NOATIME | DIRSYNC | TOPDIR | NOCOW | PROJINHERIT;
 }
 
 /// A directory's entries, sorted by name bytes.
@@ -228,6 +278,13 @@ pub struct RootMeta {
     pub gid: u32,
     pub mtime_sec: i64,
     pub mtime_nsec: u32,
+    /// The folder's inode flags, as [`Entry::flags`] (absent before format 1.2, and when none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub flags: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl RootMeta {
@@ -246,7 +303,10 @@ impl RootMeta {
             },
             ctime: Timestamp::default(),
             ino: 0,
+            dev: 0,
             nlink: 1,
+            blocks: None,
+            flags: self.flags,
             rdev: 0,
             target: Vec::new(),
             xattrs: Vec::new(),

@@ -5,8 +5,11 @@ use crate::codec::{put_bytes, put_varint, put_zigzag, DecodeError, Reader};
 use crate::id::{ChunkId, Digest, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Timestamp, Tree, Xattr};
 
-/// Tree encoding version. Do not change what version 1 means: old stores must stay readable.
+/// Tree encoding versions. Do not change what a version means: old stores must stay readable.
+/// Version 1 (formats 1.0 and 1.1) has no `dev`, `blocks` or `flags`; version 2 (format 1.2)
+/// appends them to each entry, after its xattrs. Writers always write the newest.
 const TREE_FORMAT_V1: u8 = 1;
+const TREE_FORMAT_V2: u8 = 2;
 
 const CONTENT_NONE: u8 = 0;
 const CONTENT_CHUNKS: u8 = 1;
@@ -19,7 +22,7 @@ impl Tree {
     /// Encodes the tree; entries must already be sorted by name (the builder guarantees it).
     pub fn encode(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.entries.len() * 96);
-        out.push(TREE_FORMAT_V1);
+        out.push(TREE_FORMAT_V2);
         put_varint(&mut out, self.entries.len() as u64);
         for e in &self.entries {
             encode_entry(&mut out, e);
@@ -35,7 +38,7 @@ impl Tree {
     pub fn decode(data: &[u8]) -> Result<Tree, DecodeError> {
         let mut r = Reader::new(data);
         let version = r.u8("tree version")?;
-        if version != TREE_FORMAT_V1 {
+        if version != TREE_FORMAT_V1 && version != TREE_FORMAT_V2 {
             return Err(DecodeError {
                 what: "tree version (written by a newer bmbackup?)",
                 offset: 0,
@@ -44,7 +47,7 @@ impl Tree {
         let n = r.count("entry count", MIN_ENTRY_BYTES)?;
         let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
-            let e = decode_entry(&mut r)?;
+            let e = decode_entry(&mut r, version)?;
             if let Some(prev) = entries.last() {
                 let prev: &Entry = prev;
                 if prev.name >= e.name {
@@ -86,6 +89,10 @@ fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
         put_bytes(out, &x.name);
         put_bytes(out, &x.value);
     }
+    put_varint(out, u64::from(e.dev));
+    // 0 = not recorded, so that `Some(0)` (a file that is all holes) stays distinct.
+    put_varint(out, e.blocks.map_or(0, |b| b.saturating_add(1)));
+    put_varint(out, u64::from(e.flags));
     match &e.content {
         Content::None => out.push(CONTENT_NONE),
         Content::Chunks(chunks) => {
@@ -108,7 +115,7 @@ pub fn is_safe_name(name: &[u8]) -> bool {
     !name.is_empty() && name != b"." && name != b".." && !name.contains(&b'/') && !name.contains(&0)
 }
 
-fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
+fn decode_entry(r: &mut Reader<'_>, version: u8) -> Result<Entry, DecodeError> {
     let name = r.bytes("entry name")?.to_vec();
     if !is_safe_name(&name) {
         return Err(DecodeError {
@@ -143,6 +150,13 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
         let value = r.bytes("xattr value")?.to_vec();
         xattrs.push(Xattr { name, value });
     }
+    let (dev, blocks, flags) = if version >= TREE_FORMAT_V2 {
+        let dev = r.varint_u32("filesystem index")?;
+        let blocks = r.varint("allocated blocks")?.checked_sub(1);
+        (dev, blocks, r.varint_u32("inode flags")?)
+    } else {
+        (0, None, 0)
+    };
     let content = match r.u8("content tag")? {
         CONTENT_NONE => Content::None,
         CONTENT_CHUNKS => {
@@ -173,7 +187,10 @@ fn decode_entry(r: &mut Reader<'_>) -> Result<Entry, DecodeError> {
         mtime,
         ctime,
         ino,
+        dev,
         nlink,
+        blocks,
+        flags,
         rdev,
         target,
         xattrs,
@@ -202,7 +219,10 @@ mod tests {
                 nsec: 1,
             },
             ino: 42,
+            dev: 3,
             nlink: 2,
+            blocks: Some(8),
+            flags: crate::model::inode_flags::IMMUTABLE,
             rdev: 0,
             target: vec![],
             xattrs: vec![Xattr {
@@ -243,6 +263,72 @@ mod tests {
         for cut in 0..enc.len() {
             assert!(Tree::decode(&enc[..cut]).is_err());
         }
+    }
+
+    /// An entry as formats 1.0 and 1.1 wrote it (tree version 1), written out by hand.
+    fn encode_v1(e: &Entry) -> Vec<u8> {
+        let mut out = vec![TREE_FORMAT_V1, 1];
+        put_bytes(&mut out, &e.name);
+        out.push(e.kind.code());
+        for n in [
+            u64::from(e.mode),
+            u64::from(e.uid),
+            u64::from(e.gid),
+            e.size,
+        ] {
+            put_varint(&mut out, n);
+        }
+        for t in [e.mtime, e.ctime] {
+            put_zigzag(&mut out, t.sec);
+            put_varint(&mut out, u64::from(t.nsec));
+        }
+        for n in [e.ino, u64::from(e.nlink), e.rdev] {
+            put_varint(&mut out, n);
+        }
+        put_bytes(&mut out, &e.target);
+        put_varint(&mut out, e.xattrs.len() as u64);
+        for x in &e.xattrs {
+            put_bytes(&mut out, &x.name);
+            put_bytes(&mut out, &x.value);
+        }
+        out.push(CONTENT_CHUNKS);
+        put_varint(&mut out, e.chunks().len() as u64);
+        for c in e.chunks() {
+            out.extend_from_slice(&c.id.0 .0);
+            put_varint(&mut out, u64::from(c.len));
+        }
+        out
+    }
+
+    #[test]
+    fn version_1_trees_decode_with_the_new_fields_unknown() {
+        let new = sample_entry(b"f");
+        let old = Tree::decode(&encode_v1(&new)).unwrap();
+        let e = &old.entries[0];
+        assert_eq!((e.dev, e.blocks, e.flags), (0, None, 0));
+        let mut expect = new.clone();
+        (expect.dev, expect.blocks, expect.flags) = (0, None, 0);
+        assert_eq!(*e, expect);
+    }
+
+    #[test]
+    fn device_blocks_and_flags_round_trip() {
+        for (dev, blocks, flags) in [
+            (0, None, 0),
+            (0, Some(0), 0),
+            (7, Some(u64::MAX - 1), crate::model::inode_flags::RECORDED),
+        ] {
+            let mut e = sample_entry(b"f");
+            (e.dev, e.blocks, e.flags) = (dev, blocks, flags);
+            let tree = Tree { entries: vec![e] };
+            let enc = tree.encode();
+            assert_eq!(enc[0], TREE_FORMAT_V2);
+            assert_eq!(Tree::decode(&enc).unwrap(), tree);
+        }
+        // Two links to different files with one inode number stay two identities.
+        let (mut a, mut b) = (sample_entry(b"a"), sample_entry(b"b"));
+        (a.dev, b.dev) = (0, 1);
+        assert_ne!(a.link_id(), b.link_id());
     }
 
     #[test]

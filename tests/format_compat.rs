@@ -1,10 +1,12 @@
 //! Stores written by earlier formats stay readable: `tests/fixtures/store-v1.0` was written by
 //! bmbackup's format 1.0 (two snapshots of a small spool) and is read, checked, restored and
-//! backed up into by this version. Keep every shipped format's fixture here.
+//! backed up into by this version; `store-v1.1` (made by `fixtures/make-store-v1.1.sh` with format
+//! 1.1) is restored and compared with its source tree rebuilt by that script. Keep every shipped
+//! format's fixture here.
 
 mod common;
 
-use common::{copy_tree, Env};
+use common::{assert_same_tree_with, copy_tree, sh, CompareOptions, Env};
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -75,4 +77,43 @@ fn format_1_0_store_reads_restores_and_takes_new_backups() {
         "the old store's chunking is kept, so the copy dedups: {added}"
     );
     env.ok(&["check", "--read-data"]);
+}
+
+#[test]
+fn format_1_1_store_reads_and_restores_identically() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let env = Env::uninit();
+    copy_tree(&fixtures.join("store-v1.1"), &env.store());
+    // The tree that was backed up, rebuilt by the script that made the fixture.
+    let src = env.path("src");
+    sh(&format!(
+        "sh {} {}",
+        fixtures.join("make-store-v1.1.sh").display(),
+        src.display()
+    ));
+    let same = CompareOptions {
+        sparse: true,
+        ..CompareOptions::ignore_root()
+    };
+
+    let snaps = env.snapshots();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0]["status"], "complete");
+    assert_eq!(snaps[0]["files"], 6);
+    env.ok(&["check", "--read-data"]);
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
+    assert_same_tree_with(&src, &out, &same);
+
+    // A new backup of the same tree into the old store is complete and restores the same.
+    let m = env.backup("10.0.0.5", "mail/imap", &src);
+    assert_eq!(m["status"], "complete");
+    env.ok(&["check", "--read-data"]);
+    let again = env.path("again");
+    env.ok(&[
+        "restore",
+        "10.0.0.5/mail/imap/last",
+        again.to_str().unwrap(),
+    ]);
+    assert_same_tree_with(&src, &again, &same);
 }

@@ -1,11 +1,12 @@
-//! Reads one file's metadata from the source (lstat, xattrs, symlink target) into a tree entry.
+//! Reads one file's metadata from the source (lstat, xattrs, inode flags) into a tree entry.
 
-use crate::model::{Content, Entry, EntryKind, Timestamp, Xattr};
+use crate::model::{inode_flags, Content, Entry, EntryKind, Timestamp, Xattr};
 use std::ffi::CString;
 use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
 /// Builds an entry (without content) from `lstat` metadata.
@@ -27,7 +28,12 @@ pub fn entry_from_metadata(name: &[u8], md: &Metadata) -> Option<Entry> {
             nsec: md.ctime_nsec() as u32,
         },
         ino: md.ino(),
+        // Set by the walk, which numbers the part's filesystems.
+        dev: 0,
         nlink: md.nlink() as u32,
+        blocks: (kind == EntryKind::File).then(|| md.blocks()),
+        // Read from an open descriptor by the walk (folders) and the reader (files).
+        flags: 0,
         rdev: match kind {
             EntryKind::CharDev | EntryKind::BlockDev => md.rdev(),
             _ => 0,
@@ -115,5 +121,33 @@ fn get_xattr(path: &CString, name: &CString) -> io::Result<Option<Vec<u8>>> {
         if e.raw_os_error() != Some(libc::ERANGE) {
             return Err(e);
         }
+    }
+}
+
+/// The recorded inode flags ([`inode_flags::RECORDED`]) of an open file or folder; 0 where the
+/// filesystem has none (FAT, NFS, tmpfs before Linux 6.0 answer ENOTTY or EOPNOTSUPP).
+pub fn inode_flags(fd: &impl AsRawFd) -> u32 {
+    let mut flags: libc::c_int = 0;
+    // SAFETY: FS_IOC_GETFLAGS writes one int (the kernel's ABI, despite the `long` in its
+    // definition) into `flags`, which outlives the call.
+    let rc = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+    if rc != 0 {
+        return 0;
+    }
+    (flags as u32) & inode_flags::RECORDED
+}
+
+/// Opens `path` only to read its inode flags (a folder, or a file whose content is not read):
+/// never follows a symlink swapped in, never blocks on a fifo, never touches atime when allowed.
+pub fn path_flags(path: &Path) -> u32 {
+    let open = |noatime: libc::c_int| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | noatime)
+            .open(path)
+    };
+    match open(libc::O_NOATIME).or_else(|_| open(0)) {
+        Ok(f) => inode_flags(&f),
+        Err(_) => 0,
     }
 }

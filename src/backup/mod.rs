@@ -1,6 +1,11 @@
 //! `backup`: walks one part of a server and writes a snapshot of it. Each directory becomes a tree
 //! blob; each file is compared with the same path in the parent snapshot and only read when its
 //! size, mtime, ctime or inode changed. Files of one directory are read by several threads.
+//!
+//! Filesystems mounted inside a part are crossed unless `one_file_system` is set (then a mount
+//! point is recorded as an empty folder). Each filesystem met gets a per-part index recorded in
+//! its entries (`Entry::dev`), so inode numbers, which repeat across filesystems, are only ever
+//! compared together with it: for hard links and for the parent-snapshot comparison.
 
 pub mod hooks;
 mod meta;
@@ -11,12 +16,13 @@ use crate::id::{ChunkId, SnapshotId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
 use crate::repo::writer::{BlobWriter, WriteError};
 use crate::repo::{RepoError, Repository};
-use crate::store::lock::{LockError, StoreLock};
+use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::now_ns;
 use crate::store::pack::{BlobKind, Codec};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -37,6 +43,13 @@ pub enum BackupError {
     Lock(#[from] LockError),
     #[error("part {0}: the backup was not run")]
     NotRun(String),
+    #[error("part {part} of host {host} is being backed up by {holder}; not backed up again at the same time (waited {waited_s} s; see --lock-wait)")]
+    PartBusy {
+        host: String,
+        part: String,
+        holder: String,
+        waited_s: u64,
+    },
 }
 
 /// One part to back up: its name (`mail/imap`) and source folder.
@@ -54,6 +67,11 @@ pub struct BackupOptions {
     /// Record the snapshot as started at this Unix time (ns) instead of now: for simulating a
     /// history of days in tests and benchmarks, never for real backups.
     pub started_at_ns: Option<i64>,
+    /// Do not descend into filesystems mounted inside a part (`--one-file-system`): their
+    /// mount points are recorded as empty folders.
+    pub one_file_system: bool,
+    /// How long to wait for another backup of the same host and part to finish.
+    pub lock_wait: std::time::Duration,
 }
 
 /// What one part's backup produced.
@@ -72,16 +90,27 @@ pub struct Progress {
     pub bytes_read: AtomicU64,
 }
 
-/// A hard-linked file already read: (size, mtime, chunks), reused for its other names.
-type LinkedFile = (u64, crate::model::Timestamp, Vec<ChunkRef>);
+/// A hard-linked file already read, reused for its other names.
+pub(crate) struct LinkedFile {
+    pub size: u64,
+    pub mtime: crate::model::Timestamp,
+    pub chunks: Vec<ChunkRef>,
+    pub flags: u32,
+}
 
 struct Ctx<'a> {
     repo: &'a Repository,
     writer: BlobWriter<'a>,
     progress: &'a Progress,
     problems: Mutex<Vec<Problem>>,
-    /// Hard-linked files already read in this run: inode -> (size, mtime, chunks).
-    links: Mutex<HashMap<u64, LinkedFile>>,
+    /// Hard-linked files already read in this run, by [`Entry::link_id`].
+    links: Mutex<HashMap<(u32, u64), LinkedFile>>,
+    /// The part's filesystems: `st_dev` -> index in the order the walk met them (the walk runs
+    /// on one thread in name order, so the numbering is the same every run).
+    devs: Mutex<HashMap<u64, u32>>,
+    /// `st_dev` of the part's folder, for `one_file_system`.
+    root_dev: u64,
+    one_file_system: bool,
     threads: usize,
     /// Compression context of the walking thread, which writes tree blobs.
     tree_codec: Mutex<Codec>,
@@ -102,6 +131,12 @@ struct Job {
 }
 
 impl Ctx<'_> {
+    fn dev_index(&self, dev: u64) -> u32 {
+        let mut devs = self.devs.lock();
+        let next = devs.len() as u32;
+        *devs.entry(dev).or_insert(next)
+    }
+
     fn problem(&self, rel: &Path, error: String) {
         log::warn!("{}: {error}", rel.display());
         self.problems.lock().push(Problem {
@@ -121,6 +156,7 @@ pub fn backup_part(
     progress: &Progress,
     lock: &StoreLock,
 ) -> Result<PartReport, BackupError> {
+    let _part_lock = lock_part(repo, &opts.host, &part.name, opts.lock_wait)?;
     let wall_start = now_ns();
     let started_ns = opts.started_at_ns.unwrap_or(wall_start);
     let source = std::fs::canonicalize(&part.path).map_err(|source| BackupError::Source {
@@ -166,19 +202,22 @@ pub fn backup_part(
         progress,
         problems: Mutex::new(Vec::new()),
         links: Mutex::new(HashMap::new()),
+        devs: Mutex::new(HashMap::from([(md.dev(), 0)])),
+        root_dev: md.dev(),
+        one_file_system: opts.one_file_system,
         threads: opts.threads.max(1),
         tree_codec,
     };
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Mutex::new(queue);
     let root_meta = {
-        use std::os::unix::fs::MetadataExt;
         crate::model::RootMeta {
             mode: md.mode() & 0o7777,
             uid: md.uid(),
             gid: md.gid(),
             mtime_sec: md.mtime(),
             mtime_nsec: md.mtime_nsec() as u32,
+            flags: meta::path_flags(&source),
         }
     };
     let root = std::thread::scope(|s| {
@@ -226,13 +265,58 @@ pub fn backup_part(
     Ok(PartReport { id, manifest })
 }
 
+/// Takes the `HOST/PART` lock, so that one part is backed up by one process at a time: two
+/// would read the same files and write the same data twice. Waits up to `wait` for a running
+/// backup of the part (telling so), then syncs the catalog so that its snapshot is the parent
+/// and only what changed since it is read.
+fn lock_part(
+    repo: &Repository,
+    host: &str,
+    part: &str,
+    wait: std::time::Duration,
+) -> Result<StoreLock, BackupError> {
+    let scope = format!("{host}/{part}");
+    let command = format!("backup of {scope}");
+    let take = |wait| {
+        StoreLock::acquire_scoped(
+            repo.store.shared_backend(),
+            LockKind::Shared,
+            &command,
+            Some(&scope),
+            wait,
+        )
+    };
+    let busy = |holder| BackupError::PartBusy {
+        host: host.to_string(),
+        part: part.to_string(),
+        holder,
+        waited_s: wait.as_secs(),
+    };
+    let lock = match take(std::time::Duration::ZERO) {
+        Err(LockError::Busy(holder)) if wait.is_zero() => return Err(busy(holder)),
+        Err(LockError::Busy(holder)) => {
+            log::warn!(
+                "part {part} of host {host} is being backed up by {holder}; waiting up to {} s for it to finish",
+                wait.as_secs()
+            );
+            match take(wait) {
+                Err(LockError::Busy(holder)) => return Err(busy(holder)),
+                other => other?,
+            }
+        }
+        other => other?,
+    };
+    repo.sync()?;
+    Ok(lock)
+}
+
 /// True when the parent's entry describes the same unchanged file, so its chunks can be reused.
 fn unchanged(now: &Entry, before: &Entry) -> bool {
     before.kind == EntryKind::File
         && now.size == before.size
         && now.mtime == before.mtime
         && now.ctime == before.ctime
-        && now.ino == before.ino
+        && now.link_id() == before.link_id()
 }
 
 /// True when every chunk of the parent's entry is still in the store. After a `repair` the
@@ -328,10 +412,17 @@ fn backup_dir(
             ctx.problem(&rel_path, "unknown file type".into());
             continue;
         };
+        entry.dev = ctx.dev_index(md.dev());
         let before = parent.and_then(|t| t.find(&name));
         if let Some(b) = before.filter(|b| unchanged(&entry, b) && chunks_stored(ctx, b)) {
             entry.xattrs = b.xattrs.clone();
             entry.content = b.content.clone();
+            // `chattr` changes ctime, so an unchanged file has its parent's flags; a parent
+            // recorded before format 1.2 (no `blocks`) did not record them.
+            entry.flags = match b.blocks {
+                Some(_) => b.flags,
+                None => meta::path_flags(&path),
+            };
             ctx.progress.files.fetch_add(1, Ordering::Relaxed);
             ctx.progress.bytes.fetch_add(entry.size, Ordering::Relaxed);
             entries.push(entry);
@@ -358,11 +449,21 @@ fn backup_dir(
             },
             EntryKind::File => to_read.push(entries.len()),
             EntryKind::Dir => {
-                let sub_parent = match before.and_then(Entry::subtree) {
-                    Some(t) => ctx.repo.read_tree(t).ok(),
-                    None => None,
+                entry.flags = meta::path_flags(&path);
+                let sub = if ctx.one_file_system && md.dev() != ctx.root_dev {
+                    log::info!(
+                        "{}: another filesystem, recorded as an empty folder (--one-file-system)",
+                        rel_path.display()
+                    );
+                    ctx.progress.dirs.fetch_add(1, Ordering::Relaxed);
+                    write_tree(ctx, Tree::default())?
+                } else {
+                    let sub_parent = match before.and_then(Entry::subtree) {
+                        Some(t) => ctx.repo.read_tree(t).ok(),
+                        None => None,
+                    };
+                    backup_dir(ctx, jobs, &path, &rel_path, sub_parent.as_ref())?
                 };
-                let sub = backup_dir(ctx, jobs, &path, &rel_path, sub_parent.as_ref())?;
                 entry.content = Content::Tree(sub);
             }
             _ => {}
@@ -378,7 +479,10 @@ fn backup_dir(
         let mut flags = keep.into_iter();
         entries.retain(|_| flags.next().unwrap_or(true));
     }
-    let tree = Tree { entries };
+    write_tree(ctx, Tree { entries })
+}
+
+fn write_tree(ctx: &Ctx<'_>, tree: Tree) -> Result<TreeId, BackupError> {
     let bytes = tree.encode();
     let id = TreeId::of(&bytes);
     ctx.writer
@@ -448,6 +552,7 @@ fn read_files(
                 size,
                 warning,
                 stat,
+                flags,
             } => {
                 if let Some(w) = warning {
                     ctx.problem(&rel_path, w);
@@ -457,6 +562,11 @@ fn read_files(
                     entry.ctime = s.ctime;
                     entry.ino = s.ino;
                     entry.nlink = s.nlink;
+                    entry.blocks = Some(s.blocks);
+                    entry.flags = s.flags;
+                }
+                if let Some(f) = flags {
+                    entry.flags = f;
                 }
                 entry.size = size;
                 entry.content = Content::Chunks(chunks);

@@ -29,7 +29,13 @@ pub struct BackupArgs {
     /// simulating a history in tests and benchmarks only.
     #[arg(long, hide = true, value_name = "WHEN")]
     pub simulate_time: Option<String>,
-    /// Seconds to wait for a running prune or repair to finish.
+    /// Do not descend into filesystems mounted inside a part: their mount points are kept as
+    /// empty folders (also `one_file_system = true` in the config). By default they are
+    /// backed up with the part.
+    #[arg(long)]
+    pub one_file_system: bool,
+    /// Seconds to wait for a running prune or repair, or another backup of the same part, to
+    /// finish.
     #[arg(long, default_value_t = 3600)]
     pub lock_wait: u64,
 }
@@ -63,6 +69,8 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
                 }
                 None => None,
             },
+            one_file_system: a.one_file_system || config.one_file_system,
+            lock_wait: Duration::from_secs(a.lock_wait),
         },
         store: common.store.clone(),
         lock_wait: Duration::from_secs(a.lock_wait),

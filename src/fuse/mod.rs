@@ -548,8 +548,8 @@ impl fuser::Filesystem for Fs {
         reply.ok();
     }
 
-    /// Only SEEK_DATA and SEEK_HOLE reach the server (`cp` uses them to find holes). Restored
-    /// files are dense: all data, one hole at the end.
+    /// Only SEEK_DATA and SEEK_HOLE reach the server (`cp` uses them to find holes): the holes
+    /// are those the backup recorded, so a copy from the mount is as sparse as the source was.
     fn lseek(
         &self,
         _req: &Request,
@@ -559,14 +559,21 @@ impl fuser::Filesystem for Fs {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        let a = try_reply!(reply, "lseek", ino.0, self.vfs.getattr(ino.0));
-        let size = a.attr.size as i64;
-        match whence {
-            _ if offset < 0 => reply.error(Errno::EINVAL),
-            _ if offset >= size => reply.error(Errno::ENXIO),
-            libc::SEEK_DATA => reply.offset(offset),
-            libc::SEEK_HOLE => reply.offset(size),
-            _ => reply.error(Errno::EINVAL),
+        let hole = match whence {
+            _ if offset < 0 => return reply.error(Errno::EINVAL),
+            libc::SEEK_DATA => false,
+            libc::SEEK_HOLE => true,
+            _ => return reply.error(Errno::EINVAL),
+        };
+        let found = try_reply!(
+            reply,
+            "lseek",
+            ino.0,
+            self.vfs.seek_hole_or_data(ino.0, offset as u64, hole)
+        );
+        match found {
+            Some(at) => reply.offset(at as i64),
+            None => reply.error(Errno::ENXIO),
         }
     }
 

@@ -2,7 +2,9 @@
 //! command and time, refreshed by a heartbeat. No fcntl locks (they do not span machines reliably).
 //!
 //! Backups and forget take *shared* locks (many may run at once); prune and repair take
-//! *exclusive* locks. A lock whose heartbeat stopped for [`STALE_AFTER`] (or whose process is
+//! *exclusive* locks. A lock may also carry a *scope*: two live locks with the same scope
+//! conflict whatever their kind. A backup holds one scoped `HOST/PART` for each part while it
+//! backs it up, so one part is never backed up twice at once, while other parts and hosts are. A lock whose heartbeat stopped for [`STALE_AFTER`] (or whose process is
 //! gone, on the same host) is stale and may be removed. A holder checks its lock is still there
 //! before it commits; if another process removed it as stale, the holder aborts instead.
 //!
@@ -40,6 +42,10 @@ pub struct LockInfo {
     pub pid: u32,
     pub started_ns: i64,
     pub refreshed_ns: i64,
+    /// What only one holder at a time may do (`HOST/PART` for a backup of that part); absent
+    /// in lock files of bmbackup before format 1.2, which ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl LockInfo {
@@ -126,6 +132,17 @@ impl StoreLock {
         command: &str,
         wait: Duration,
     ) -> Result<StoreLock, LockError> {
+        Self::acquire_scoped(backend, kind, command, None, wait)
+    }
+
+    /// [`StoreLock::acquire`], and no other live lock of the same `scope` may be held.
+    pub fn acquire_scoped(
+        backend: Arc<dyn Backend>,
+        kind: LockKind,
+        command: &str,
+        scope: Option<&str>,
+        wait: Duration,
+    ) -> Result<StoreLock, LockError> {
         let deadline = std::time::Instant::now() + wait;
         let now = now_ns();
         let info = LockInfo {
@@ -135,11 +152,12 @@ impl StoreLock {
             pid: std::process::id(),
             started_ns: now,
             refreshed_ns: now,
+            scope: scope.map(str::to_string),
         };
         let key = lock_key(&info);
         loop {
             write_lock(backend.as_ref(), &key, &info)?;
-            match conflicts(backend.as_ref(), &key, kind)? {
+            match conflicts(backend.as_ref(), &key, kind, scope)? {
                 None => break,
                 Some(holder) => {
                     let _ = backend.delete(&key);
@@ -239,11 +257,12 @@ fn conflicts(
     backend: &dyn Backend,
     own: &str,
     kind: LockKind,
+    scope: Option<&str>,
 ) -> Result<Option<String>, LockError> {
     // Re-list after a stale lock vanished under us: its holder may have just refreshed it
     // under a new name, which the first listing did not show.
     for _ in 0..5 {
-        match conflicts_once(backend, own, kind)? {
+        match conflicts_once(backend, own, kind, scope)? {
             Conflict::Raced => continue,
             Conflict::None => return Ok(None),
             Conflict::Held(who) => return Ok(Some(who)),
@@ -258,7 +277,12 @@ enum Conflict {
     Raced,
 }
 
-fn conflicts_once(backend: &dyn Backend, own: &str, kind: LockKind) -> Result<Conflict, LockError> {
+fn conflicts_once(
+    backend: &dyn Backend,
+    own: &str,
+    kind: LockKind,
+    scope: Option<&str>,
+) -> Result<Conflict, LockError> {
     let now = now_ns();
     let mut raced = false;
     for (key, info) in list_locks(backend)? {
@@ -285,6 +309,9 @@ fn conflicts_once(backend: &dyn Backend, own: &str, kind: LockKind) -> Result<Co
             continue;
         }
         if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive {
+            return Ok(Conflict::Held(info.describe()));
+        }
+        if scope.is_some() && info.scope.as_deref() == scope {
             return Ok(Conflict::Held(info.describe()));
         }
     }
@@ -422,7 +449,36 @@ mod tests {
             pid: 999_999_999,
             started_ns: now_ns(),
             refreshed_ns: now_ns(),
+            scope: None,
         };
         assert!(info.is_stale(now_ns()));
+    }
+
+    #[test]
+    fn scoped_locks_exclude_only_their_own_scope() {
+        let dir = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(dir.path()));
+        let take = |scope: Option<&str>| {
+            StoreLock::acquire_scoped(
+                Arc::clone(&b),
+                LockKind::Shared,
+                "backup of h/p",
+                scope,
+                Duration::ZERO,
+            )
+        };
+        let a = take(Some("h/p")).unwrap();
+        let err = take(Some("h/p")).err().unwrap();
+        assert!(err.to_string().contains("backup of h/p (pid"), "{err}");
+        // Other parts, other hosts and unscoped shared locks run beside it.
+        let _other_part = take(Some("h/q")).unwrap();
+        let _other_host = take(Some("g/p")).unwrap();
+        let _plain = take(None).unwrap();
+        drop(a);
+        let _again = take(Some("h/p")).unwrap();
+        // Lock files of older versions have no scope and still parse.
+        let old = r#"{"kind":"shared","command":"backup","host":"x","pid":1,"started_ns":1,"refreshed_ns":1}"#;
+        let info: LockInfo = serde_json::from_str(old).unwrap();
+        assert_eq!(info.scope, None);
     }
 }

@@ -23,7 +23,9 @@ pub const FORMAT_MAGIC: &str = "bmbackup-store";
 /// Major version: a reader refuses other majors. Minor: newer readers read every older minor.
 pub const FORMAT_MAJOR: u32 = 1;
 /// 1.1: the format file records the chunk sizes (1.0 stores used [`ChunkParams::FORMAT_1_0`]).
-pub const FORMAT_MINOR: u32 = 1;
+/// 1.2: tree entries record their filesystem index, allocated blocks and inode flags (tree
+/// version 2; version 1 trees are still read).
+pub const FORMAT_MINOR: u32 = 2;
 pub const PACKS_DIR: &str = "packs";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 pub const LOCKS_DIR: &str = "locks";

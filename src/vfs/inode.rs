@@ -86,9 +86,11 @@ pub fn snap_key(snap: SnapshotId, last: bool, path: &[u8]) -> Vec<u8> {
 }
 
 /// All names of one hard-linked file share this key, hence one `st_ino`. Besides the source
-/// inode it holds what links to one file must share (owner, mode, size, times, chunks), so two
-/// files from different filesystems inside one part that happen to share an inode number stay
-/// apart: merging them would serve one file's bytes under the other's name.
+/// inode it holds the part's filesystem index (`Entry::dev`, format 1.2) and what links to one
+/// file must share (owner, mode, size, times, chunks), so two files from different filesystems
+/// inside one part that happen to share an inode number stay apart: merging them would serve
+/// one file's bytes under the other's name. (Snapshots before 1.2 recorded no device: there the
+/// rest of the key is what keeps such files apart.)
 pub fn hardlink_key(snap: SnapshotId, last: bool, e: &Entry) -> Vec<u8> {
     let mut k = KEY_V1.to_vec();
     k.push(if last { b'l' } else { b'h' });
@@ -112,6 +114,12 @@ pub fn hardlink_key(snap: SnapshotId, last: bool, e: &Entry) -> Vec<u8> {
         k.extend_from_slice(&c.id.0 .0);
     }
     k.extend_from_slice(&e.target);
+    // Appended only when set, so the inode numbers of the part's own filesystem (index 0, and
+    // every snapshot before 1.2) stay what they were.
+    if e.dev != 0 {
+        k.push(b'd');
+        k.extend_from_slice(&e.dev.to_le_bytes());
+    }
     k
 }
 
@@ -303,6 +311,9 @@ pub(super) fn root_entry(snap: &SnapInfo) -> Entry {
         ctime: timestamp(m.finished_ns),
         ino: 0,
         nlink: 2,
+        dev: 0,
+        blocks: None,
+        flags: 0,
         rdev: 0,
         target: Vec::new(),
         xattrs: Vec::new(),
@@ -355,6 +366,9 @@ mod tests {
             ctime: Timestamp::default(),
             ino,
             nlink: 2,
+            dev: 0,
+            blocks: None,
+            flags: 0,
             rdev: 0,
             target: vec![],
             xattrs: vec![],
@@ -365,6 +379,13 @@ mod tests {
         assert_eq!(
             hardlink_key(s, false, &file(5, 10)),
             hardlink_key(s, false, &other_name)
+        );
+        // Same inode and content on two filesystems of the part: two files.
+        let mut other_fs = file(5, 10);
+        other_fs.dev = 1;
+        assert_ne!(
+            hardlink_key(s, false, &file(5, 10)),
+            hardlink_key(s, false, &other_fs)
         );
         // Same source inode, different file (another filesystem inside the part): apart.
         assert_ne!(
@@ -420,6 +441,7 @@ mod tests {
             gid: 12,
             mtime_sec: -3,
             mtime_nsec: 9,
+            flags: 0,
         });
         let e = root_entry(&info(&s));
         assert_eq!((e.mode, e.uid, e.gid), (0o40750, 1000, 12));

@@ -412,6 +412,23 @@ impl Vfs {
         file_chunks(&node).map(drop)
     }
 
+    /// `lseek` with `SEEK_DATA` (`hole` false) or `SEEK_HOLE`: see [`reader::seek_hole_or_data`].
+    pub fn seek_hole_or_data(
+        &self,
+        ino: u64,
+        offset: u64,
+        hole: bool,
+    ) -> Result<Option<u64>, VfsError> {
+        let node = self.node(ino)?;
+        let (s, ends) = file_chunks(&node)?;
+        Ok(reader::seek_hole_or_data(
+            s.entry.chunks(),
+            ends,
+            offset,
+            hole,
+        ))
+    }
+
     /// Up to `size` bytes at `offset` of file `ino`; short only at end of file. Damage is an
     /// error, never wrong or missing bytes.
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, VfsError> {
@@ -538,7 +555,9 @@ pub fn entry_attr(ino: u64, e: &Entry) -> Attr {
         uid: e.uid,
         gid: e.gid,
         size,
-        blocks: size.div_ceil(512),
+        // What the file had allocated at backup time, so `du` matches the source and `cp`
+        // keeps holes; snapshots before format 1.2 did not record it.
+        blocks: e.blocks.unwrap_or_else(|| size.div_ceil(512)),
         mtime: e.mtime,
         ctime: e.ctime,
         rdev: e.rdev,

@@ -105,6 +105,34 @@ pub fn chunk_ends(chunks: &[ChunkRef]) -> Vec<u64> {
         .collect()
 }
 
+/// `lseek`'s `SEEK_DATA` (`hole` false) or `SEEK_HOLE` (`hole` true) from `offset` in a file of
+/// these chunks: the first offset at or after it in data (resp. in a hole, the end of the file
+/// counting as one). `None` means ENXIO: at or past the end, or no data after `offset`. Holes
+/// are the chunks a backup recorded as holes ([`crate::holes`]).
+pub fn seek_hole_or_data(
+    chunks: &[ChunkRef],
+    ends: &[u64],
+    offset: u64,
+    hole: bool,
+) -> Option<u64> {
+    let size = ends.last().copied().unwrap_or(0);
+    if offset >= size {
+        return None;
+    }
+    let first = ends.partition_point(|&e| e <= offset);
+    for i in first..chunks.len() {
+        if crate::holes::is_hole_chunk(&chunks[i]) == hole {
+            let start = if i == 0 { 0 } else { ends[i - 1] };
+            return Some(start.max(offset));
+        }
+    }
+    if hole {
+        Some(size)
+    } else {
+        None
+    }
+}
+
 /// One piece of a read: bytes `start..end` of chunk `index`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Piece {
@@ -139,6 +167,39 @@ pub fn pieces(ends: &[u64], offset: u64, len: u64) -> Vec<Piece> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn seek_finds_recorded_holes() {
+        let mut hole = Vec::new();
+        crate::holes::hole_chunks::<()>(2 << 20, |c| {
+            hole.push(c);
+            Ok(())
+        })
+        .unwrap();
+        let data = |n: u8| ChunkRef {
+            id: crate::id::ChunkId::of(&[n; 10]),
+            len: 10,
+        };
+        // data 0..10, hole 10..2MiB+10, data ..+10
+        let chunks = [vec![data(1)], hole, vec![data(2)]].concat();
+        let ends = chunk_ends(&chunks);
+        let h = 10 + (2u64 << 20);
+        assert_eq!(seek_hole_or_data(&chunks, &ends, 0, false), Some(0));
+        assert_eq!(seek_hole_or_data(&chunks, &ends, 3, true), Some(10));
+        assert_eq!(seek_hole_or_data(&chunks, &ends, 10, false), Some(h));
+        assert_eq!(seek_hole_or_data(&chunks, &ends, 5000, true), Some(5000));
+        assert_eq!(seek_hole_or_data(&chunks, &ends, h + 1, true), Some(h + 10));
+        assert_eq!(seek_hole_or_data(&chunks, &ends, h + 10, false), None);
+        // A file that ends in a hole has no data after it.
+        let n = chunks.len() - 1;
+        assert_eq!(seek_hole_or_data(&chunks[..n], &ends[..n], 11, false), None);
+        // Dense files: all data, one hole at the end.
+        let dense = [data(1), data(2)];
+        assert_eq!(
+            seek_hole_or_data(&dense, &chunk_ends(&dense), 4, true),
+            Some(20)
+        );
+    }
     use crate::id::{ChunkId, Digest};
 
     fn refs(lens: &[u32]) -> Vec<ChunkRef> {

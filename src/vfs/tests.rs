@@ -25,6 +25,9 @@ fn entry(name: &str, kind: EntryKind) -> Entry {
         },
         ino: 0,
         nlink: 1,
+        dev: 0,
+        blocks: None,
+        flags: 0,
         rdev: 0,
         target: Vec::new(),
         xattrs: Vec::new(),
@@ -416,4 +419,15 @@ fn listing_a_folder_reads_its_subfolders_ahead() {
     names(&vfs, snap, false);
     std::thread::sleep(std::time::Duration::from_millis(50));
     assert_eq!(src.tree_reads(), 6);
+}
+
+#[test]
+fn blocks_are_the_recorded_allocation_when_there_is_one() {
+    let mut e = entry("f", EntryKind::File);
+    e.size = 1 << 30;
+    // Recorded before format 1.2: what the size needs.
+    assert_eq!(entry_attr(5, &e).blocks, 1 << 21);
+    // A sparse file shows what it had allocated, so `du` and `cp` see the holes.
+    e.blocks = Some(16);
+    assert_eq!(entry_attr(5, &e).blocks, 16);
 }
