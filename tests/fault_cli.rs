@@ -132,12 +132,26 @@ fn prune_after_a_frozen_backups_lock_went_stale_makes_the_backup_abort() {
     let env = Env::with_init(&["--chunk-avg", "1M"]);
     let src = setup(&env);
     let child = spawn_backup(&env, &src);
-    let lock = wait_for_lock(&env);
+    wait_for_lock(&env);
     signal(&child, libc::SIGSTOP);
-    // Age the frozen holder's lock as 15 minutes without heartbeat would.
-    let mut info: serde_json::Value = serde_json::from_slice(&fs::read(&lock).unwrap()).unwrap();
-    info["refreshed_ns"] = serde_json::json!(1);
-    fs::write(&lock, serde_json::to_vec(&info).unwrap()).unwrap();
+    // Age the frozen holder's locks (the store's and its part's) as 15 minutes without
+    // heartbeat would.
+    for lock in fs::read_dir(env.store().join("locks")).unwrap() {
+        let lock = lock.unwrap().path();
+        if !lock.to_string_lossy().ends_with(".lock")
+            || lock
+                .file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with(".tmp-")
+        {
+            continue;
+        }
+        let mut info: serde_json::Value =
+            serde_json::from_slice(&fs::read(&lock).unwrap()).unwrap();
+        info["refreshed_ns"] = serde_json::json!(1);
+        fs::write(&lock, serde_json::to_vec(&info).unwrap()).unwrap();
+    }
     forget_all_but_newest(&env);
     env.ok(&["prune", "--repack-below", "100"]);
     signal(&child, libc::SIGCONT);
