@@ -31,6 +31,9 @@ pub struct Config {
     pub store: Option<PathBuf>,
     pub host: Option<String>,
     pub cache_dir: Option<PathBuf>,
+    /// Where `bmbackup mount` shows the store when no MOUNTPOINT is given (the systemd unit's
+    /// mount uses it), e.g. /var/backups/bluemind.
+    pub mountpoint: Option<PathBuf>,
     pub compression_level: Option<i32>,
     /// Do not descend into filesystems mounted inside a part (as `backup --one-file-system`).
     #[serde(default)]
@@ -107,6 +110,7 @@ impl Default for Config {
             store: None,
             host: None,
             cache_dir: None,
+            mountpoint: None,
             compression_level: None,
             one_file_system: false,
             backup_emails: true,

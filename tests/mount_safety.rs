@@ -180,3 +180,98 @@ fn mounts_do_not_stack_and_odd_mount_points_are_refused() {
     assert!(show(&out).contains("not empty"), "{}", show(&out));
     assert!(mounts_at(&full).is_empty());
 }
+
+#[test]
+fn host_and_part_folders_keep_the_newest_snapshots_time_and_count_their_folders() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("f"), b"x");
+    env.backup_with("h", "p", &src, &["--simulate-time", "2026-11-20 10:00:05"]);
+    env.backup_with("h", "p", &src, &["--simulate-time", "2026-11-21 10:00:07"]);
+    env.backup_with("h", "q", &src, &["--simulate-time", "2026-11-19 09:00:00"]);
+    let newest = 1_795_255_207; // 2026-11-21 10:00:07 UTC
+    let look = |mnt: &Path| {
+        use std::os::unix::fs::MetadataExt;
+        let md = |p: &str| std::fs::metadata(mnt.join(p)).unwrap();
+        (
+            [md("h").mtime(), md("h/p").mtime(), md("h/q").mtime()],
+            [md("h").nlink(), md("h/p").nlink(), md("h/q").nlink()],
+        )
+    };
+    let (times, links) = {
+        let _m = env.mount(Default::default());
+        look(&env.mnt())
+    };
+    assert_eq!(times, [newest, newest, 1_795_078_800]);
+    // h: p and q; p: two dated folders and last; q: one and last.
+    assert_eq!(links, [4, 5, 4]);
+    // A remount a second later shows the same times.
+    std::thread::sleep(Duration::from_millis(1100));
+    let _m = env.mount(Default::default());
+    assert_eq!(look(&env.mnt()).0, times);
+    // df: the store's size, all of it used.
+    let out = Command::new("df")
+        .args(["-B1", "--output=size,used"])
+        .arg(env.mnt())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let nums: Vec<u64> = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .map(|n| n.parse().unwrap())
+        .collect();
+    assert!(nums[0] > 0 && nums[0] == nums[1], "{text}");
+}
+
+/// `bmbackup mount --foreground` with nothing on the command line: the store, the cache and a
+/// mount point that does not exist yet come from the config file, and systemd (a notify socket
+/// here) hears READY=1 with the number of snapshots, then STOPPING=1 on SIGTERM.
+#[test]
+fn mount_takes_everything_from_the_config_and_speaks_sd_notify() {
+    use std::os::unix::net::UnixDatagram;
+    let env = setup();
+    let cache = env.path("config-cache");
+    let mp = env.path("from-config/mnt");
+    env.write_config(&format!(
+        "store = {:?}\ncache_dir = {:?}\nmountpoint = {:?}\n",
+        env.store(),
+        cache,
+        mp
+    ));
+    let socket_path = env.path("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let _u = MountGuard::new(&mp);
+    let child = Command::new(BIN)
+        .args(["mount", "--foreground"])
+        .env_remove("BMBACKUP_STORE")
+        .env_remove("BMBACKUP_CACHE")
+        .env("BMBACKUP_CONFIG", env.config())
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut d = Kill(child);
+    let mut buf = [0u8; 256];
+    let n = socket.recv(&mut buf).unwrap();
+    let ready = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(ready.starts_with("READY=1\n"), "{ready}");
+    assert!(ready.contains("STATUS=showing 1 snapshot at "), "{ready}");
+    // READY means it answers, with no polling.
+    assert!(shows_snapshot(&mp));
+    assert!(
+        std::fs::read_dir(&cache).unwrap().next().is_some(),
+        "the catalog is in the configured cache folder"
+    );
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(d.0.id() as i32, libc::SIGTERM) };
+    let n = socket.recv(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"STOPPING=1");
+    assert!(d.0.wait().unwrap().success());
+    assert!(mounts_at(&mp).is_empty());
+}

@@ -5,6 +5,7 @@
 mod daemon;
 pub mod kernel_mount;
 mod options;
+mod sd_notify;
 
 pub use daemon::{daemonize, Daemon};
 pub use options::{parse_options, OptionError, ParsedOptions};
@@ -179,7 +180,10 @@ fn serve(
     let parsed = parse_options(&opts.options)?;
     daemon::clear_stale_mount(mountpoint)?;
     kernel_mount::check_mount_point(mountpoint, parsed.nonempty)?;
-    let _refresher = vfs.spawn_refresher(Duration::from_secs(2))?;
+    let status_of = mountpoint.to_path_buf();
+    let _refresher = vfs.spawn_refresher(Duration::from_secs(2), move |n| {
+        sd_notify::notify(&sd_notify::status(n, &status_of))
+    })?;
 
     let mut config = fuser::Config::default();
     let source = parsed
@@ -216,6 +220,7 @@ fn serve(
         path: path.clone(),
         source,
     };
+    let vfs_for_status = Arc::clone(&vfs);
     let fs = Fs {
         vfs,
         no_open: false,
@@ -245,6 +250,7 @@ fn serve(
     let asked = Arc::clone(&asked_to_stop);
     let _signals = daemon::on_termination(move || {
         asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        sd_notify::notify("STOPPING=1");
         log::info!("mount: signal received, unmounting {}", mp.display());
         match own_dev {
             Some(dev) => match kernel_mount::unmount_if_ours(&mp, dev) {
@@ -276,6 +282,12 @@ fn serve(
     })?;
     log::info!("mount: {} ready in {:?}", path.display(), started.elapsed());
     ready();
+    // The kernel queues requests until the session threads below read them, so the mount
+    // answers from here on: what units ordered after ours need.
+    sd_notify::notify(&format!(
+        "READY=1\n{}",
+        sd_notify::status(vfs_for_status.snapshot_count(), &path)
+    ));
     session.run().map_err(|source| MountError::Session {
         path: path.clone(),
         source,
@@ -578,7 +590,10 @@ impl fuser::Filesystem for Fs {
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
-        reply.statfs(0, 0, 0, 0, 0, 4096, 255, 4096);
+        // `df` shows the store's size as both size and use: nothing can be written here.
+        const BLOCK: u64 = 4096;
+        let blocks = self.vfs.stored_bytes().div_ceil(BLOCK);
+        reply.statfs(blocks, 0, 0, 0, 0, BLOCK as u32, 255, BLOCK as u32);
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {

@@ -37,6 +37,9 @@ pub enum Child {
 #[derive(Debug, Default)]
 pub struct Layout {
     dirs: HashMap<Vec<String>, BTreeMap<String, Child>>,
+    /// For each synthetic folder, when the newest snapshot below it started (ns): its mtime, so
+    /// it stays put across remounts and moves only when a backup adds a snapshot.
+    newest: HashMap<Vec<String>, i64>,
     /// Sorted: what refresh compares to see whether anything changed.
     ids: Vec<SnapshotId>,
 }
@@ -60,6 +63,10 @@ impl Layout {
                     .filter(|c| !c.is_empty())
                     .map(sanitize),
             );
+            for i in 0..=path.len() {
+                let t = layout.newest.entry(path[..i].to_vec()).or_insert(i64::MIN);
+                *t = (*t).max(s.manifest.started_ns);
+            }
             parts.entry(path).or_default().push(s);
         }
         for (path, mut snaps) in parts {
@@ -106,6 +113,11 @@ impl Layout {
 
     pub fn snapshot_ids(&self) -> &[SnapshotId] {
         &self.ids
+    }
+
+    /// When the newest snapshot below the synthetic folder `path` started (ns), if any.
+    pub fn newest_ns(&self, path: &[String]) -> Option<i64> {
+        self.newest.get(path).copied()
     }
 
     /// The entries of a synthetic folder, sorted by name; `None` if it does not exist (any more).

@@ -228,7 +228,7 @@ impl Vfs {
 
     fn answer(&self, node: &Node, in_live_dir: bool) -> Answer {
         match &node.kind {
-            NodeKind::Synth { .. } => self.live(self.synth_attr(node.ino)),
+            NodeKind::Synth { path } => self.live(self.synth_attr(node.ino, path)),
             NodeKind::Snap(s) => Answer {
                 attr: entry_attr(node.ino, &s.entry),
                 entry_ttl: if in_live_dir {
@@ -241,20 +241,32 @@ impl Vfs {
         }
     }
 
-    fn synth_attr(&self, ino: u64) -> Attr {
+    /// A host or part folder: every child is a folder (so nlink counts them, as find's leaf
+    /// optimisation expects), and its time is the newest snapshot's below it, which stays the
+    /// same across remounts (backup software compares times). Only an empty store's root shows
+    /// the mount's own time.
+    fn synth_attr(&self, ino: u64, path: &[String]) -> Attr {
+        let layout = self.layout.read().clone();
+        let children = layout.dir(path).map_or(0, |d| d.len());
+        let time = layout.newest_ns(path).map_or(self.born, inode::timestamp);
         Attr {
             ino,
             kind: EntryKind::Dir,
             perm: 0o555,
-            nlink: 2,
+            nlink: 2 + u32::try_from(children).unwrap_or(u32::MAX - 2),
             uid: 0,
             gid: 0,
             size: 0,
             blocks: 0,
-            mtime: self.born,
-            ctime: self.born,
+            mtime: time,
+            ctime: time,
             rdev: 0,
         }
+    }
+
+    /// Bytes the store holds, for `df`: the mount is read-only, so all of it is in use.
+    pub fn stored_bytes(&self) -> u64 {
+        self.source.stored_bytes()
     }
 
     /// Counts one kernel reference to `node` and returns the node the table keeps.

@@ -24,8 +24,18 @@ impl Vfs {
         Ok(true)
     }
 
-    /// Calls `refresh` every `every` on a thread until the returned guard is dropped.
-    pub fn spawn_refresher(self: &Arc<Self>, every: Duration) -> std::io::Result<Refresher> {
+    /// Snapshots shown now.
+    pub fn snapshot_count(&self) -> usize {
+        self.layout.read().snapshot_ids().len()
+    }
+
+    /// Calls `refresh` every `every` on a thread until the returned guard is dropped; `changed`
+    /// is told the new number of snapshots whenever the list changes.
+    pub fn spawn_refresher(
+        self: &Arc<Self>,
+        every: Duration,
+        changed: impl Fn(usize) + Send + 'static,
+    ) -> std::io::Result<Refresher> {
         let (stop, rx) = mpsc::channel::<()>();
         let vfs = self.clone();
         let handle = std::thread::Builder::new()
@@ -33,7 +43,10 @@ impl Vfs {
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(every) {
                     match vfs.refresh() {
-                        Ok(true) => log::info!("mount: snapshot list changed"),
+                        Ok(true) => {
+                            log::info!("mount: snapshot list changed");
+                            changed(vfs.snapshot_count());
+                        }
                         Ok(false) => {}
                         Err(e) => log::warn!("mount: cannot refresh the snapshot list: {e}"),
                     }

@@ -29,6 +29,10 @@ pub trait SnapshotSource: Send + Sync {
     fn read_tree(&self, id: TreeId) -> Result<Tree, SourceError>;
     /// A chunk's plain bytes, hash-verified.
     fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>, SourceError>;
+    /// Bytes the store holds (what `df` on the mount shows as used); 0 when unknown.
+    fn stored_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// The store seen through its catalog. Damage and missing objects become `Damaged` (EIO);
@@ -48,6 +52,10 @@ impl SnapshotSource for crate::repo::Repository {
 
     fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>, SourceError> {
         crate::repo::Repository::read_chunk(self, id).map_err(classify)
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        self.catalog.packs_size().unwrap_or(0)
     }
 }
 
