@@ -5,7 +5,7 @@
 use crate::id::{Digest, PackId, SnapshotId, TreeId};
 use crate::model::{Manifest, Snapshot};
 use crate::store::pack::{BlobKind, IndexEntry};
-use crate::store::{Store, StoreError};
+use crate::store::{private, Store, StoreError};
 use parking_lot::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashSet;
@@ -100,11 +100,24 @@ fn read_pack_for_catalog(
 impl Catalog {
     /// Opens (creating if needed) the catalog of `store` inside `cache_dir`.
     pub fn open(cache_dir: &Path, store_id: &str) -> Result<Catalog> {
-        std::fs::create_dir_all(cache_dir).map_err(|source| CatalogError::Io {
-            path: cache_dir.display().to_string(),
-            source,
-        })?;
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| CatalogError::Io { path, source }
+        };
+        // The catalog lists every file name of every user: as private as the store. A folder
+        // we create is 0700; one given to us (even /tmp) keeps its mode, the files are 0600.
+        private::create_dir_all(cache_dir).map_err(io(cache_dir))?;
         let path = cache_dir.join(format!("catalog-{store_id}.sqlite"));
+        // SQLite gives its -wal and -shm files the mode of the database file: create that one
+        // 0600 first, and tighten those an older bmbackup left 0644.
+        private::make_private(&path, true).map_err(io(&path))?;
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let side = cache_dir.join(format!("catalog-{store_id}.sqlite{suffix}"));
+            match private::make_private(&side, false) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&side)(e)),
+                _ => {}
+            }
+        }
         let shown = path.display().to_string();
         let sql = |source| CatalogError::Sql {
             path: shown.clone(),
@@ -561,5 +574,34 @@ impl Catalog {
         })
         .map(|v| v as u64)
         .map_err(self.sql())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_catalog_and_its_wal_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = dir.path().join("new/cache");
+        let cat = Catalog::open(&cache, "s1").unwrap();
+        cat.reset().unwrap();
+        let db = cat.path().to_path_buf();
+        for p in [db.clone(), PathBuf::from(format!("{}-wal", db.display()))] {
+            assert_eq!(mode(&p), 0o600, "{}", p.display());
+        }
+        assert_eq!(mode(&cache), 0o700);
+        drop(cat);
+        // An older bmbackup's catalog is tightened when opened.
+        let perm = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(&db, perm).unwrap();
+        drop(Catalog::open(&cache, "s1").unwrap());
+        assert_eq!(mode(&db), 0o600);
     }
 }

@@ -66,6 +66,19 @@ fn print_text(r: &CheckReport) {
     for c in &r.catalog {
         println!("catalog: {c}");
     }
+    const SHOWN: usize = 10;
+    for m in r.loose_modes.iter().take(SHOWN) {
+        println!("open to other users: {} (mode {})", m.path, m.mode);
+    }
+    if r.loose_modes.len() > SHOWN {
+        println!(
+            "… and {} more open to other users",
+            r.loose_modes.len() - SHOWN
+        );
+    }
+    if !r.loose_modes.is_empty() {
+        println!("run `bmbackup repair --fix-modes` to make the store private");
+    }
     for h in &r.healed {
         println!(
             "snapshot {} was marked damaged but its data is complete again; `bmbackup repair` clears the mark",

@@ -1,4 +1,4 @@
-//! `bmbackup repair [--now] [--wait SECS]`: make a damaged or interrupted store consistent again.
+//! `bmbackup repair [--now] [--wait SECS] [--fix-modes]`: make a damaged or interrupted store consistent again.
 
 use super::{Cli, EXIT_OK};
 use crate::integrity::repair::{repair, RepairOptions, TEMP_SAFETY_AGE};
@@ -14,6 +14,10 @@ pub struct RepairArgs {
     /// Seconds to wait for running backups to finish before giving up.
     #[arg(long, default_value_t = 0)]
     pub wait: u64,
+    /// Only make the store private again: take the group and other bits off every file and
+    /// folder (a store made by an older bmbackup, or chmod'ed). Full repairs do it too.
+    #[arg(long)]
+    pub fix_modes: bool,
 }
 
 pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
@@ -23,8 +27,19 @@ pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
         &RepairOptions {
             now: a.now,
             wait: Duration::from_secs(a.wait),
+            fix_modes_only: a.fix_modes,
         },
     )?;
+    for (path, mode) in &r.modes_fixed {
+        println!("made private {path} (was {mode:04o})");
+    }
+    if a.fix_modes {
+        println!(
+            "store is private: {} file(s) and folder(s) tightened",
+            r.modes_fixed.len()
+        );
+        return Ok(EXIT_OK);
+    }
     for t in &r.temp_removed {
         println!("removed leftover {t}");
     }

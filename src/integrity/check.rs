@@ -101,6 +101,16 @@ pub struct CheckReport {
     pub catalog: Vec<String>,
     /// Snapshots marked damaged by an earlier repair whose data is complete again.
     pub healed: Vec<String>,
+    /// Store files and folders other users may read (`repair --fix-modes` tightens them).
+    pub loose_modes: Vec<LooseMode>,
+}
+
+/// A store file or folder whose mode lets other users in.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LooseMode {
+    pub path: String,
+    /// Permission bits, e.g. `0644`.
+    pub mode: String,
 }
 
 impl CheckReport {
@@ -110,6 +120,7 @@ impl CheckReport {
             && self.bad_copies.is_empty()
             && self.bad_blobs.is_empty()
             && self.catalog.is_empty()
+            && self.loose_modes.is_empty()
     }
 }
 
@@ -211,6 +222,19 @@ pub fn scan(store: &Store, opts: &CheckOptions) -> Result<Scan> {
             &mut report,
         )?;
     }
+    report.loose_modes = store
+        .backend()
+        .loose_modes()
+        .map_err(|source| StoreError::Io {
+            path: store.root().display().to_string(),
+            source,
+        })?
+        .into_iter()
+        .map(|(path, mode)| LooseMode {
+            path,
+            mode: format!("{mode:04o}"),
+        })
+        .collect();
     report.packs = packs.len();
     report.snapshots = manifests.len();
     Ok(Scan {

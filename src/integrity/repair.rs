@@ -47,10 +47,14 @@ pub struct RepairOptions {
     pub now: bool,
     /// How long to wait for running backups.
     pub wait: Duration,
+    /// Only make the store private again (no lock, no scan): see [`fix_modes`].
+    pub fix_modes_only: bool,
 }
 
 #[derive(Debug, Default)]
 pub struct RepairReport {
+    /// Store files and folders that were open to other users, with their old modes.
+    pub modes_fixed: Vec<(String, u32)>,
     pub temp_removed: Vec<String>,
     /// Files moved into `damaged/`: (from, to).
     pub set_aside: Vec<(String, String)>,
@@ -61,14 +65,34 @@ pub struct RepairReport {
     pub healed_snapshots: Vec<SnapshotId>,
 }
 
+/// Takes the group and other bits off every file and folder of the store (an older bmbackup
+/// made them 0644/0755). Needs no lock: it only ever removes access, as writers do themselves.
+pub fn fix_modes(store: &Store) -> Result<Vec<(String, u32)>, RepairError> {
+    store.backend().tighten_modes().map_err(|source| {
+        RepairError::Store(StoreError::Io {
+            path: store.root().display().to_string(),
+            source,
+        })
+    })
+}
+
 pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport, RepairError> {
+    if opts.fix_modes_only {
+        return Ok(RepairReport {
+            modes_fixed: fix_modes(&repo.store)?,
+            ..RepairReport::default()
+        });
+    }
     let _lock = StoreLock::acquire(
         repo.store.shared_backend(),
         LockKind::Exclusive,
         "repair",
         opts.wait,
     )?;
-    let mut report = RepairReport::default();
+    let mut report = RepairReport {
+        modes_fixed: fix_modes(&repo.store)?,
+        ..RepairReport::default()
+    };
     let min_age = if opts.now {
         Duration::ZERO
     } else {

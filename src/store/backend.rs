@@ -11,7 +11,7 @@
 
 use lru::LruCache;
 use parking_lot::Mutex;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::num::NonZeroUsize;
 use std::os::unix::fs::FileExt;
@@ -43,6 +43,15 @@ pub trait Backend: Send + Sync {
     fn forget(&self, _key: &str) {}
     /// Closes objects kept open for longer than `older_than`.
     fn close_idle(&self, _older_than: Duration) {}
+    /// Files and folders of the store that other users may read, with their modes (a backend
+    /// without Unix modes has none).
+    fn loose_modes(&self) -> io::Result<Vec<(String, u32)>> {
+        Ok(Vec::new())
+    }
+    /// Makes the store private again (see `store::private`); returns what it changed.
+    fn tighten_modes(&self) -> io::Result<Vec<(String, u32)>> {
+        Ok(Vec::new())
+    }
 }
 
 /// How many objects a [`LocalBackend`] keeps open for reading.
@@ -113,7 +122,7 @@ impl Backend for LocalBackend {
             io::Error::new(io::ErrorKind::InvalidInput, "object key has no folder")
         })?;
         let created_dir = !dir.exists();
-        fs::create_dir_all(dir)?;
+        super::private::create_dir_all(dir)?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -124,7 +133,7 @@ impl Backend for LocalBackend {
             unique_suffix()
         ));
         let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            let mut f = super::private::create_new(&tmp)?;
             f.write_all(data)?;
             f.sync_all()?;
             drop(f);
@@ -198,7 +207,7 @@ impl Backend for LocalBackend {
         let dir = dest.parent().ok_or_else(|| {
             io::Error::new(io::ErrorKind::InvalidInput, "object key has no folder")
         })?;
-        fs::create_dir_all(dir)?;
+        super::private::create_dir_all(dir)?;
         self.forget(from);
         self.forget(to);
         fs::rename(self.path(from), &dest)?;
@@ -219,6 +228,22 @@ impl Backend for LocalBackend {
 
     fn forget(&self, key: &str) {
         self.handles.lock().pop(key);
+    }
+
+    fn loose_modes(&self) -> io::Result<Vec<(String, u32)>> {
+        let found = super::private::loose_modes(&self.root)?;
+        Ok(found
+            .into_iter()
+            .map(|(p, m)| (p.display().to_string(), m))
+            .collect())
+    }
+
+    fn tighten_modes(&self) -> io::Result<Vec<(String, u32)>> {
+        let changed = super::private::tighten(&self.root)?;
+        Ok(changed
+            .into_iter()
+            .map(|(p, m)| (p.display().to_string(), m))
+            .collect())
     }
 
     fn close_idle(&self, older_than: Duration) {

@@ -6,6 +6,7 @@ pub mod backend;
 pub mod damage;
 pub mod lock;
 pub mod pack;
+pub mod private;
 
 use crate::chunker::ChunkParams;
 use crate::id::{Digest, PackId, SnapshotId};
@@ -100,6 +101,21 @@ fn io_err(path: impl Into<String>) -> impl FnOnce(io::Error) -> StoreError {
     move |source| StoreError::Io { path, source }
 }
 
+/// Warns (once per process) when others can read the store: made by an older bmbackup or
+/// chmod'ed. `check` reports every such file; `repair --fix-modes` tightens them.
+fn warn_if_loose(root: &Path) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    if let Ok(Some((path, mode))) = private::top_is_loose(root) {
+        WARNED.call_once(|| {
+            log::warn!(
+                "{} is open to other users (mode {mode:04o}): anyone on this machine may read the \
+                 backed-up mail; run `bmbackup repair --fix-modes` to make the store private",
+                path.display()
+            )
+        });
+    }
+}
+
 impl Store {
     /// Creates a store in a new or empty folder.
     pub fn init(root: &Path, chunking: ChunkParams) -> Result<Store> {
@@ -111,12 +127,14 @@ impl Store {
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(root).map_err(io_err(&shown))?;
+                private::create_dir_all(root).map_err(io_err(&shown))?;
             }
             Err(e) => return Err(io_err(&shown)(e)),
         }
+        // An empty folder made for the store (a mount point, say) becomes the store: private.
+        private::tighten(root).map_err(io_err(&shown))?;
         for dir in [PACKS_DIR, SNAPSHOTS_DIR, LOCKS_DIR] {
-            std::fs::create_dir_all(root.join(dir)).map_err(io_err(&shown))?;
+            private::create_dir_all(&root.join(dir)).map_err(io_err(&shown))?;
         }
         let info = FormatInfo {
             magic: FORMAT_MAGIC.to_string(),
@@ -180,6 +198,7 @@ impl Store {
                 minor: info.format_minor,
             });
         }
+        warn_if_loose(root);
         Ok(Store {
             backend: Arc::new(backend),
             root: root.to_path_buf(),
