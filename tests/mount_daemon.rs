@@ -143,3 +143,63 @@ fn daemon_sigterm_and_stale_mounts() {
     assert!(!is_mounted(&mp));
     drop(guard);
 }
+
+/// Tools probe opened files with ioctls; the daemon answers ENOTTY without a log line (fuser's
+/// default logged a WARN per ioctl: three per file `cat` opened).
+#[test]
+fn ioctls_are_answered_quietly() {
+    use std::os::fd::AsRawFd;
+    let env = Env::new();
+    let src = env.path("src");
+    const FILES: usize = 20;
+    for i in 0..FILES {
+        write(&src.join(format!("f{i}")), format!("mail {i}").as_bytes());
+    }
+    env.backup("h", "p", &src);
+    let log = env.path("log");
+    let mut daemon = KillOnDrop(Some(
+        mount_program()
+            .command(&env)
+            .arg("--foreground")
+            .env("RUST_LOG", "warn")
+            .stderr(fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    ));
+    let _guard = Mounted {
+        mp: env.mnt(),
+        thread: None,
+    };
+    let last = env.mnt().join("h/p/last");
+    let t = Instant::now();
+    while fs::read(last.join("f0")).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "mount did not come up"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut answered = 0;
+    for i in 0..FILES {
+        let f = fs::File::open(last.join(format!("f{i}"))).unwrap();
+        let mut flags: libc::c_long = 0;
+        // SAFETY: FS_IOC_GETFLAGS writes one long into `flags`, which outlives the call.
+        let rc = unsafe { libc::ioctl(f.as_raw_fd(), libc::FS_IOC_GETFLAGS, &mut flags) };
+        let err = std::io::Error::last_os_error().raw_os_error();
+        assert_eq!((rc, err), (-1, Some(libc::ENOTTY)), "f{i}");
+        answered += 1;
+        // And what `cat` does, which probes too.
+        let out = std::process::Command::new("cat")
+            .arg(last.join(format!("f{i}")))
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, format!("mail {i}").as_bytes());
+    }
+    let child = daemon.0.take().unwrap();
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    child.wait_with_output().unwrap();
+    let text = fs::read_to_string(&log).unwrap();
+    let warns = text.lines().filter(|l| l.contains("WARN")).count();
+    assert_eq!(warns, 0, "{answered} files opened; daemon log:\n{text}");
+}

@@ -13,10 +13,10 @@ pub use options::{parse_options, OptionError, ParsedOptions};
 use crate::model::{EntryKind, Timestamp};
 use crate::vfs::{Attr, SnapshotSource, SourceError, Vfs, VfsConfig, VfsError};
 use fuser::{
-    Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags,
+    Errno, FileAttr, FileHandle, FileType, FopenFlags, Generation, INodeNo, InitFlags, IoctlFlags,
     KernelConfig, LockOwner, MountOption, OpenAccMode, OpenFlags, ReplyAttr, ReplyData,
-    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
-    ReplyXattr, Request, Session, SessionACL,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyIoctl, ReplyLseek, ReplyOpen,
+    ReplyStatfs, ReplyXattr, Request, Session, SessionACL,
 };
 use std::ffi::OsStr;
 use std::io;
@@ -587,6 +587,23 @@ impl fuser::Filesystem for Fs {
             Some(at) => reply.offset(at as i64),
             None => reply.error(Errno::ENXIO),
         }
+    }
+
+    /// Tools probe files with ioctls (`FS_IOC_GETFLAGS`, `FICLONE`…), several per opened file.
+    /// None applies to a snapshot: ENOTTY, as from any file system without ioctls, quietly
+    /// (fuser's default logs a warning for each: thousands of lines for one `cp -r`).
+    fn ioctl(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _fh: FileHandle,
+        _flags: IoctlFlags,
+        _cmd: u32,
+        _in_data: &[u8],
+        _out_size: u32,
+        reply: ReplyIoctl,
+    ) {
+        reply.error(Errno::ENOTTY);
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
