@@ -278,6 +278,10 @@ fn half_written_temp_files_are_ignored_then_removed() {
     let old = env.store().join("snapshots/.tmp-1-abc-old.json");
     fs::write(&young, b"BMPACK\0\x01half").unwrap();
     fs::write(&old, b"{\"host\":").unwrap();
+    for p in [&young, &old] {
+        // As bmbackup makes them (check would report a file open to others).
+        fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
     let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
     fs::File::options()
         .write(true)
@@ -387,4 +391,51 @@ fn a_rotten_manifest_that_still_parses_is_rewritten_by_repair() {
     assert_eq!(env.snapshots().len(), 1);
     env.assert_check_passes();
     env.restore_matches("h/mail/imap/last", &src);
+}
+
+/// A backup killed on this host leaves temp files; the next backup removes those whose writer is
+/// gone, and leaves those of a live writer, of another host, and of older versions to `repair`.
+#[test]
+fn next_backup_removes_temp_files_of_killed_writers() {
+    use bmbackup::store::backend::temp_name;
+    use bmbackup::store::lock::hostname;
+    let env = Env::new();
+    let src = env.path("src");
+    fs::create_dir_all(&src).unwrap();
+    fs::write(src.join("a"), b"first").unwrap();
+    env.backup(&src);
+    let store = env.store();
+    let pack_dir = env.pack_files()[0].parent().unwrap().to_path_buf();
+    // Above the kernel's PID_MAX_LIMIT: a writer that is certainly gone.
+    let dead = 4_194_305;
+    let me = std::process::id();
+    let host = hostname();
+    let orphans = [
+        pack_dir.join(temp_name("00.pack", &host, dead)),
+        store
+            .join("snapshots")
+            .join(temp_name("11.json", &host, dead)),
+        store
+            .join("locks")
+            .join(temp_name("h-1-x.lock", &host, dead)),
+    ];
+    let kept = [
+        pack_dir.join(temp_name("22.pack", &host, me)),
+        pack_dir.join(temp_name("33.pack", "another-host", dead)),
+        pack_dir.join(".tmp-4194305-0123456789ab-44.pack"),
+    ];
+    for p in orphans.iter().chain(&kept) {
+        fs::write(p, b"half a pack").unwrap();
+        // As bmbackup makes them (check would report a file open to others).
+        fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
+    fs::write(src.join("b"), b"second").unwrap();
+    env.backup(&src);
+    for p in &orphans {
+        assert!(!p.exists(), "{} left behind", p.display());
+    }
+    for p in &kept {
+        assert!(p.exists(), "{} removed", p.display());
+    }
+    env.assert_check_passes();
 }

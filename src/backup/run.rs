@@ -198,6 +198,15 @@ pub fn run_server(
     // we waited for) deleted packs it still lists, and deduplicating against those would write
     // snapshots that reference deleted chunks.
     repo.sync()?;
+    // Leftovers of a backup killed on this host would otherwise wait for `repair`.
+    match repo.store.remove_orphan_temp_files() {
+        Ok(removed) => {
+            for r in removed {
+                log::info!("removed {r}, left by a killed bmbackup");
+            }
+        }
+        Err(e) => log::warn!("cannot remove leftovers of killed backups: {e}"),
+    }
     let mut status = RunStatus::Complete;
     let fail = |observer: &dyn RunObserver, message: String| {
         observer.event(RunEvent::Error(message));

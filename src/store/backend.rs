@@ -22,6 +22,56 @@ use std::time::{Duration, Instant};
 /// Prefix of temp objects: leftovers of interrupted writes, safe to delete when old.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
+/// The temp name `name` is written under: `.tmp-<pid>+<host>+<unique>-<name>`, so that a later
+/// run on the same host can tell a leftover of a killed writer (pid gone) from a write in
+/// progress. (Older versions wrote `.tmp-<pid>-<unique>-<name>`: no host, so such leftovers
+/// are left to `repair`.)
+pub fn temp_name(name: &str, host: &str, pid: u32) -> String {
+    format!(
+        "{TEMP_PREFIX}{pid}+{}+{}-{name}",
+        temp_host(host),
+        unique_suffix()
+    )
+}
+
+/// A host name as it appears in temp names: no `+` or `/`, at most 64 bytes.
+fn temp_host(host: &str) -> String {
+    host.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect()
+}
+
+/// The host and pid that wrote a temp object, when its name says (see [`temp_name`]).
+pub fn temp_writer(name: &str) -> Option<(String, u32)> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?;
+    let (pid, rest) = rest.split_once('+')?;
+    let (host, _) = rest.split_once('+')?;
+    // Only what can be a process id: kill(2) reads 0 and negative numbers as process groups.
+    let pid: u32 = pid
+        .parse()
+        .ok()
+        .filter(|p| *p > 0 && *p <= i32::MAX as u32 && pid.bytes().all(|b| b.is_ascii_digit()))?;
+    Some((host.to_string(), pid))
+}
+
+/// Whether a temp object was written on this host by a process that is gone: it can only be a
+/// leftover of a killed writer (a live writer, or one on another host, is never judged).
+pub fn temp_writer_is_gone(name: &str) -> bool {
+    match temp_writer(name) {
+        Some((host, pid)) => {
+            host == temp_host(&super::lock::hostname()) && !super::lock::pid_alive(pid)
+        }
+        None => false,
+    }
+}
+
 /// Storage for immutable objects named by relative keys such as `packs/ab/abcd….pack`.
 pub trait Backend: Send + Sync {
     /// Writes `data` under `key` so that readers see either nothing or the whole object, durably.
@@ -127,10 +177,10 @@ impl Backend for LocalBackend {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = dir.join(format!(
-            "{TEMP_PREFIX}{}-{}-{name}",
+        let tmp = dir.join(temp_name(
+            &name,
+            &super::lock::hostname(),
             std::process::id(),
-            unique_suffix()
         ));
         let result = (|| {
             let mut f = super::private::create_new(&tmp)?;
@@ -287,6 +337,43 @@ mod tests {
         assert!(b.read_range("packs/ab/x.pack", 8, 5).is_err());
         b.delete("packs/ab/x.pack").unwrap();
         assert!(b.list("packs/ab").unwrap().is_empty());
+    }
+
+    #[test]
+    fn temp_names_tell_their_writer() {
+        let name = temp_name("ab.pack", "mx1.example.org", 4242);
+        assert!(
+            name.starts_with(TEMP_PREFIX) && name.ends_with("-ab.pack"),
+            "{name}"
+        );
+        assert_eq!(
+            temp_writer(&name),
+            Some(("mx1.example.org".to_string(), 4242))
+        );
+        let odd = temp_name("x.lock", "a+b/c d", 7);
+        assert_eq!(temp_writer(&odd), Some(("a_b_c_d".to_string(), 7)));
+        // Names of older versions, and anything else, have no writer.
+        for other in [
+            ".tmp-4242-0123456789ab-ab.pack",
+            "ab.pack",
+            ".tmp-+h+x",
+            ".tmp-1 +h+x",
+        ] {
+            assert_eq!(temp_writer(other), None, "{other}");
+            assert!(!temp_writer_is_gone(other));
+        }
+        let host = super::super::lock::hostname();
+        assert!(!temp_writer_is_gone(&temp_name(
+            "x",
+            &host,
+            std::process::id()
+        )));
+        // Above the kernel's PID_MAX_LIMIT: never a live process.
+        let dead = 4_194_305;
+        assert!(!temp_writer_is_gone(&temp_name("x", "elsewhere", dead)));
+        assert!(temp_writer_is_gone(&temp_name("x", &host, dead)));
+        assert_eq!(temp_writer(&temp_name("x", &host, 0)), None);
+        assert_eq!(temp_writer(&temp_name("x", &host, u32::MAX)), None);
     }
 
     #[test]

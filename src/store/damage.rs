@@ -3,7 +3,7 @@
 //! lost data, `damage/<snapshot-id>.json`, which `snapshots` shows as status `damaged`. Also finds
 //! leftovers of interrupted writes (temp files).
 
-use super::backend::TEMP_PREFIX;
+use super::backend::{temp_writer_is_gone, TEMP_PREFIX};
 use super::{Store, StoreError, LOCKS_DIR, PACKS_DIR, SNAPSHOTS_DIR};
 use crate::id::{Digest, SnapshotId};
 use serde::{Deserialize, Serialize};
@@ -110,6 +110,24 @@ impl Store {
         let to = format!("{DAMAGED_DIR}/{key}");
         self.backend().rename(key, &to).map_err(self.io(key))?;
         Ok(to)
+    }
+
+    /// Removes the temp files of writers on this host that are gone (killed backups): a
+    /// backup calls it, so such leftovers do not wait for `repair`. Returns what was removed.
+    pub fn remove_orphan_temp_files(&self) -> Result<Vec<String>, StoreError> {
+        let mut removed = Vec::new();
+        for key in self.temp_files(Duration::ZERO)? {
+            let name = key.rsplit('/').next().unwrap_or(&key);
+            if !temp_writer_is_gone(name) {
+                continue;
+            }
+            match self.backend().delete(&key) {
+                Ok(()) => removed.push(self.backend().describe(&key)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(self.io(&key)(e)),
+            }
+        }
+        Ok(removed)
     }
 
     /// Temp files (interrupted writes) older than `min_age`, as keys.
