@@ -26,7 +26,10 @@ fn format_1_0_store_reads_restores_and_takes_new_backups() {
     // Older versions left the store open to other users (0755/0644 under umask 022): check
     // says so, and `repair --fix-modes` makes it private.
     let (ok, v) = env.check_json(false);
-    assert!(!ok && !v["loose_modes"].as_array().unwrap().is_empty(), "{v}");
+    assert!(
+        !ok && !v["loose_modes"].as_array().unwrap().is_empty(),
+        "{v}"
+    );
     assert!(v["bad_blobs"].as_array().unwrap().is_empty(), "{v}");
     env.ok(&["repair", "--fix-modes"]);
     env.ok(&["check", "--read-data"]);

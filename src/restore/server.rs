@@ -83,10 +83,18 @@ pub fn plan(
             .filter(|s| s.manifest.part == part)
             .collect();
         match pick_at(&snaps, at, &format!("{host}/{part}")) {
-            Ok(s) => plan.items.push(Item {
-                snapshot: s.clone(),
-                dest: under(target, &s.manifest.source),
-            }),
+            Ok(s) => match under(target, &s.manifest.source) {
+                Some(dest) => plan.items.push(Item {
+                    snapshot: s.clone(),
+                    dest,
+                }),
+                None => plan.warnings.push(format!(
+                    "part {part} is not restored: its source {:?} (from snapshot {}) leads out of {}; restore it with `bmbackup restore`",
+                    s.manifest.source,
+                    s.id.short(),
+                    target.display()
+                )),
+            },
             Err(e @ (WhenError::TooEarly { .. } | WhenError::None(_))) => plan
                 .warnings
                 .push(format!("part {part} is not restored: {e}")),
@@ -146,14 +154,18 @@ pub fn plan(
     Ok(plan)
 }
 
-/// `target + source`: the source's absolute path re-rooted under `target`.
-fn under(target: &Path, source: &str) -> PathBuf {
+/// `target + source`: the source's absolute path re-rooted under `target`; None when the
+/// source (read from a manifest, so not trusted) would lead out of `target` (`..`, NUL).
+fn under(target: &Path, source: &str) -> Option<PathBuf> {
     let rel = source.trim_start_matches('/');
-    if rel.is_empty() {
+    if rel.contains('\0') || rel.split('/').any(|c| c == "..") {
+        return None;
+    }
+    Some(if rel.is_empty() {
         target.to_path_buf()
     } else {
         target.join(rel)
-    }
+    })
 }
 
 #[cfg(test)]
@@ -246,5 +258,33 @@ mod tests {
             "{:?}",
             p.warnings
         );
+    }
+
+    #[test]
+    fn a_source_leading_out_of_root_is_not_restored() {
+        let me = ThisMachine {
+            ip: "h",
+            version: "0.1.0",
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        for evil in ["/../etc", "/srv/../../etc", "..", "/srv/a\0b"] {
+            let mut bad = snap("h", "evil", 1, "0.1.0");
+            bad.manifest.source = evil.into();
+            let all = vec![bad, snap("h", "good", 1, "0.1.0")];
+            let p = plan(&all, "h", &When::instant(9), &root, false, &me).unwrap();
+            let dests: Vec<&PathBuf> = p.items.iter().map(|i| &i.dest).collect();
+            assert_eq!(dests, [&root.join("srv/good")], "{evil}");
+            let w = p.warnings.join("\n");
+            assert!(
+                w.contains("part evil is not restored") && w.contains("leads out"),
+                "{w}"
+            );
+        }
+        // `..` inside a name is just a name.
+        let mut odd = snap("h", "odd", 1, "0.1.0");
+        odd.manifest.source = "/srv/a..b".into();
+        let p = plan(&[odd], "h", &When::instant(9), &root, false, &me).unwrap();
+        assert_eq!(p.items[0].dest, root.join("srv/a..b"));
     }
 }
