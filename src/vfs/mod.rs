@@ -503,7 +503,7 @@ impl Vfs {
     }
 
     fn chunk(&self, s: &SnapNode, r: &ChunkRef) -> Result<Arc<Vec<u8>>, VfsError> {
-        self.chunks.get_or_load(&r.id, r.id.0 .0[0], || {
+        let data = self.chunks.get_or_load(&r.id, r.id.0 .0[0], || {
             let data = self
                 .source
                 .read_chunk(r.id)
@@ -511,20 +511,23 @@ impl Vfs {
                     path: s.display(),
                     source,
                 })?;
-            if data.len() != r.len as usize {
-                return Err(VfsError::Damaged {
-                    path: s.display(),
-                    detail: format!(
-                        "chunk {} has {} bytes, the file expects {}",
-                        r.id,
-                        data.len(),
-                        r.len
-                    ),
-                });
-            }
             let len = data.len();
             Ok((data, len))
-        })
+        })?;
+        // Checked at every use, not at load: another file's entry (from a damaged or hostile
+        // tree) may give the cached chunk another length, and reads slice by that length.
+        if data.len() != r.len as usize {
+            return Err(VfsError::Damaged {
+                path: s.display(),
+                detail: format!(
+                    "chunk {} has {} bytes, the file expects {}",
+                    r.id,
+                    data.len(),
+                    r.len
+                ),
+            });
+        }
+        Ok(data)
     }
 }
 

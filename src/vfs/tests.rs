@@ -431,3 +431,26 @@ fn blocks_are_the_recorded_allocation_when_there_is_one() {
     e.blocks = Some(16);
     assert_eq!(entry_attr(5, &e).blocks, 16);
 }
+
+/// Two files of a hostile tree give one chunk different lengths: the second file's reads are
+/// refused (never sliced past the cached chunk's end, which panicked a FUSE thread).
+#[test]
+fn a_chunk_with_two_lengths_is_damage_not_a_panic() {
+    let src = Arc::new(MemSource::new());
+    let honest = file(&src, "a", &[b"0123456789"]);
+    let mut liar = honest.clone();
+    liar.name = b"b".to_vec();
+    if let Content::Chunks(c) = &mut liar.content {
+        c[0].len = 1000;
+    }
+    liar.size = 1000;
+    let root = dir(&src, "", vec![honest, liar]);
+    src.add_snapshot("h", "p", 0, root.subtree().unwrap(), true);
+    let vfs = Vfs::new(src, VfsConfig::default()).unwrap();
+    let a = walk(&vfs, "h/p/last/a").unwrap().attr.ino;
+    let b = walk(&vfs, "h/p/last/b").unwrap().attr.ino;
+    assert_eq!(vfs.read(a, 0, 100).unwrap(), b"0123456789");
+    let err = vfs.read(b, 0, 1000).unwrap_err();
+    assert!(matches!(err, VfsError::Damaged { .. }), "{err}");
+    assert_eq!(vfs.read(a, 2, 3).unwrap(), b"234");
+}
