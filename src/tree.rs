@@ -47,7 +47,9 @@ impl Tree {
         let n = r.count("entry count", MIN_ENTRY_BYTES)?;
         let mut entries = Vec::with_capacity(n);
         for _ in 0..n {
+            let at = data.len() - r.remaining();
             let e = decode_entry(&mut r, version)?;
+            check_entry(&e).map_err(|what| DecodeError { what, offset: at })?;
             if let Some(prev) = entries.last() {
                 let prev: &Entry = prev;
                 if prev.name >= e.name {
@@ -108,6 +110,34 @@ fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
             out.extend_from_slice(&t.0 .0);
         }
     }
+}
+
+/// An entry's content must fit its kind, and a file's size must be what its chunks hold: every
+/// reader (restore, mount, check) may then trust `size` and never meets a folder made of chunks
+/// or a file made of a folder. Backups always write such entries; anything else is damage or a
+/// forged store.
+fn check_entry(e: &Entry) -> Result<(), &'static str> {
+    match (&e.kind, &e.content) {
+        (EntryKind::File, Content::Chunks(chunks)) => {
+            // At most 2^30 / 33 chunks of at most 2^32 bytes: no overflow in u64.
+            let total: u64 = chunks.iter().map(|c| u64::from(c.len)).sum();
+            if total != e.size {
+                return Err("file size (its chunks do not add up to it)");
+            }
+        }
+        (EntryKind::File, Content::None) if e.size != 0 => {
+            return Err("file size (a file without chunks is empty)");
+        }
+        (EntryKind::Dir, Content::Tree(_)) => {}
+        (EntryKind::Dir, _) => return Err("folder content (a folder without a tree)"),
+        (_, Content::Tree(_)) => return Err("entry content (a subtree under a non-folder)"),
+        (EntryKind::File, Content::None) => {}
+        (_, Content::Chunks(c)) if !c.is_empty() => {
+            return Err("entry content (chunks under a non-file)")
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A name is safe when restoring it cannot leave its directory.
@@ -329,6 +359,49 @@ mod tests {
         let (mut a, mut b) = (sample_entry(b"a"), sample_entry(b"b"));
         (a.dev, b.dev) = (0, 1);
         assert_ne!(a.link_id(), b.link_id());
+    }
+
+    #[test]
+    fn contents_must_fit_their_kind_and_size() {
+        let ok = sample_entry(b"f");
+        let mut lies = Vec::new();
+        let mut big = ok.clone();
+        big.size = 1 << 40;
+        lies.push(big);
+        let mut empty = ok.clone();
+        empty.content = Content::None;
+        lies.push(empty);
+        let mut dir_of_chunks = ok.clone();
+        dir_of_chunks.kind = EntryKind::Dir;
+        lies.push(dir_of_chunks);
+        let mut file_of_tree = ok.clone();
+        file_of_tree.content = Content::Tree(TreeId::of(b"t"));
+        lies.push(file_of_tree);
+        let mut link_of_chunks = ok.clone();
+        link_of_chunks.kind = EntryKind::Symlink;
+        lies.push(link_of_chunks);
+        for e in lies {
+            let enc = Tree {
+                entries: vec![e.clone()],
+            }
+            .encode();
+            assert!(Tree::decode(&enc).is_err(), "{e:?}");
+        }
+        let mut zero = ok.clone();
+        zero.name = b"e".to_vec();
+        zero.size = 0;
+        zero.content = Content::Chunks(Vec::new());
+        let mut none = zero.clone();
+        none.name = b"g".to_vec();
+        none.content = Content::None;
+        let mut link = ok.clone();
+        link.name = b"l".to_vec();
+        link.kind = EntryKind::Symlink;
+        link.content = Content::None;
+        let t = Tree {
+            entries: vec![zero, ok, none, link],
+        };
+        assert_eq!(Tree::decode(&t.encode()).unwrap(), t);
     }
 
     #[test]
