@@ -15,6 +15,11 @@ const CONTENT_NONE: u8 = 0;
 const CONTENT_CHUNKS: u8 = 1;
 const CONTENT_TREE: u8 = 2;
 
+/// Deepest folder nesting a snapshot may have. No Linux path can name a deeper file (PATH_MAX
+/// is 4096 bytes, and each level takes a name and a `/`), so a backup cannot make one; walks
+/// that recurse stop here instead of overflowing their stack on a forged chain of trees.
+pub const MAX_DEPTH: usize = 2048;
+
 /// Smallest possible encoded entry; bounds counts read from untrusted input.
 const MIN_ENTRY_BYTES: usize = 20;
 

@@ -63,6 +63,13 @@ fn print_text(r: &CheckReport) {
             );
         }
     }
+    if r.uses_truncated {
+        println!(
+            "(uses listed: at most {} per snapshot, {} in all)",
+            crate::integrity::check::MAX_USES_PER_SNAPSHOT,
+            crate::integrity::check::MAX_USES
+        );
+    }
     for c in &r.catalog {
         println!("catalog: {c}");
     }

@@ -10,6 +10,7 @@ use crate::model::{Manifest, Tree};
 use crate::repo::{RepoError, Repository};
 use crate::store::pack::{open_blob, BlobKind, IndexEntry};
 use crate::store::{Store, StoreError};
+use crate::tree::MAX_DEPTH;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +104,9 @@ pub struct CheckReport {
     pub healed: Vec<String>,
     /// Store files and folders other users may read (`repair --fix-modes` tightens them).
     pub loose_modes: Vec<LooseMode>,
+    /// Some uses of lost blobs are not listed (more than [`MAX_USES_PER_SNAPSHOT`] in one
+    /// snapshot or [`MAX_USES`] in all).
+    pub uses_truncated: bool,
 }
 
 /// A store file or folder whose mode lets other users in.
@@ -339,18 +343,26 @@ fn verify_data(
     Ok(())
 }
 
-/// Every tree and chunk the snapshots need that no good copy holds.
+/// Every tree and chunk the snapshots need that no good copy holds. A tree is also damaged
+/// when it nests deeper than [`MAX_DEPTH`] or gives a chunk another length than the stored
+/// one (a forged tree: readers would trust that length). Each tree is read once, so a forged
+/// tree that holds the same subtree many times over costs no more than its size.
 fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
     let mut bad: LostBlobs = HashMap::new();
     let mut trees: HashSet<Digest> = HashSet::new();
     let mut chunks: HashSet<Digest> = HashSet::new();
-    let mut todo: Vec<TreeId> = scan
+    let mut todo: Vec<(TreeId, usize)> = scan
         .manifests
         .iter()
         .filter_map(|(_, m)| m.root.parse().ok())
+        .map(|id| (id, 0))
         .collect();
-    while let Some(id) = todo.pop() {
+    while let Some((id, depth)) = todo.pop() {
         if !trees.insert(id.0) {
+            continue;
+        }
+        if depth > MAX_DEPTH {
+            bad.insert((BlobKind::Tree, id.0), BlobState::Damaged);
             continue;
         }
         let tree = match scan.read_tree(store, &id) {
@@ -360,6 +372,7 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
                 continue;
             }
         };
+        let mut forged = false;
         for e in &tree.entries {
             for c in e.chunks() {
                 if chunks.insert(c.id.0) {
@@ -367,10 +380,17 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
                         bad.insert((BlobKind::Chunk, c.id.0), state);
                     }
                 }
+                forged |= scan
+                    .blobs
+                    .get(&(BlobKind::Chunk, c.id.0))
+                    .is_some_and(|copies| copies.iter().all(|(_, ie)| ie.raw_len != c.len));
             }
             if let Some(sub) = e.subtree() {
-                todo.push(sub);
+                todo.push((sub, depth + 1));
             }
+        }
+        if forged {
+            bad.insert((BlobKind::Tree, id.0), BlobState::Damaged);
         }
     }
     report.trees = trees.len();
@@ -384,14 +404,19 @@ fn find_uses(
     store: &Store,
     scan: &Scan,
     bad: &LostBlobs,
-) -> HashMap<(BlobKind, Digest), Vec<BlobUse>> {
+) -> (HashMap<(BlobKind, Digest), Vec<BlobUse>>, bool) {
     let mut uses: HashMap<(BlobKind, Digest), Vec<BlobUse>> = HashMap::new();
     let mut dirty: HashMap<Digest, bool> = HashMap::new();
+    let mut recorded = 0;
+    let mut truncated = false;
     for (sid, m) in &scan.manifests {
         let Ok(root) = m.root.parse::<TreeId>() else {
             continue;
         };
         let mut walk = Walk {
+            recorded: &mut recorded,
+            here: 0,
+            truncated: &mut truncated,
             store,
             scan,
             bad,
@@ -399,12 +424,24 @@ fn find_uses(
             uses: &mut uses,
             snap: (sid, m),
         };
-        walk.tree(root, &mut Vec::new());
+        walk.tree(root, &mut Vec::new(), 0);
     }
-    uses
+    (uses, truncated)
 }
 
+/// At most this many uses of lost blobs are listed per snapshot, and in all: a forged tree
+/// holding one subtree 2^40 times over must not make `check` list (or walk) 2^40 paths, nor
+/// hide the damage of the snapshots after it.
+pub const MAX_USES_PER_SNAPSHOT: usize = 10_000;
+pub const MAX_USES: usize = 200_000;
+
 struct Walk<'a> {
+    /// Uses recorded so far, over every blob and snapshot.
+    recorded: &'a mut usize,
+    /// Uses recorded in this snapshot.
+    here: usize,
+    /// Set when a cap left uses out.
+    truncated: &'a mut bool,
     store: &'a Store,
     scan: &'a Scan,
     bad: &'a LostBlobs,
@@ -414,7 +451,17 @@ struct Walk<'a> {
 }
 
 impl Walk<'_> {
+    fn full(&self) -> bool {
+        *self.recorded >= MAX_USES || self.here >= MAX_USES_PER_SNAPSHOT
+    }
+
     fn record(&mut self, id: (BlobKind, Digest), path: &[u8]) {
+        if self.full() {
+            *self.truncated = true;
+            return;
+        }
+        *self.recorded += 1;
+        self.here += 1;
         let (sid, m) = self.snap;
         self.uses.entry(id).or_default().push(BlobUse {
             snapshot: sid.to_hex(),
@@ -429,13 +476,19 @@ impl Walk<'_> {
     }
 
     /// Records the lost blobs below `id` (at `path`); returns whether there were any.
-    fn tree(&mut self, id: TreeId, path: &mut Vec<u8>) -> bool {
+    fn tree(&mut self, id: TreeId, path: &mut Vec<u8>, depth: usize) -> bool {
         if self.bad.contains_key(&(BlobKind::Tree, id.0)) {
             self.record((BlobKind::Tree, id.0), path);
             return true;
         }
         if self.dirty.get(&id.0) == Some(&false) {
             return false;
+        }
+        // Every use that will be listed is listed: walking on could only take time; and the
+        // recursion stops where find_bad stopped (deeper is a forged tree).
+        if self.full() || depth > MAX_DEPTH {
+            *self.truncated |= self.full();
+            return self.dirty.get(&id.0).copied().unwrap_or(true);
         }
         let Ok(tree) = self.scan.read_tree(self.store, &id) else {
             return false;
@@ -460,7 +513,7 @@ impl Walk<'_> {
                 }
             }
             if let Some(sub) = e.subtree() {
-                any |= self.tree(sub, path);
+                any |= self.tree(sub, path, depth + 1);
             }
             path.truncate(len);
         }
@@ -474,11 +527,12 @@ pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<(Scan, LostBlobs)
     let mut scan = scan(&repo.store, opts)?;
     let mut report = std::mem::take(&mut scan.report);
     let bad = find_bad(&repo.store, &scan, &mut report);
-    let mut uses = if bad.is_empty() {
-        HashMap::new()
+    let (mut uses, truncated) = if bad.is_empty() {
+        (HashMap::new(), false)
     } else {
         find_uses(&repo.store, &scan, &bad)
     };
+    report.uses_truncated = truncated;
     let mut lost: Vec<BadBlob> = bad
         .iter()
         .map(|(key, state)| BadBlob {

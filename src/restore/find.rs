@@ -6,8 +6,24 @@ use crate::id::TreeId;
 use crate::model::EntryKind;
 use crate::repo::{RepoError, Repository};
 use crate::restore::glob::Glob;
+use crate::tree::MAX_DEPTH;
 use std::collections::HashMap;
 use std::rc::Rc;
+
+/// Most matches one folder (with everything below it) may give: beyond, the pattern is too
+/// broad to be useful, or a forged tree holds one subtree millions of times over, and the
+/// results (kept per folder for reuse) must not take all memory.
+pub const MAX_MATCHES: usize = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum FindError {
+    #[error(transparent)]
+    Repo(#[from] RepoError),
+    #[error("more than {MAX_MATCHES} matches under {0:?}; narrow the pattern (or search one part with --part)")]
+    TooMany(String),
+    #[error("folders nest deeper than {MAX_DEPTH} levels at {0:?}: a damaged or forged tree; run `bmbackup check`")]
+    TooDeep(String),
+}
 
 /// One match, relative to the tree searched.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -38,13 +54,23 @@ impl<'r> Finder<'r> {
     }
 
     /// Every match under the snapshot root `root`, paths relative to it.
-    pub fn find(&mut self, root: TreeId) -> Result<Rc<Vec<Found>>, RepoError> {
-        self.search(root, Vec::new())
+    pub fn find(&mut self, root: TreeId) -> Result<Rc<Vec<Found>>, FindError> {
+        self.search(root, Vec::new(), 0)
     }
 
     /// `prefix` is the tree's path from the root; it is part of the memo key only for path
     /// patterns, whose matches depend on it.
-    fn search(&mut self, id: TreeId, prefix: Vec<u8>) -> Result<Rc<Vec<Found>>, RepoError> {
+    fn search(
+        &mut self,
+        id: TreeId,
+        prefix: Vec<u8>,
+        depth: usize,
+    ) -> Result<Rc<Vec<Found>>, FindError> {
+        if depth > MAX_DEPTH {
+            return Err(FindError::TooDeep(
+                String::from_utf8_lossy(&prefix).into_owned(),
+            ));
+        }
         let key = (
             id,
             if self.glob.is_path() {
@@ -70,7 +96,12 @@ impl<'r> Finder<'r> {
                 });
             }
             if let Some(sub) = e.subtree() {
-                let below = self.search(sub, full)?;
+                let below = self.search(sub, full, depth + 1)?;
+                if out.len() + below.len() > MAX_MATCHES {
+                    return Err(FindError::TooMany(
+                        String::from_utf8_lossy(&prefix).into_owned(),
+                    ));
+                }
                 out.extend(below.iter().map(|f| Found {
                     path: join(&e.name, &f.path),
                     ..f.clone()
