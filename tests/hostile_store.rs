@@ -295,8 +295,17 @@ fn read_pack(bytes: &[u8]) {
     }
 }
 
+/// 256 cases per property normally, 10,000 with BMBACKUP_LONG=1 (see also fuzz_decoders.rs).
+fn cases() -> u32 {
+    if ops_env::long() {
+        10_000
+    } else {
+        256
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     #[test]
     fn tree_decoder_survives_random_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {

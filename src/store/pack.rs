@@ -176,6 +176,19 @@ thread_local! {
 /// zstd-decodes `payload`, failing if it holds more than `capacity` bytes.
 fn decompress(payload: &[u8], capacity: usize) -> Result<Vec<u8>, PackError> {
     let err = |e: std::io::Error| PackError::Decompress(e.to_string());
+    // The frame header states its content size (our compressor always writes it): a frame
+    // that says otherwise is refused before `capacity` bytes are allocated for it, so a few
+    // damaged or forged bytes cannot claim the blob maximum.
+    match zstd::zstd_safe::get_frame_content_size(payload) {
+        Ok(Some(n)) if n != capacity as u64 => {
+            return Err(PackError::WrongLength {
+                expected: u32::try_from(capacity).unwrap_or(u32::MAX),
+                got: usize::try_from(n).unwrap_or(usize::MAX),
+            })
+        }
+        Err(_) => return Err(PackError::Decompress("not a zstd frame".into())),
+        _ => {}
+    }
     DECOMPRESSOR.with(|cell| {
         let mut slot = cell.borrow_mut();
         let mut d = match slot.take() {
