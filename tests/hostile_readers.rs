@@ -5,8 +5,6 @@
 //! store could; byte-level damage is in `hostile_store.rs`.
 
 mod common;
-mod mount_env;
-mod ops_env;
 
 use bmbackup::id::{ChunkId, Digest, PackId, TreeId};
 use bmbackup::model::{
@@ -14,7 +12,7 @@ use bmbackup::model::{
 };
 use bmbackup::store::pack::{encode_frame, BlobKind, Codec, Frame, PackBuilder};
 use bmbackup::store::Store;
-use ops_env::Env;
+use common::{is_mounted, mount_command, Env, KillOnDrop, MountGuard};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -423,28 +421,24 @@ fn touch_everything(dir: &Path, budget: &mut usize) {
 /// `bmbackup mount --foreground` on the test's store, unmounted and stopped on drop.
 struct MountedStore {
     mp: PathBuf,
-    daemon: mount_env::KillOnDrop,
-    _guard: mount_env::Mounted,
+    daemon: KillOnDrop,
+    _guard: MountGuard,
 }
 
 impl MountedStore {
     fn new(env: &Env) -> MountedStore {
         let mp = env.path("mnt");
         fs::create_dir_all(&mp).unwrap();
-        let daemon = mount_env::KillOnDrop(Some(
-            mount_env::mount_program()
-                .command_with(&env.store(), &mp, &env.path("cache"))
+        let daemon = KillOnDrop(Some(
+            mount_command(&env.store(), &mp, &env.cache())
                 .arg("--foreground")
                 .stderr(fs::File::create(env.path("mount.log")).unwrap())
                 .spawn()
                 .unwrap(),
         ));
-        let guard = mount_env::Mounted {
-            mp: mp.clone(),
-            thread: None,
-        };
+        let guard = MountGuard::new(&mp);
         let t = Instant::now();
-        while !mount_env::is_mounted(&mp) {
+        while !is_mounted(&mp) {
             assert!(
                 t.elapsed() < Duration::from_secs(10),
                 "mount did not come up"
@@ -558,7 +552,7 @@ fn exponential_and_deep_trees_finish_within_bounds() {
     let outside: Vec<PathBuf> = listing(env.dir.path())
         .into_iter()
         .filter(|p| !p.starts_with(&dest) && !p.starts_with(env.store()))
-        .filter(|p| !p.starts_with(env.path("cache")))
+        .filter(|p| !p.starts_with(env.cache()) && *p != env.config())
         .collect();
     assert!(outside.is_empty(), "{outside:?}");
     // Restore of a small corner of the bomb works.

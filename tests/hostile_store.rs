@@ -297,7 +297,7 @@ fn read_pack(bytes: &[u8]) {
 
 /// 256 cases per property normally, 10,000 with BMBACKUP_LONG=1 (see also fuzz_decoders.rs).
 fn cases() -> u32 {
-    if ops_env::long() {
+    if common::long() {
         10_000
     } else {
         256

@@ -403,7 +403,7 @@ fn next_backup_removes_temp_files_of_killed_writers() {
     let src = env.path("src");
     fs::create_dir_all(&src).unwrap();
     fs::write(src.join("a"), b"first").unwrap();
-    env.backup(&src);
+    env.backup("h", "mail/imap", &src);
     let store = env.store();
     let pack_dir = env.pack_files()[0].parent().unwrap().to_path_buf();
     // Above the kernel's PID_MAX_LIMIT: a writer that is certainly gone.
@@ -430,7 +430,7 @@ fn next_backup_removes_temp_files_of_killed_writers() {
         fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     }
     fs::write(src.join("b"), b"second").unwrap();
-    env.backup(&src);
+    env.backup("h", "mail/imap", &src);
     for p in &orphans {
         assert!(!p.exists(), "{} left behind", p.display());
     }

@@ -158,18 +158,14 @@ fn ioctls_are_answered_quietly() {
     env.backup("h", "p", &src);
     let log = env.path("log");
     let mut daemon = KillOnDrop(Some(
-        mount_program()
-            .command(&env)
+        env.mount_command()
             .arg("--foreground")
             .env("RUST_LOG", "warn")
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .unwrap(),
     ));
-    let _guard = Mounted {
-        mp: env.mnt(),
-        thread: None,
-    };
+    let _guard = MountGuard::new(&env.mnt());
     let last = env.mnt().join("h/p/last");
     let t = Instant::now();
     while fs::read(last.join("f0")).is_err() {
