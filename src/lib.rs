@@ -5,7 +5,7 @@
 //! # The house, bottom-up
 //! ```text
 //! format    id, model, tree, codec, chunker, timefmt     what the bytes mean
-//! store     store/ (backend, pack, lock, damage)          immutable files, atomic writes, locks
+//! store     store/ (backend, pack, lock, damage, private) immutable private files, atomic writes, locks
 //! catalog   catalog/, repo/ (+ repo/writer)               the SQLite index; verified reads, dedup'd writes
 //! engines   backup/ (walk, read, run), restore/, retention/, integrity/, vfs/
 //! fronts    cli/, fuse/                                   parse, call one engine, show the result
@@ -26,8 +26,10 @@
 //! ```
 //!
 //! # The store (the truth)
-//! A folder (local or NFS) of immutable files, each written to a temp name (`.tmp-…`), fsync'd,
-//! renamed, and its folder fsync'd. All I/O goes through [`store::backend::Backend`] (write an
+//! A folder (local or NFS) of immutable files, each written to a temp name
+//! (`.tmp-<pid>+<host>+…`: a backup removes those of dead writers on its host), fsync'd,
+//! renamed, and its folder fsync'd. Folders are 0700 and files 0600 whatever the umask
+//! ([`store::private`]; the catalog too): the mount is how others read backups. All I/O goes through [`store::backend::Backend`] (write an
 //! object atomically, read a range, list, delete), so an object-storage backend needs no other
 //! change.
 //!
