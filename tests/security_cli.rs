@@ -8,50 +8,40 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+
+use common::show;
+
 const NOBODY: &str = "65534";
 
-fn show(out: &Output) -> String {
-    format!(
-        "exit {:?}\nstdout: {}\nstderr: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-/// A store, a cache and a source under one temp folder that other users can traverse (so that
-/// only bmbackup's own modes keep them out).
+/// A store, a cache and a source under one temp folder that other users can traverse (the
+/// harness makes it 0755), so that only bmbackup's own modes keep them out.
 struct Env {
-    dir: tempfile::TempDir,
+    env: common::Env,
     bin: PathBuf,
 }
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        let env = common::Env::uninit();
         // A copy other users can run, wherever the build folder is.
-        let bin = dir.path().join("bmbackup");
-        fs::copy(env!("CARGO_BIN_EXE_bmbackup"), &bin).unwrap();
+        let bin = env.path("bmbackup");
+        fs::copy(common::BIN, &bin).unwrap();
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
-        Env { dir, bin }
+        Env { env, bin }
     }
 
     fn path(&self, p: &str) -> PathBuf {
-        self.dir.path().join(p)
+        self.env.path(p)
     }
 
     /// bmbackup under `umask`, as root, on the test's store and cache.
     fn cmd(&self, umask: &str, args: &[&str]) -> Command {
-        let mut c = Command::new("sh");
+        let mut c = self.env.command("sh");
         c.arg("-c")
             .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
             .arg(&self.bin)
-            .args(args)
-            .env("BMBACKUP_STORE", self.path("store"))
-            .env("BMBACKUP_CACHE", self.path("cache"))
-            .env_remove("BMBACKUP_CONFIG")
-            .env_remove("RUST_LOG");
+            .args(args);
         c
     }
 
@@ -69,7 +59,7 @@ impl Env {
         let mail = src.join("user/INBOX/1.");
         fs::write(&mail, b"Subject: salary\n\nSECRET-PAYROLL-4242\n").unwrap();
         fs::set_permissions(&mail, fs::Permissions::from_mode(0o600)).unwrap();
-        env.ok(umask, &["init", env.path("store").to_str().unwrap()]);
+        env.ok(umask, &["init", env.env.store().to_str().unwrap()]);
         let part = format!("mail/imap={}", src.display());
         env.ok(umask, &["backup", "--host", "h", "--part", &part]);
         env
@@ -138,7 +128,7 @@ fn store_and_cache_are_private_whatever_the_umask() {
         env.ok(umask, &["backup", "--host", "h", "--part", &part]);
         env.ok(umask, &["check"]);
         env.ok(umask, &["repair", "--now"]);
-        let store = env.path("store");
+        let store = env.env.store();
         assert!(files_under(&store)
             .iter()
             .any(|p| p.to_string_lossy().ends_with(".pack")));
@@ -147,7 +137,7 @@ fn store_and_cache_are_private_whatever_the_umask() {
             wrong.is_empty(),
             "umask {umask}: store not private: {wrong:?}"
         );
-        let cache = env.path("cache");
+        let cache = env.env.cache();
         // (The catalog's -wal and -shm exist only while it is open: catalog's unit tests.)
         assert!(files_under(&cache)
             .iter()
@@ -163,12 +153,12 @@ fn store_and_cache_are_private_whatever_the_umask() {
 #[test]
 fn another_user_cannot_read_the_store_or_restore_from_it() {
     let env = Env::with_backup("022");
-    let store = env.path("store");
+    let store = env.env.store();
     // Each pack, manifest and catalog file, and the store's folders, refuse nobody.
     let mut tried = 0;
     for f in files_under(&store)
         .into_iter()
-        .chain(files_under(&env.path("cache")))
+        .chain(files_under(&env.env.cache()))
     {
         let out = as_nobody(Path::new("cat"), &[f.to_str().unwrap()]);
         assert!(!out.status.success(), "nobody read {}", f.display());
@@ -223,7 +213,7 @@ fn another_user_cannot_read_the_store_or_restore_from_it() {
 #[test]
 fn an_open_store_is_warned_about_failed_by_check_and_fixed_by_repair() {
     let env = Env::with_backup("022");
-    let store = env.path("store");
+    let store = env.env.store();
     // What an older bmbackup left under umask 022: folders 0755, files 0644.
     let st = Command::new("chmod")
         .args(["-R", "go+rX", store.to_str().unwrap()])
