@@ -147,6 +147,13 @@ fn store_and_cache_are_private_whatever_the_umask() {
             wrong.is_empty(),
             "umask {umask}: cache not private: {wrong:?}"
         );
+        // An empty folder made for the store (a mount point, say) becomes private too.
+        let given = env.path("given");
+        fs::create_dir(&given).unwrap();
+        fs::set_permissions(&given, fs::Permissions::from_mode(0o755)).unwrap();
+        env.ok(umask, &["init", given.to_str().unwrap()]);
+        let wrong = not_private(&given);
+        assert!(wrong.is_empty(), "umask {umask}: {wrong:?}");
     }
 }
 
