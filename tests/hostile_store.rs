@@ -341,6 +341,12 @@ proptest! {
         let e = IndexEntry { kind: BlobKind::Chunk, id: Digest::of(b""), offset: 8, stored_len: bytes.len() as u32, raw_len: u32::MAX / 2 };
         prop_assert!(open_blob(&bytes, &e).is_err());
     }
+}
+
+proptest! {
+    // A store per case (init fsyncs): 1,000 in the long run; fuzz_decoders.rs gives the JSON
+    // decoder itself 10,000.
+    #![proptest_config(ProptestConfig::with_cases(cases().min(1000)))]
 
     #[test]
     fn manifest_reader_survives_mutations(pos in any::<prop::sample::Index>(), val in any::<u8>()) {
