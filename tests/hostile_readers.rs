@@ -101,6 +101,7 @@ impl Crafter {
             problems: Vec::new(),
             parent: None,
             root_meta: None,
+            name: None,
         };
         edit(&mut m);
         self.store.write_manifest(&m).unwrap().to_hex()
@@ -338,6 +339,17 @@ fn forged_store(env: &Env) -> Vec<Case> {
     let root = c.tree(vec![honest, liar]);
     add(&mut c, "two-lengths", root, "b", false);
 
+    // A folder name that would climb out of HOST/PART on the mount.
+    let ok = file(&mut c, b"ok", b"fine");
+    let root = c.tree(vec![ok]);
+    let snap = c.snapshot("bad-name", root, |m| m.name = Some("../../../etc".into()));
+    cases.push(Case {
+        part: "bad-name".into(),
+        snap,
+        probe: "ok",
+        restore_fails: false,
+    });
+
     cases
 }
 
@@ -400,7 +412,7 @@ fn forged_stores_are_refused_by_every_reader_within_bounds() {
     let json = &r.out[r.out.find('{').unwrap()..];
     let v: serde_json::Value = serde_json::from_str(json).unwrap();
     let used: String = v["bad_blobs"].to_string();
-    for case in &cases {
+    for case in cases.iter().filter(|c| c.part != "bad-name") {
         assert!(
             used.contains(&case.snap),
             "check does not name {}: {v:#}",
@@ -410,6 +422,8 @@ fn forged_stores_are_refused_by_every_reader_within_bounds() {
     for args in [&["snapshots"][..], &["stats"]] {
         bounded(&env, args).assert_sane(&format!("{args:?}"));
     }
+    let names = env.ok(&["snapshots", "--json"]);
+    assert!(!names.contains("../"), "{names}");
 
     // The mount: every forged snapshot lists and reads as errors, the daemon survives.
     let mounted = MountedStore::new(&env);
