@@ -293,6 +293,8 @@ fn format_1_1_snapshots_keep_their_computed_names() {
     let mut want = old.to_vec();
     want.insert(2, "2026-11-30_094626_3");
     assert_eq!(snapshot_names(&env), want);
+    // A fixture checked out by git is 0644/0755: what an older bmbackup left.
+    env.ok(&["repair", "--fix-modes"]);
     env.ok(&["check", "--read-data"]);
     for (name, content) in [
         ("2026-11-30_094626_2", "two\n"),
