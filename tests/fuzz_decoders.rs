@@ -107,6 +107,9 @@ prop_compose! {
         size in prop_oneof![Just(None), any::<u64>().prop_map(Some)],
         mode in any::<u32>(),
         nlink in any::<u32>(),
+        dev in any::<u32>(),
+        blocks in any::<Option<u64>>(),
+        flags in any::<u32>(),
         ino in any::<u64>(),
         sec in any::<i64>(),
         nsec in any::<u32>(),
@@ -122,7 +125,7 @@ prop_compose! {
             name, kind, mode, uid: 0, gid: 0,
             size: size.unwrap_or(honest),
             mtime: Timestamp { sec, nsec }, ctime: Timestamp::default(),
-            ino, nlink, rdev: 0, target,
+            ino, nlink, dev, blocks, flags, rdev: 0, target,
             xattrs: xattrs.into_iter().map(|(name, value)| Xattr { name, value }).collect(),
             content,
         }
@@ -168,6 +171,9 @@ fn valid_tree_bytes() -> Vec<u8> {
         ctime: Timestamp::default(),
         ino: 7,
         nlink: 2,
+        dev: 1,
+        blocks: Some(8),
+        flags: 0,
         rdev: 0,
         target: Vec::new(),
         xattrs: vec![Xattr {
