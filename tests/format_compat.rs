@@ -109,6 +109,8 @@ fn format_1_1_store_reads_and_restores_identically() {
     assert_eq!(snaps.len(), 1);
     assert_eq!(snaps[0]["status"], "complete");
     assert_eq!(snaps[0]["files"], 6);
+    // Checked out by git 0644/0755, as an older bmbackup left stores: made private first.
+    env.ok(&["repair", "--fix-modes"]);
     env.ok(&["check", "--read-data"]);
     let out = env.path("restored");
     env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
