@@ -154,9 +154,9 @@ fn bad_input_gets_clear_errors() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
     let out = env.run(&["init", env.store().to_str().unwrap()]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not empty"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already a bmbackup store"));
     let out = env.run(&["snapshots", "--store", env.path("nope").to_str().unwrap()]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bmbackup init"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a bmbackup store"));
     let out = env.run(&["restore", "h/p/last", "/tmp/x"]);
     assert!(!out.status.success());
 }

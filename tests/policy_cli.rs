@@ -293,7 +293,7 @@ fn backup_applies_configured_retention() {
         &format!("mail/imap={}", a.display()),
     ]);
     let out = env.ok(&["backup"]);
-    assert!(out.contains("retention: forgot 1 snapshot(s)"), "{out}");
+    assert!(out.contains("retention: forgot 1 snapshot"), "{out}");
     assert!(out.contains("prune: "), "retention prunes too: {out}");
     let snaps = env.snapshots();
     let mine = snaps.iter().filter(|s| s["host"] == "10.0.0.5").count();

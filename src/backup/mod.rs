@@ -138,7 +138,8 @@ impl Ctx<'_> {
     }
 
     fn problem(&self, rel: &Path, error: String) {
-        log::warn!("{}: {error}", rel.display());
+        // The part's summary lists every problem; a warning here printed each one twice.
+        log::debug!("{}: {error}", rel.display());
         self.problems.lock().push(Problem {
             path: rel.to_string_lossy().into_owned(),
             error,

@@ -251,7 +251,17 @@ pub fn run_server(
                     }
                     outcome.snapshot = Some((r.id, r.manifest.status, r.manifest.started_ns));
                 }
-                Err(e) => status = fail(observer, format!("part {}: {e}", part.spec.name)),
+                Err(e) => {
+                    // Errors about the source already name the part.
+                    let text = e.to_string();
+                    let named = format!("part {:?}", part.spec.name);
+                    let text = if text.contains(&named) {
+                        text
+                    } else {
+                        format!("part {}: {text}", part.spec.name)
+                    };
+                    status = fail(observer, text);
+                }
             }
         }
         // Runs whatever happened, so it can undo what `pre` set up (a dump, a mounted LVM snapshot).

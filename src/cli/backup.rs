@@ -2,6 +2,7 @@
 //! ([`crate::backup::run`]) and prints what it tells: each part's summary, a progress line on a
 //! terminal, retention and prune, errors.
 
+use super::errors::count;
 use super::{format, Cli, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL};
 use crate::backup::run::{planned_parts, run_server, RunEvent, RunObserver, RunPlan, RunStatus};
 use crate::backup::{BackupOptions, Progress};
@@ -96,12 +97,12 @@ impl RunObserver for Printer {
             RunEvent::PartDone { report, seconds } => {
                 let m = &report.manifest;
                 crate::say!(
-                    "{}/{}: snapshot {} {}: {} files, {}, read {}, added {} in {:.1}s ({:.0} MB/s read)",
+                    "{}/{}: snapshot {} {}: {}, {}, read {}, added {} in {:.1}s ({:.0} MB/s read)",
                     m.host,
                     m.part,
                     report.id.short(),
                     m.status.as_str(),
-                    m.files,
+                    count(m.files, "file", "files"),
                     format::size(m.bytes),
                     format::size(m.bytes_read),
                     format::size(m.bytes_added),
@@ -110,10 +111,10 @@ impl RunObserver for Printer {
                 );
                 if m.status == SnapshotStatus::Partial {
                     crate::tell!(
-                        "{}/{}: {} file(s) not backed up:",
+                        "{}/{}: {} not backed up:",
                         m.host,
                         m.part,
-                        m.problems.len()
+                        count(m.problems.len() as u64, "file", "files")
                     );
                     for p in m.problems.iter().take(20) {
                         crate::tell!("  {}: {}", p.path, p.error);
@@ -123,7 +124,10 @@ impl RunObserver for Printer {
             RunEvent::Retention { plan, removed } => {
                 crate::say!("retention:");
                 super::forget::print_plan(plan);
-                crate::say!("retention: forgot {removed} snapshot(s)");
+                crate::say!(
+                    "retention: forgot {}",
+                    count(removed as u64, "snapshot", "snapshots")
+                );
             }
             RunEvent::Pruned(report) => crate::say!("prune: {report}"),
             RunEvent::PruneSkipped { holder } => crate::say!(

@@ -3,6 +3,8 @@
 //! backed up or restored (the run's output lists them).
 
 mod backup;
+mod errors;
+pub use errors::UsageError;
 mod init;
 mod output;
 pub use output::tell_inline;
@@ -127,8 +129,8 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("bmbackup: error: {e:#}");
-            EXIT_ERROR
+            crate::tell!("bmbackup: error: {}", errors::describe(&e));
+            errors::exit_code(&e)
         }
     }
 }

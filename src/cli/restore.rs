@@ -41,10 +41,9 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
     let (common, repo) = cli.open_repo()?;
     let raw = a.snapshot.as_bytes();
     let (snap, path) = if a.part.is_some() || a.at.is_some() || a.host.is_some() {
-        let part = a
-            .part
-            .as_deref()
-            .ok_or_else(|| anyhow::anyhow!("--host/--at need --part NAME (e.g. mail/imap)"))?;
+        let part = a.part.as_deref().ok_or_else(|| {
+            super::UsageError("--host/--at need --part NAME (e.g. mail/imap)".into())
+        })?;
         let host = host_or_default(a.host.as_deref(), &common);
         let at = parse_at(a.at.as_deref())?;
         let all = repo.snapshots()?;

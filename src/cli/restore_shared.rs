@@ -2,6 +2,7 @@
 //! of `restore-user` and `restore-server`, a progress line, and restoring a plan's items one by
 //! one with the closing report of each.
 
+use super::errors::count;
 use super::{format, Common, EXIT_OK, EXIT_PARTIAL};
 use crate::restore::when::{parse_when, When};
 use crate::restore::{RestoreOptions, RestoreProgress, RestoreReport};
@@ -107,10 +108,19 @@ pub fn print_report(report: &RestoreReport, dest: &Path, dry_run: bool) -> i32 {
         }
         return EXIT_OK;
     }
-    println!(
-        "restored {} files and {} folders ({}) into {}{}",
-        report.files,
-        report.dirs,
+    let mut what = vec![count(report.files, "file", "files")];
+    if report.other > 0 {
+        what.push(count(
+            report.other,
+            "symlink or special file",
+            "symlinks and special files",
+        ));
+    }
+    what.push(count(report.dirs, "folder", "folders"));
+    let last = what.pop().unwrap_or_default();
+    crate::say!(
+        "restored {} and {last} ({}) into {}{}",
+        what.join(", "),
         format::size(report.bytes),
         dest.display(),
         if report.skipped_identical > 0 {
@@ -120,9 +130,12 @@ pub fn print_report(report: &RestoreReport, dest: &Path, dry_run: bool) -> i32 {
         }
     );
     if !report.failed.is_empty() {
-        eprintln!("{} file(s) not restored:", report.failed.len());
+        crate::tell!(
+            "{} not restored:",
+            count(report.failed.len() as u64, "file", "files")
+        );
         for (p, e) in &report.failed {
-            eprintln!("  {p}: {e}");
+            crate::tell!("  {p}: {e}");
         }
         return EXIT_PARTIAL;
     }

@@ -67,12 +67,26 @@ fn partial_name(name: &[u8]) -> String {
 /// What a restore did; `failed` lists files not restored and why.
 #[derive(Debug, Default)]
 pub struct RestoreReport {
+    /// Regular files, as a snapshot's `files` counts them.
     pub files: u64,
+    /// Symlinks, fifos, devices and sockets.
+    pub other: u64,
     pub dirs: u64,
     pub bytes: u64,
     pub skipped_identical: u64,
     pub failed: Vec<(String, String)>,
     pub planned: Vec<String>,
+}
+
+impl RestoreReport {
+    /// Counts one restored non-folder entry under `files` or `other`.
+    pub fn add_written(&mut self, kind: EntryKind) {
+        if kind == EntryKind::File {
+            self.files += 1;
+        } else {
+            self.other += 1;
+        }
+    }
 }
 
 struct Ctx<'a> {
@@ -255,7 +269,7 @@ fn restore_entry(ctx: &mut Ctx<'_>, e: &Entry, dir: &Path) {
         if let Some(first) = ctx.links.get(&e.ino) {
             match fs::hard_link(first, &path) {
                 Ok(()) => {
-                    ctx.report.files += 1;
+                    ctx.report.add_written(e.kind);
                     return;
                 }
                 Err(err) => log::warn!(
@@ -281,7 +295,7 @@ fn restore_entry(ctx: &mut Ctx<'_>, e: &Entry, dir: &Path) {
         }
         return fail(ctx, &path, err);
     }
-    ctx.report.files += 1;
+    ctx.report.add_written(e.kind);
     if let Some(p) = &ctx.opts.progress {
         p.files.fetch_add(1, Ordering::Relaxed);
     }

@@ -38,8 +38,19 @@ pub(crate) const PACK_SUFFIX: &str = ".pack";
 pub enum StoreError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
-    #[error("{path} is not a bmbackup store ({detail}); create one with `bmbackup init {path}`")]
-    NotAStore { path: String, detail: String },
+    #[error("{path} is not a bmbackup store ({detail}){hint}")]
+    NotAStore {
+        path: String,
+        detail: String,
+        hint: &'static str,
+    },
+    #[error("{path} is already a bmbackup store (format {major}.{minor}, id {id}); nothing to do")]
+    AlreadyAStore {
+        path: String,
+        major: u32,
+        minor: u32,
+        id: String,
+    },
     #[error("{path}: store format {major}.{minor} is not readable by this bmbackup (format {FORMAT_MAJOR}.{FORMAT_MINOR}); use a newer bmbackup")]
     Version {
         path: String,
@@ -54,6 +65,27 @@ pub enum StoreError {
         path: String,
         detail: String,
     },
+}
+
+/// Why `root` holds no store. A store path that is missing or an empty folder is most often a
+/// network share that is not mounted (the mount point's folder is empty): say so rather than
+/// invite `init`, which would start a second, empty store there.
+fn not_a_store(root: &Path, shown: String) -> StoreError {
+    const UNMOUNTED: &str = " — is the NFS share mounted?";
+    let empty = match std::fs::read_dir(root) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some("the folder does not exist"),
+        Ok(mut rd) => rd.next().is_none().then_some("the folder is empty"),
+        Err(_) => None,
+    };
+    let (detail, hint) = match empty {
+        Some(why) => (why.to_string(), UNMOUNTED),
+        None => (format!("no {FORMAT_FILE}"), ""),
+    };
+    StoreError::NotAStore {
+        path: shown,
+        detail,
+        hint,
+    }
 }
 
 impl StoreError {
@@ -120,6 +152,14 @@ impl Store {
     /// Creates a store in a new or empty folder.
     pub fn init(root: &Path, chunking: ChunkParams) -> Result<Store> {
         let shown = root.display().to_string();
+        if let Ok(existing) = Store::open(root) {
+            return Err(StoreError::AlreadyAStore {
+                path: shown,
+                major: existing.info.format_major,
+                minor: existing.info.format_minor,
+                id: existing.info.store_id,
+            });
+        }
         match std::fs::read_dir(root) {
             Ok(mut rd) => {
                 if rd.next().is_some() {
@@ -166,10 +206,7 @@ impl Store {
         let bytes = match backend.read_all(FORMAT_FILE) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(StoreError::NotAStore {
-                    path: shown,
-                    detail: format!("no {FORMAT_FILE}"),
-                })
+                return Err(not_a_store(root, shown));
             }
             Err(e) => return Err(io_err(backend.describe(FORMAT_FILE))(e)),
         };
@@ -182,6 +219,7 @@ impl Store {
             return Err(StoreError::NotAStore {
                 path: shown,
                 detail: format!("{FORMAT_FILE} has magic {:?}", info.magic),
+                hint: "",
             });
         }
         if !info.chunking.is_valid() {

@@ -1,0 +1,134 @@
+//! The command line as restic and borg users expect it: exit codes, errors said once, plurals,
+//! the same counts across commands, a missing store that points at the mount.
+
+mod common;
+use common::*;
+use std::fs;
+use std::process::Command;
+
+#[test]
+fn a_bad_when_is_bad_usage_exit_2() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a"), b"a");
+    env.backup(HOST, "p", &src);
+    let dest = env.path("dest");
+    let d = dest.to_str().unwrap();
+    let msg = env.code(
+        &[
+            "restore", "--host", HOST, "--part", "p", "--at", "garbage", "", d,
+        ],
+        2,
+    );
+    assert!(msg.contains("cannot read \"garbage\" as a date"), "{msg}");
+    env.code(&["restore", "--host", HOST, "", d], 2);
+    env.code(&["history", "--part", "p", "--at", "yesterday-ish", "a"], 2);
+    // A missing required value is clap's usage error.
+    env.code(&["restore", "x"], 2);
+    // An error that is not about usage stays 1.
+    env.code(&["restore", "ffffffffffff", d], 1);
+}
+
+#[test]
+fn an_error_does_not_repeat_its_cause() {
+    let env = Env::new();
+    let out = env
+        .cmd(&["snapshots"])
+        .env("BMBACKUP_CONFIG", env.path("no-such-config.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cause = "No such file or directory";
+    assert!(err.contains("cannot read config"), "{err}");
+    assert_eq!(err.matches(cause).count(), 1, "{err}");
+    let part = format!("p={}", env.path("nosrc").display());
+    let err = env.code(&["backup", "--host", HOST, "--part", &part], 1);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+    assert_eq!(err.matches("part").count(), 1, "{err}");
+}
+
+#[test]
+fn backup_and_restore_count_files_alike_with_right_plurals() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("d/one"), b"1");
+    write(&src.join("d/two"), b"22");
+    std::os::unix::fs::symlink("one", src.join("d/link")).unwrap();
+    let out = env.ok(&[
+        "backup",
+        "--host",
+        HOST,
+        "--part",
+        &format!("p={}", src.display()),
+    ]);
+    assert!(out.contains(": 2 files, "), "{out}");
+    let dest = env.path("dest");
+    let out = env.ok(&["restore", &format!("{HOST}/p/last"), dest.to_str().unwrap()]);
+    assert!(
+        out.contains("restored 2 files, 1 symlink or special file and 1 folder ("),
+        "{out}"
+    );
+    let one = env.path("one");
+    let out = env.ok(&[
+        "restore",
+        &format!("{HOST}/p/last:d/one"),
+        one.to_str().unwrap(),
+    ]);
+    assert!(out.contains("restored 1 file and 0 folders ("), "{out}");
+}
+
+#[test]
+fn a_missing_or_empty_store_asks_about_the_mount() {
+    let env = Env::uninit();
+    let empty = env.path("empty");
+    fs::create_dir(&empty).unwrap();
+    for store in [env.path("missing"), empty] {
+        let err = env.code(&["--store", store.to_str().unwrap(), "snapshots"], 1);
+        assert!(err.contains("is not a bmbackup store"), "{err}");
+        assert!(err.contains("is the NFS share mounted?"), "{err}");
+        assert!(!err.contains("bmbackup init"), "{err}");
+    }
+}
+
+#[test]
+fn init_on_a_store_says_it_is_one() {
+    let env = Env::new();
+    let err = env.code(&["init", env.store().to_str().unwrap()], 1);
+    assert!(err.contains("is already a bmbackup store"), "{err}");
+    assert!(!err.contains("not empty"), "{err}");
+}
+
+#[test]
+fn a_file_not_backed_up_is_reported_once() {
+    if !is_root() {
+        eprintln!("SKIPPED: needs root to run the backup as another user");
+        return;
+    }
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("public"), b"anyone");
+    write(&src.join("secret"), b"root only");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(src.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
+    fs::create_dir_all(env.cache()).unwrap();
+    let st = Command::new("chown")
+        .args(["-R", "65534:65534"])
+        .arg(env.store())
+        .arg(env.cache())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let part = format!("p={}", src.display());
+    let out = env
+        .command("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(BIN)
+        .args(["backup", "--host", "h", "--part", &part])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.matches("secret").count(), 1, "{err}");
+    assert!(err.contains("1 file not backed up"), "{err}");
+}
