@@ -22,7 +22,6 @@ fn a_bad_when_is_bad_usage_exit_2() {
     );
     assert!(msg.contains("cannot read \"garbage\" as a date"), "{msg}");
     env.code(&["restore", "--host", HOST, "", d], 2);
-    env.code(&["history", "--part", "p", "--at", "yesterday-ish", "a"], 2);
     // A missing required value is clap's usage error.
     env.code(&["restore", "x"], 2);
     // An error that is not about usage stays 1.

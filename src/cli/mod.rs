@@ -26,8 +26,10 @@ mod stats;
 mod check;
 mod repair;
 
+mod diff;
 mod find;
 mod history;
+mod ls;
 mod restore_server;
 mod restore_user;
 
@@ -99,6 +101,10 @@ pub enum Command {
     History(history::HistoryArgs),
     /// Find files by name (glob) across snapshots.
     Find(find::FindArgs),
+    /// List a snapshot's folder (or file) without mounting the store.
+    Ls(ls::LsArgs),
+    /// What changed between two snapshots: added, removed, changed entries with sizes.
+    Diff(diff::DiffArgs),
 }
 
 /// Parses arguments, runs the command and returns the process exit code.
@@ -125,6 +131,8 @@ pub fn main() -> i32 {
         Command::RestoreServer(a) => restore_server::run(&cli, a),
         Command::History(a) => history::run(&cli, a),
         Command::Find(a) => find::run(&cli, a),
+        Command::Ls(a) => ls::run(&cli, a),
+        Command::Diff(a) => diff::run(&cli, a),
     };
     match result {
         Ok(code) => code,

@@ -5,15 +5,18 @@
 //! * [`user`]: one user's mailbox (single-user restore), [`server`]: every part of a host.
 //! * [`when`]: what `--at WHEN` means and which snapshot it selects; [`glob`]: path patterns.
 //! * [`history`] and [`find`]: a path's versions across snapshots and a search by name, from
-//!   tree metadata only.
+//!   tree metadata only; [`ls`] and [`diff`]: a folder's listing and what changed between two
+//!   snapshots, from trees too.
 //!
 //! May use: the format (`model`, `tree`, `id`), [`crate::repo`] and [`crate::config`]. Knows no
 //! front end: the CLI (and any other) calls these functions and prints their reports.
 
+pub mod diff;
 pub mod find;
 pub mod fsmeta;
 pub mod glob;
 pub mod history;
+pub mod ls;
 pub mod server;
 pub mod user;
 pub mod when;
