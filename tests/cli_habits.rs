@@ -131,3 +131,124 @@ fn a_file_not_backed_up_is_reported_once() {
     assert_eq!(err.matches("secret").count(), 1, "{err}");
     assert!(err.contains("1 file not backed up"), "{err}");
 }
+
+#[test]
+fn restore_of_one_file_into_a_folder_or_as_a_named_file() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("dir/file"), b"content");
+    env.backup(HOST, "p", &src);
+    let spec = format!("{HOST}/p/last:dir/file");
+    let help = env.ok(&["restore", "--help"]);
+    assert!(help.contains("goes into DEST under its own name"), "{help}");
+    let into = env.path("into");
+    env.ok(&["restore", &spec, into.to_str().unwrap()]);
+    assert_eq!(fs::read(into.join("file")).unwrap(), b"content");
+    let named = env.path("elsewhere/renamed.txt");
+    fs::create_dir_all(named.parent().unwrap()).unwrap();
+    let n = named.to_str().unwrap();
+    let out = env.ok(&["restore", &spec, "--to-file", n]);
+    assert!(out.contains("restored 1 file"), "{out}");
+    assert_eq!(fs::read(&named).unwrap(), b"content");
+    // Nothing else left beside it.
+    assert_eq!(names(named.parent().unwrap()), ["renamed.txt"]);
+    let err = env.code(&["restore", &spec, "--to-file", n], 1);
+    assert!(err.contains("already exists"), "{err}");
+    fs::write(&named, b"changed").unwrap();
+    env.ok(&["restore", &spec, "--to-file", n, "--overwrite"]);
+    assert_eq!(fs::read(&named).unwrap(), b"content");
+    let err = env.code(
+        &[
+            "restore",
+            &format!("{HOST}/p/last:dir"),
+            "--to-file",
+            n,
+            "--overwrite",
+        ],
+        1,
+    );
+    assert!(err.contains("is a folder"), "{err}");
+}
+
+#[test]
+fn restore_server_takes_the_host_of_the_config() {
+    let env = Env::new();
+    env.write_config("");
+    let src = env.path("srv/data");
+    write(&src.join("f"), b"x");
+    env.backup("10.0.0.5", "data", &src);
+    let root = env.path("root");
+    let out = env.ok(&[
+        "restore-server",
+        "--at",
+        "last",
+        "--target",
+        root.to_str().unwrap(),
+    ]);
+    assert!(out.contains("restored 1 file"), "{out}");
+    assert_eq!(
+        fs::read(root.join(src.strip_prefix("/").unwrap()).join("f")).unwrap(),
+        b"x"
+    );
+}
+
+#[test]
+fn restore_user_in_place_asks_first() {
+    use bmbackup::gen::{generate_spool, SpoolSpec};
+    let env = Env::new();
+    let spool = env.path("spool");
+    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
+    env.backup(HOST, "mail/imap", &spool);
+    let (local, domain) = users(&spool)[0].clone();
+    let user = format!("{local}@{domain}");
+    let live = spool.join(&domain).join("user").join(&local);
+    write(&live.join("stray"), b"x");
+    let args = [
+        "restore-user",
+        &user,
+        "--at",
+        "last",
+        "--host",
+        HOST,
+        "--in-place",
+    ];
+    // No terminal and no --yes: refused, nothing removed.
+    let err = env.code(&args, 2);
+    assert!(
+        err.contains("--yes") && err.contains(live.to_str().unwrap()),
+        "{err}"
+    );
+    assert!(live.join("stray").exists());
+    // On a terminal (script(1) gives it one), the admin is asked; only `yes` goes on.
+    let line = format!("{BIN} restore-user {user} --at last --host {HOST} --in-place");
+    let tty = |answer: &str| {
+        use std::io::Write;
+        let mut child = env
+            .command("script")
+            .args(["-qec", &line, "/dev/null"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(answer.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let text = tty("no\n");
+    assert!(
+        text.contains("removes:") && text.contains("stopped"),
+        "{text}"
+    );
+    assert!(live.join("stray").exists());
+    let text = tty("yes\n");
+    assert!(text.contains("IN PLACE"), "{text}");
+    assert!(!live.join("stray").exists());
+    write(&live.join("stray"), b"x");
+    env.ok(&[&args[..], &["--yes"]].concat());
+    assert!(!live.join("stray").exists());
+}

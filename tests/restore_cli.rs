@@ -257,6 +257,7 @@ fn restore_user_restores_exactly_that_user() {
         "--host",
         HOST,
         "--in-place",
+        "--yes",
     ]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("IN PLACE"));

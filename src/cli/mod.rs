@@ -3,6 +3,7 @@
 //! backed up or restored (the run's output lists them).
 
 mod backup;
+mod confirm;
 mod errors;
 pub use errors::UsageError;
 mod init;

@@ -1,8 +1,9 @@
-//! `bmbackup restore SNAPSHOT[:PATH] DEST`, or with `--host/--part/--at`, `restore PATH DEST`
-//! from the newest complete snapshot at or before a date.
+//! `bmbackup restore SNAPSHOT[:PATH] (DEST | --to-file FILE)`, or with `--host/--part/--at`,
+//! `restore PATH DEST` from the newest complete snapshot at or before a date.
 
 use super::restore_shared::{host_or_default, parse_at, print_report, with_progress};
 use super::Cli;
+use crate::restore::to_file::restore_to_file;
 use crate::restore::when::pick_part_at;
 use crate::restore::{restore, RestoreOptions};
 use clap::Args;
@@ -14,8 +15,11 @@ pub struct RestoreArgs {
     /// Snapshot id prefix, HOST/PART/DATE or HOST/PART/last, optionally followed by :PATH inside
     /// it; with --part or --at, just the PATH inside the part ("" or / for all of it).
     pub snapshot: std::ffi::OsString,
-    /// Folder to restore into (created if missing).
-    pub dest: PathBuf,
+    /// Folder to restore into (created if missing). A folder's content goes into DEST; a single
+    /// file goes into DEST under its own name (`restore SNAP:dir/file /tmp/x` makes
+    /// /tmp/x/file); use --to-file to choose the file's name.
+    #[arg(required_unless_present = "to_file")]
+    pub dest: Option<PathBuf>,
     /// Host of the snapshot, with --part/--at [default: `host` of the config, else this
     /// machine's primary IPv4 address].
     #[arg(long)]
@@ -35,10 +39,20 @@ pub struct RestoreArgs {
     /// Only list what would be written.
     #[arg(long)]
     pub dry_run: bool,
+    /// Restore the one file PATH names as FILE (instead of DEST/<its name>); FILE must not
+    /// exist unless --overwrite.
+    #[arg(long, value_name = "FILE", conflicts_with = "dest")]
+    pub to_file: Option<PathBuf>,
 }
 
 pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
     let (common, repo) = cli.open_repo()?;
+    // clap requires one of them.
+    let dest = a
+        .to_file
+        .as_deref()
+        .or(a.dest.as_deref())
+        .unwrap_or(std::path::Path::new("."));
     let raw = a.snapshot.as_bytes();
     let (snap, path) = if a.part.is_some() || a.at.is_some() || a.host.is_some() {
         let part = a.part.as_deref().ok_or_else(|| {
@@ -69,7 +83,10 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
             progress,
             ..RestoreOptions::default()
         };
-        restore(&repo, &snap, path, &a.dest, &opts)
+        match &a.to_file {
+            Some(file) => restore_to_file(&repo, &snap, path, file, &opts),
+            None => restore(&repo, &snap, path, dest, &opts),
+        }
     })?;
-    Ok(print_report(&report, &a.dest, a.dry_run))
+    Ok(print_report(&report, dest, a.dry_run))
 }

@@ -1,4 +1,4 @@
-//! `bmbackup restore-server --host IP --at WHEN [--target ROOT]`: every part of a host back to
+//! `bmbackup restore-server [--host IP] --at WHEN [--target ROOT]`: every part of a host back to
 //! where it was backed up from (under ROOT), as a disaster-recovery restore.
 
 use super::restore_shared::PointInTime;
@@ -11,9 +11,10 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct RestoreServerArgs {
-    /// The server to restore, as named in the store (its IP address).
+    /// The server to restore, as named in the store (its IP address) [default: `host` of the
+    /// config, else this machine's primary IPv4 address].
     #[arg(long)]
-    pub host: String,
+    pub host: Option<String>,
     /// Folder the parts' original paths are re-created under.
     #[arg(long, value_name = "ROOT", default_value = "/")]
     pub target: PathBuf,
@@ -22,7 +23,8 @@ pub struct RestoreServerArgs {
 }
 
 pub fn run(cli: &Cli, a: &RestoreServerArgs) -> anyhow::Result<i32> {
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
+    let host = super::restore_shared::host_or_default(a.host.as_deref(), &common);
     let all = repo.snapshots()?;
     let ip = crate::hostaddr::primary_ipv4().to_string();
     let me = ThisMachine {
@@ -31,7 +33,7 @@ pub fn run(cli: &Cli, a: &RestoreServerArgs) -> anyhow::Result<i32> {
     };
     let plan = plan(
         &all,
-        &a.host,
+        &host,
         &a.when.when()?,
         &a.target,
         a.when.overwrite,

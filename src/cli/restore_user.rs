@@ -21,9 +21,13 @@ pub struct RestoreUserArgs {
     /// Restore into DIR/<local>@<domain>/<part>/ instead of beside the live mailbox.
     #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
     pub to: Option<PathBuf>,
-    /// Replace the user's live folders with the snapshot's (removed first, never merged).
+    /// Replace the user's live folders with the snapshot's (removed first, never merged). Asks
+    /// for confirmation on a terminal; elsewhere needs --yes.
     #[arg(long)]
     pub in_place: bool,
+    /// Do not ask before --in-place removes the live folders.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
     #[command(flatten)]
     pub when: PointInTime,
 }
@@ -52,6 +56,15 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
         eprintln!("skipped {s}");
     }
     let dry_run = a.when.dry_run;
+    if !dry_run {
+        let removed: Vec<String> = plan
+            .items
+            .iter()
+            .filter(|i| i.remove_first)
+            .map(|i| i.dest.display().to_string())
+            .collect();
+        super::confirm::destructive("restore-user --in-place", &removed, a.yes)?;
+    }
     let announce = |item: &Item| {
         let m = &item.snapshot.manifest;
         if item.remove_first {

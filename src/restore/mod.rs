@@ -18,6 +18,7 @@ pub mod glob;
 pub mod history;
 pub mod ls;
 pub mod server;
+pub mod to_file;
 pub mod user;
 pub mod when;
 mod write;
