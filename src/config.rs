@@ -50,6 +50,9 @@ pub struct Config {
     pub post_backup_hook: Option<String>,
     /// Retention applied by `backup` after a fully successful run.
     pub retention: Option<RetentionConfig>,
+    /// Folder of node_exporter's textfile collector: `backup` writes `bmbackup.prom` there
+    /// after every run.
+    pub metrics_dir: Option<PathBuf>,
     #[serde(default)]
     pub parts: BTreeMap<String, PartConfig>,
     /// Where one user's data sits in each part, for `restore-user`.
@@ -117,6 +120,7 @@ impl Default for Config {
             backup_archived_emails: false,
             post_backup_hook: None,
             retention: None,
+            metrics_dir: None,
             parts: BTreeMap::new(),
             entities: Entities::default(),
         }

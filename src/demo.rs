@@ -141,6 +141,7 @@ pub fn back_up_twice(
         retention: None,
         // The demo never runs the vendor's post-backup script of the machine it runs on.
         post_backup_hook: Some(String::new()),
+        metrics_dir: None,
     };
     for round in 1..=2 {
         if round == 2 {

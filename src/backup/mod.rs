@@ -9,6 +9,7 @@
 
 pub mod hooks;
 mod meta;
+pub mod metrics;
 mod read;
 pub mod run;
 

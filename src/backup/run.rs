@@ -5,6 +5,7 @@
 //! CLI prints it and another front end shows it its own way; nothing here prints.
 
 use super::hooks::{self, post_backup_command, NewSnapshot, PartInfo, Status};
+use super::metrics::{self, PartRun};
 use super::{backup_part, BackupError, BackupOptions, PartReport, PartSpec, Progress};
 use crate::config::{part_skipped_because, Config, RetentionConfig, ARCHIVED_EMAILS_PART};
 use crate::id::SnapshotId;
@@ -52,6 +53,8 @@ pub struct RunPlan {
     pub retention: Option<RetentionConfig>,
     /// The configured post-backup hook (the vendor's script is used when present and none is).
     pub post_backup_hook: Option<String>,
+    /// Where to write Prometheus metrics after the run (`metrics_dir` of the config).
+    pub metrics_dir: Option<PathBuf>,
 }
 
 /// How the run went, worst first: a front end turns it into an exit code.
@@ -105,6 +108,8 @@ pub trait RunObserver {
 struct PartOutcome {
     part: String,
     snapshot: Option<(SnapshotId, SnapshotStatus, i64)>,
+    seconds: f64,
+    bytes_added: u64,
 }
 
 /// `NAME=PATH` as given to `--part`.
@@ -227,7 +232,10 @@ pub fn run_server(
         let mut outcome = PartOutcome {
             part: part.spec.name.clone(),
             snapshot: None,
+            seconds: 0.0,
+            bytes_added: 0,
         };
+        let part_started = Instant::now();
         let pre_ok = match &part.pre {
             Some(cmd) => {
                 let hook = format!("pre hook of part {}", part.spec.name);
@@ -250,6 +258,7 @@ pub fn run_server(
                         status = RunStatus::Partial;
                     }
                     outcome.snapshot = Some((r.id, r.manifest.status, r.manifest.started_ns));
+                    outcome.bytes_added = r.manifest.bytes_added;
                 }
                 Err(e) => {
                     // Errors about the source already name the part.
@@ -276,6 +285,7 @@ pub fn run_server(
                 status = fail(observer, e.to_string());
             }
         }
+        outcome.seconds = part_started.elapsed().as_secs_f64();
         outcomes.push(outcome);
     }
     // Retention only after a fully successful run: a failing job must not thin out history.
@@ -315,7 +325,43 @@ pub fn run_server(
             status = fail(observer, e.to_string());
         }
     }
+    if let Some(dir) = &plan.metrics_dir {
+        if let Err(e) = write_metrics(repo, plan, &outcomes, dir) {
+            observer.event(RunEvent::Warning(format!(
+                "metrics not written to {}: {e}",
+                dir.display()
+            )));
+        }
+    }
     Ok(status)
+}
+
+/// The run's Prometheus metrics into `dir` (see [`super::metrics`]).
+fn write_metrics(
+    repo: &Repository,
+    plan: &RunPlan,
+    outcomes: &[PartOutcome],
+    dir: &std::path::Path,
+) -> Result<(), String> {
+    let parts: Vec<PartRun> = outcomes
+        .iter()
+        .map(|o| PartRun {
+            part: o.part.clone(),
+            status: o.snapshot.as_ref().map(|(_, st, _)| *st),
+            seconds: o.seconds,
+            bytes_added: o.bytes_added,
+        })
+        .collect();
+    let all = repo.snapshots().map_err(|e| e.to_string())?;
+    let text = metrics::render(
+        &plan.options.host,
+        &parts,
+        &all,
+        &plan.store,
+        metrics::disk_usage(repo.store.root()),
+        now_ns(),
+    );
+    metrics::write_atomically(dir, &text).map_err(|e| e.to_string())
 }
 
 fn part_status(s: SnapshotStatus) -> Status {

@@ -77,6 +77,7 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         lock_wait: Duration::from_secs(a.lock_wait),
         retention: config.retention.clone(),
         post_backup_hook: config.post_backup_hook.clone(),
+        metrics_dir: config.metrics_dir.clone(),
     };
     Ok(match run_server(&repo, &plan, &Printer)? {
         RunStatus::Complete => EXIT_OK,
