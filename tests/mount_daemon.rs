@@ -67,7 +67,7 @@ fn damaged_chunk_reads_fail_with_eio() {
     let text = fs::read_to_string(&log).unwrap();
     let line = text
         .lines()
-        .find(|l| l.contains("ERROR"))
+        .find(|l| l.contains("bmbackup: error: "))
         .unwrap_or_default();
     eprintln!("daemon log: {line}");
     assert!(

@@ -89,6 +89,8 @@ pub struct Progress {
     pub dirs: AtomicU64,
     pub bytes: AtomicU64,
     pub bytes_read: AtomicU64,
+    /// Bytes of unchanged files taken from the parent: with `bytes_read`, how far the run is.
+    pub bytes_unchanged: AtomicU64,
 }
 
 /// A hard-linked file already read, reused for its other names.
@@ -427,6 +429,9 @@ fn backup_dir(
             };
             ctx.progress.files.fetch_add(1, Ordering::Relaxed);
             ctx.progress.bytes.fetch_add(entry.size, Ordering::Relaxed);
+            ctx.progress
+                .bytes_unchanged
+                .fetch_add(entry.size, Ordering::Relaxed);
             entries.push(entry);
             continue;
         }
@@ -449,7 +454,16 @@ fn backup_dir(
                     continue;
                 }
             },
-            EntryKind::File => to_read.push(entries.len()),
+            EntryKind::File => {
+                // `-v`: each file read, as borg's --list (A added, M changed).
+                log::info!(
+                    target: "bmbackup::list",
+                    "{} {}",
+                    if before.is_some() { 'M' } else { 'A' },
+                    rel_path.display()
+                );
+                to_read.push(entries.len());
+            }
             EntryKind::Dir => {
                 entry.flags = meta::path_flags(&path);
                 let sub = if ctx.one_file_system && md.dev() != ctx.root_dev {

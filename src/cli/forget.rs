@@ -37,6 +37,9 @@ pub struct ForgetArgs {
     /// Then delete the data no snapshot references any more (as `bmbackup prune`).
     #[arg(long)]
     pub prune: bool,
+    /// Print one JSON document: each snapshot's verdict, how many were removed, the prune.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
@@ -58,6 +61,9 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
             .map(|p| p.trim_matches('/').to_string())
             .collect(),
     };
+    if a.json {
+        return super::forget_json::run(&repo, a, &selection, &policy);
+    }
     if a.dry_run {
         let plan = plan(&repo, &selection, &policy, now_ns())?;
         print_plan(&plan);

@@ -7,6 +7,9 @@ mod confirm;
 mod errors;
 pub use errors::UsageError;
 mod init;
+mod json;
+mod logging;
+pub use logging::LIST_TARGET;
 mod output;
 pub use output::tell_inline;
 mod demo;
@@ -22,6 +25,7 @@ mod snapshots;
 mod forget;
 mod forget_delete;
 mod policy_args;
+mod forget_json;
 mod stats;
 
 mod check;
@@ -58,6 +62,13 @@ pub struct Cli {
     /// Configuration file [default: /etc/bmbackup/bmbackup.toml when it exists].
     #[arg(long, global = true, env = "BMBACKUP_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Say more: -v lists each file backup reads (A added, M changed) and notes; -vv debugs.
+    /// RUST_LOG (e.g. RUST_LOG=debug or RUST_LOG=bmbackup::list=info) overrides -v and -q.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print errors only (no summaries, warnings or progress).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -111,6 +122,7 @@ pub enum Command {
 /// Parses arguments, runs the command and returns the process exit code.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    logging::init(cli.verbose, cli.quiet);
     let result = match &cli.command {
         Command::Init(a) => init::run(a),
         Command::Backup(a) => backup::run(&cli, a),
@@ -138,7 +150,7 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            crate::tell!("bmbackup: error: {}", errors::describe(&e));
+            logging::report(log::Level::Error, &errors::describe(&e));
             errors::exit_code(&e)
         }
     }

@@ -1,5 +1,19 @@
 //! Output that never kills a run: `say!`/`tell!` (stdout/stderr lines) and [`tell_inline`]
-//! (a progress line), all ignoring write errors.
+//! (a progress line), all ignoring write errors; and whether `-q` asked for errors only.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+pub fn set_quiet(quiet: bool) {
+    QUIET.store(quiet, Ordering::Relaxed);
+}
+
+/// `-q`: summaries and notes are not printed, only errors (and what a command exists to print,
+/// such as a listing or `--json`).
+pub fn quiet() -> bool {
+    QUIET.load(Ordering::Relaxed)
+}
 
 /// `println!` that never panics or dies: a backup must finish even when whoever reads its output
 /// (`bmbackup backup | head`, a closed cron pipe) went away.

@@ -1,35 +1,135 @@
-//! A progress line redrawn on stderr while a long command runs, only when stderr is a terminal
-//! (logs and cron mail stay clean).
+//! Progress of a long command on stderr: a line redrawn on a terminal (with a percentage and an
+//! ETA when the total is known), JSON lines with `--json` (as restic's `--json` gives them, for
+//! scripts), nothing otherwise (logs and cron mail stay clean) or with `-q`.
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// Whether a progress line would be shown.
-pub fn wanted() -> bool {
-    std::io::stderr().is_terminal()
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Off,
+    Terminal,
+    JsonLines,
 }
 
-/// Runs `f` while a thread redraws `line(seconds elapsed)` four times a second, if [`wanted`].
-pub fn while_running<T>(line: impl Fn(f64) -> String + Sync, f: impl FnOnce() -> T) -> T {
-    if !wanted() {
+/// The mode for a command given `--json`: JSON lines with it; else a line on a terminal unless
+/// `-q`.
+pub fn mode(json: bool) -> Mode {
+    if json {
+        Mode::JsonLines
+    } else if !super::output::quiet() && std::io::stderr().is_terminal() {
+        Mode::Terminal
+    } else {
+        Mode::Off
+    }
+}
+
+/// Where a counter stands against a known total: `done` of `total` after `secs` seconds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub percent: f64,
+    /// Seconds left at the rate so far; None until something is done.
+    pub eta_secs: Option<f64>,
+}
+
+pub fn estimate(done: u64, total: u64, secs: f64) -> Option<Estimate> {
+    if total == 0 {
+        return None;
+    }
+    let fraction = (done as f64 / total as f64).min(1.0);
+    let eta_secs = (done > 0).then(|| secs * (1.0 - fraction) / fraction);
+    Some(Estimate {
+        percent: fraction * 100.0,
+        eta_secs,
+    })
+}
+
+/// ` 42% ETA 3:05` (or ` 42%` until a rate is known); empty without an estimate.
+pub fn estimate_text(e: Option<Estimate>) -> String {
+    match e {
+        None => String::new(),
+        Some(Estimate {
+            percent,
+            eta_secs: Some(eta),
+        }) => {
+            let s = eta.round() as u64;
+            let eta = if s >= 3600 {
+                format!("{}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+            } else {
+                format!("{}:{:02}", s / 60, s % 60)
+            };
+            format!(" {percent:3.0}% ETA {eta}")
+        }
+        Some(Estimate { percent, .. }) => format!(" {percent:3.0}%"),
+    }
+}
+
+/// BMBACKUP_PROGRESS_MS: another interval between updates, so tests see progress of short runs.
+fn interval_override() -> Option<Duration> {
+    let ms = std::env::var("BMBACKUP_PROGRESS_MS").ok()?.parse().ok()?;
+    Some(Duration::from_millis(ms))
+}
+
+/// Runs `f` while a thread shows `status(seconds elapsed)`: its text on a terminal, four times a
+/// second; its JSON as one line a second in JSON mode.
+pub fn while_running<T>(
+    mode: Mode,
+    status: impl Fn(f64) -> (String, serde_json::Value) + Sync,
+    f: impl FnOnce() -> T,
+) -> T {
+    if mode == Mode::Off {
         return f();
     }
     let done = AtomicBool::new(false);
+    let tick = match (mode, interval_override()) {
+        (_, Some(t)) => t,
+        (Mode::Terminal, None) => Duration::from_millis(250),
+        _ => Duration::from_secs(1),
+    };
+    let nap = tick.clamp(Duration::from_millis(1), Duration::from_millis(50));
     std::thread::scope(|s| {
         s.spawn(|| {
             let start = Instant::now();
+            let mut last = Instant::now();
             while !done.load(Ordering::Relaxed) {
-                std::thread::sleep(Duration::from_millis(250));
-                super::tell_inline(&format!(
-                    "\r\x1b[K{}",
-                    line(start.elapsed().as_secs_f64().max(1e-9))
-                ));
+                std::thread::sleep(nap);
+                if last.elapsed() < tick || done.load(Ordering::Relaxed) {
+                    continue;
+                }
+                last = Instant::now();
+                let (text, json) = status(start.elapsed().as_secs_f64().max(1e-9));
+                match mode {
+                    Mode::Terminal => super::tell_inline(&format!("\r\x1b[K{text}")),
+                    _ => crate::tell!("{json}"),
+                }
             }
-            super::tell_inline("\r\x1b[K");
+            if mode == Mode::Terminal {
+                super::tell_inline("\r\x1b[K");
+            }
         });
         let r = f();
         done.store(true, Ordering::Relaxed);
         r
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimates() {
+        assert_eq!(estimate(5, 0, 1.0), None);
+        let e = estimate(25, 100, 10.0).unwrap();
+        assert_eq!(e.percent, 25.0);
+        assert_eq!(e.eta_secs, Some(30.0));
+        assert_eq!(estimate_text(Some(e)), "  25% ETA 0:30");
+        assert_eq!(estimate(0, 100, 1.0).unwrap().eta_secs, None);
+        // More than expected (the part grew): 100%, nothing left.
+        assert_eq!(estimate(150, 100, 3.0).unwrap().percent, 100.0);
+        let long = estimate(1, 2, 3725.0);
+        assert_eq!(estimate_text(long), "  50% ETA 1:02:05");
+    }
 }

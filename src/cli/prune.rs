@@ -16,6 +16,9 @@ pub struct PruneArgs {
     /// Seconds to wait for running backups to finish before giving up.
     #[arg(long, default_value_t = 0)]
     pub wait: u64,
+    /// Print the report as one JSON document.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub(crate) fn parse_percent(s: &str) -> Result<f64, String> {
@@ -37,6 +40,10 @@ pub fn run(cli: &Cli, a: &PruneArgs) -> anyhow::Result<i32> {
             wait: Duration::from_secs(a.wait),
         },
     )?;
-    crate::say!("{report}");
+    if a.json {
+        super::json::print(&super::json::prune(&report))?;
+    } else if !super::output::quiet() {
+        crate::say!("{report}");
+    }
     Ok(EXIT_OK)
 }

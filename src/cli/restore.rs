@@ -39,6 +39,10 @@ pub struct RestoreArgs {
     /// Only list what would be written.
     #[arg(long)]
     pub dry_run: bool,
+    /// Print one JSON document at the end (what was restored, what failed); progress goes to
+    /// stderr as JSON lines meanwhile.
+    #[arg(long)]
+    pub json: bool,
     /// Restore the one file PATH names as FILE (instead of DEST/<its name>); FILE must not
     /// exist unless --overwrite.
     #[arg(long, value_name = "FILE", conflicts_with = "dest")]
@@ -69,14 +73,17 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
         };
         (repo.resolve(std::str::from_utf8(spec)?)?, path)
     };
-    eprintln!(
-        "restoring {}/{} of {} UTC (snapshot {})",
-        snap.manifest.host,
-        snap.manifest.part,
-        crate::timefmt::display(snap.manifest.started_ns),
-        snap.id.short()
-    );
-    let report = with_progress(|progress| {
+    if !a.json && !super::output::quiet() {
+        crate::tell!(
+            "restoring {}/{} of {} UTC (snapshot {})",
+            snap.manifest.host,
+            snap.manifest.part,
+            crate::timefmt::display(snap.manifest.started_ns),
+            snap.id.short()
+        );
+    }
+    let expected = crate::restore::ls::size_below(&repo, &snap, path).unwrap_or(0);
+    let report = with_progress(super::progress::mode(a.json), expected, |progress| {
         let opts = RestoreOptions {
             overwrite: a.overwrite,
             dry_run: a.dry_run,
@@ -88,5 +95,14 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
             None => restore(&repo, &snap, path, dest, &opts),
         }
     })?;
+    if a.json {
+        let mut doc = super::json::restore(&report, dest, a.dry_run);
+        doc["snapshot"] = serde_json::json!(snap.id.to_hex());
+        doc["host"] = serde_json::json!(snap.manifest.host);
+        doc["part"] = serde_json::json!(snap.manifest.part);
+        doc["path"] = serde_json::json!(String::from_utf8_lossy(path));
+        super::json::print(&doc)?;
+        return Ok(super::restore_shared::exit_code(&report));
+    }
     Ok(print_report(&report, dest, a.dry_run))
 }

@@ -48,7 +48,7 @@ impl PointInTime {
         let mut code = EXIT_OK;
         for item in items {
             announce(item);
-            let report = with_progress(|progress| {
+            let report = with_progress(super::progress::mode(false), 0, |progress| {
                 let opts = RestoreOptions {
                     overwrite: self.overwrite,
                     dry_run: self.dry_run,
@@ -79,25 +79,60 @@ pub fn parse_at(at: Option<&str>) -> anyhow::Result<When> {
     })
 }
 
-/// Runs `f` with progress counters while a line of files and bytes written is redrawn on a
-/// terminal; otherwise `f` gets no counters.
-pub fn with_progress<T>(f: impl FnOnce(Option<Arc<RestoreProgress>>) -> T) -> T {
-    if !super::progress::wanted() {
+/// Runs `f` with progress counters while its progress is shown (see [`super::progress`]):
+/// files and bytes written, and against `expected` bytes (0: unknown) a percentage and an ETA;
+/// without a display `f` gets no counters.
+pub fn with_progress<T>(
+    mode: super::progress::Mode,
+    expected: u64,
+    f: impl FnOnce(Option<Arc<RestoreProgress>>) -> T,
+) -> T {
+    if mode == super::progress::Mode::Off {
         return f(None);
     }
     let progress = Arc::new(RestoreProgress::default());
     super::progress::while_running(
+        mode,
         |secs| {
             let bytes = progress.bytes.load(Ordering::Relaxed);
-            format!(
-                "restoring: {} files, {} written ({:.0} MB/s)",
-                progress.files.load(Ordering::Relaxed),
+            let files = progress.files.load(Ordering::Relaxed);
+            let est = super::progress::estimate(bytes, expected, secs);
+            let text = format!(
+                "restoring: {files} files, {} written ({:.0} MB/s){}",
                 format::size(bytes),
-                bytes as f64 / 1e6 / secs
-            )
+                bytes as f64 / 1e6 / secs,
+                super::progress::estimate_text(est)
+            );
+            let json = serde_json::json!({
+                "type": "status", "seconds": secs, "files": files, "bytes_done": bytes,
+                "bytes_expected": expected,
+                "percent_done": est.map(|e| e.percent),
+                "eta_seconds": est.and_then(|e| e.eta_secs),
+            });
+            (text, json)
         },
         || f(Some(Arc::clone(&progress))),
     )
+}
+
+/// With `-q`: only the failures, and the exit code.
+fn quiet_code(report: &RestoreReport, dry_run: bool) -> Option<i32> {
+    if !super::output::quiet() || dry_run {
+        return None;
+    }
+    for (p, e) in &report.failed {
+        crate::tell!("bmbackup: not restored: {p}: {e}");
+    }
+    Some(exit_code(report))
+}
+
+/// 3 when some files were not restored, else 0.
+pub fn exit_code(report: &RestoreReport) -> i32 {
+    if report.failed.is_empty() {
+        EXIT_OK
+    } else {
+        EXIT_PARTIAL
+    }
 }
 
 /// Prints a dry run's list or a restore's summary and failures; returns the exit code.
@@ -107,6 +142,9 @@ pub fn print_report(report: &RestoreReport, dest: &Path, dry_run: bool) -> i32 {
             println!("{p}");
         }
         return EXIT_OK;
+    }
+    if let Some(code) = quiet_code(report, dry_run) {
+        return code;
     }
     let mut what = vec![count(report.files, "file", "files")];
     if report.other > 0 {

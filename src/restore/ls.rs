@@ -119,3 +119,16 @@ fn walk(
     }
     Ok(())
 }
+
+/// Bytes of the regular files below `path` in `snap` (the manifest's figure for all of it):
+/// what a restore of it writes, for a progress percentage.
+pub fn size_below(repo: &Repository, snap: &Snapshot, path: &[u8]) -> Result<u64, LsError> {
+    if components(path).is_empty() {
+        return Ok(snap.manifest.bytes);
+    }
+    Ok(ls(repo, snap, path, true)?
+        .iter()
+        .filter(|l| l.entry.kind == EntryKind::File)
+        .map(|l| l.entry.size)
+        .sum())
+}

@@ -1,0 +1,79 @@
+//! Log lines and how much is said: `-v` (info: each file backup reads, as borg's `--list`),
+//! `-vv` (debug), `-q` (errors only), RUST_LOG overriding both. Under systemd (stderr not a
+//! terminal and JOURNAL_STREAM set) every line starts with its syslog priority (`<3>` error,
+//! `<4>` warning, `<6>` info, `<7>` debug), which journald strips and records, so
+//! `journalctl -p warning` shows the problems of a run.
+
+use log::Level;
+use std::io::{IsTerminal, Write};
+
+/// The log target of backup's file list (`A path` added, `M path` changed), printed bare.
+pub const LIST_TARGET: &str = "bmbackup::list";
+
+fn journal() -> bool {
+    !std::io::stderr().is_terminal() && std::env::var_os("JOURNAL_STREAM").is_some()
+}
+
+/// The `<N>` prefix of a line of `level` when writing to the journal, else nothing.
+pub fn priority(level: Level) -> &'static str {
+    if !journal() {
+        return "";
+    }
+    match level {
+        Level::Error => "<3>",
+        Level::Warn => "<4>",
+        Level::Info => "<6>",
+        Level::Debug | Level::Trace => "<7>",
+    }
+}
+
+fn level_word(level: Level) -> &'static str {
+    match level {
+        Level::Error => "error",
+        Level::Warn => "warning",
+        Level::Info => "info",
+        Level::Debug => "debug",
+        Level::Trace => "trace",
+    }
+}
+
+/// Sets up logging for `-v` given `verbose` times, or `-q`.
+pub fn init(verbose: u8, quiet: bool) {
+    super::output::set_quiet(quiet);
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let mut builder = env_logger::Builder::new();
+    builder.parse_filters(default);
+    // fuser warns about an unmount the admin already did with fusermount3 -u.
+    builder.filter_module("fuser::session", log::LevelFilter::Error);
+    if let Ok(spec) = std::env::var("RUST_LOG") {
+        builder.parse_filters(&spec);
+    }
+    builder.format(|buf, record| {
+        let prefix = priority(record.level());
+        if record.target() == LIST_TARGET {
+            writeln!(buf, "{prefix}{}", record.args())
+        } else {
+            writeln!(
+                buf,
+                "{prefix}bmbackup: {}: {}",
+                level_word(record.level()),
+                record.args()
+            )
+        }
+    });
+    let _ = builder.try_init();
+}
+
+/// Prints `bmbackup: error: MESSAGE` (or warning) on stderr, with its priority in the journal.
+pub fn report(level: Level, message: &str) {
+    crate::tell!(
+        "{}bmbackup: {}: {message}",
+        priority(level),
+        level_word(level)
+    );
+}
