@@ -1,9 +1,11 @@
-# Makefile: builds bmbackup and installs it with its mount(8) helper, systemd units and example
-# configuration; `make install` / `make uninstall`, honouring DESTDIR and PREFIX.
+# Makefile: builds bmbackup and installs it (stripped) with its mount(8) helper, systemd units,
+# man pages, bash and zsh completions and example configuration; `make install` /
+# `make uninstall`, honouring DESTDIR and PREFIX; `make deb` builds a Debian package of the same.
 #
 #   make install                       # /usr/local/bin/bmbackup, /sbin/mount.bmbackup, ...
 #   make install PREFIX=/usr UNITDIR=/lib/systemd/system DESTDIR=/tmp/pkg   # for a package
 #   make install BIN=path/to/bmbackup  # install a binary built elsewhere, without cargo
+#   make deb                           # target/bmbackup_VERSION_ARCH.deb (dpkg-deb only)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -12,9 +14,13 @@ SBINDIR ?= /sbin
 SYSCONFDIR ?= /etc
 # /etc/systemd/system for a local install; packages use /lib/systemd/system.
 UNITDIR ?= $(SYSCONFDIR)/systemd/system
+MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 DESTDIR ?=
 CARGO ?= cargo
 INSTALL ?= install
+STRIP ?= strip
 RELEASE_BIN := target/release/bmbackup
 BIN ?= $(RELEASE_BIN)
 
@@ -22,7 +28,10 @@ UNITS := bmbackup.service bmbackup.timer bmbackup-mount.service
 # The units and the helper name the binary by its default path; rewritten for other prefixes.
 SUBST := sed -e 's|/usr/local/bin/bmbackup|$(BINDIR)/bmbackup|g'
 
-.PHONY: all build install uninstall verify
+# Man pages and completions, written by the binary itself from its argument definitions.
+DOCS := target/docs
+
+.PHONY: all build install uninstall verify deb
 
 all: build
 
@@ -37,8 +46,15 @@ endif
 
 install:
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/bmbackup
-	$(INSTALL) -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/bmbackup
+		$(DESTDIR)$(SYSCONFDIR)/bmbackup $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+# Stripped: the release profile keeps line tables for profiling (63 MB); an installed binary
+# needs none of it.
+	$(INSTALL) -m 0755 -s --strip-program=$(STRIP) $(BIN) $(DESTDIR)$(BINDIR)/bmbackup
+	rm -rf $(DOCS) && $(BIN) docs $(DOCS)
+	$(INSTALL) -m 0644 $(DOCS)/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(DOCS)/bash/bmbackup $(DESTDIR)$(BASHCOMPDIR)/bmbackup
+	$(INSTALL) -m 0644 $(DOCS)/zsh/_bmbackup $(DESTDIR)$(ZSHCOMPDIR)/_bmbackup
 	$(SUBST) mount-helpers/mount.bmbackup >$(DESTDIR)$(SBINDIR)/mount.bmbackup.tmp
 	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.bmbackup.tmp
 	mv -f $(DESTDIR)$(SBINDIR)/mount.bmbackup.tmp $(DESTDIR)$(SBINDIR)/mount.bmbackup
@@ -51,8 +67,9 @@ install:
 # Only ever the .example: an existing configuration is never overwritten.
 	$(INSTALL) -m 0644 examples/bmbackup.toml $(DESTDIR)$(SYSCONFDIR)/bmbackup/bmbackup.toml.example
 	@if [ -z "$(DESTDIR)" ]; then \
-		echo "Next: systemctl daemon-reload; cp $(SYSCONFDIR)/bmbackup/bmbackup.toml.example $(SYSCONFDIR)/bmbackup/bmbackup.toml;"; \
-		echo "      systemctl enable --now bmbackup.timer [bmbackup-mount.service]"; \
+		echo "Next: bmbackup init /srv/bmstore   # once, on the backup disk or NFS share"; \
+		echo "      cp $(SYSCONFDIR)/bmbackup/bmbackup.toml.example $(SYSCONFDIR)/bmbackup/bmbackup.toml  # set store = \"/srv/bmstore\""; \
+		echo "      systemctl daemon-reload; systemctl enable --now bmbackup.timer [bmbackup-mount.service]"; \
 	fi
 
 uninstall:
@@ -60,8 +77,36 @@ uninstall:
 		$(DESTDIR)$(SBINDIR)/mount.fuse.bmbackup \
 		$(DESTDIR)$(SYSCONFDIR)/bmbackup/bmbackup.toml.example
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
+	rm -f $(DESTDIR)$(MANDIR)/man1/bmbackup.1 $(DESTDIR)$(MANDIR)/man1/bmbackup-*.1 \
+		$(DESTDIR)$(BASHCOMPDIR)/bmbackup $(DESTDIR)$(ZSHCOMPDIR)/_bmbackup
 # The directory stays when it holds the real configuration.
 	rmdir $(DESTDIR)$(SYSCONFDIR)/bmbackup 2>/dev/null || true
 
 verify:
 	systemd/verify
+
+# A Debian package of `make install PREFIX=/usr` with dpkg-deb alone (no cargo-deb to install):
+# binary, mount helper, units in /lib/systemd/system, gzipped man pages, completions, the
+# example config as a conffile. `apt-get install ./target/bmbackup_*.deb` installs it.
+VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+ARCH := $(shell dpkg --print-architecture 2>/dev/null || echo amd64)
+DEBROOT := target/deb/root
+DEB := target/bmbackup_$(VERSION)_$(ARCH).deb
+
+ifeq ($(BIN),$(RELEASE_BIN))
+deb: build
+endif
+
+deb:
+	rm -rf $(DEBROOT) && mkdir -p $(DEBROOT)/DEBIAN $(DEBROOT)/usr/share/doc/bmbackup
+	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEBROOT) PREFIX=/usr \
+		UNITDIR=/lib/systemd/system ZSHCOMPDIR=/usr/share/zsh/vendor-completions BIN=$(BIN)
+	gzip -9n $(DEBROOT)/usr/share/man/man1/*.1
+	$(INSTALL) -m 0644 README.md $(DEBROOT)/usr/share/doc/bmbackup/README.md
+	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(ARCH)/' \
+		-e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEBROOT) | cut -f1)/" \
+		packaging/debian/control >$(DEBROOT)/DEBIAN/control
+	$(INSTALL) -m 0644 packaging/debian/conffiles $(DEBROOT)/DEBIAN/conffiles
+	$(INSTALL) -m 0755 packaging/debian/postinst packaging/debian/postrm $(DEBROOT)/DEBIAN/
+	dpkg-deb --root-owner-group -Zxz --build $(DEBROOT) $(DEB)
+	@echo "built $(DEB)"

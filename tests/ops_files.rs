@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{show, walk};
+use common::{show, walk, BIN};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -197,15 +197,15 @@ fn make_install_and_uninstall_respect_destdir_and_prefix() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let dest = tmp.path().join("root");
-    let dummy = tmp.path().join("bmbackup-dummy");
-    write_script(&dummy, "#!/bin/sh\necho dummy\n");
+    // The real binary: install strips it and runs it to write the man pages and completions.
+    let bin = Path::new(BIN);
     let make = |target: &str| {
         let out = Command::new("make")
             .current_dir(repo())
             .arg("-s")
             .arg(target)
             .arg(format!("DESTDIR={}", dest.display()))
-            .arg(format!("BIN={}", dummy.display()))
+            .arg(format!("BIN={}", bin.display()))
             .arg("PREFIX=/usr")
             .output()
             .unwrap();
@@ -215,8 +215,24 @@ fn make_install_and_uninstall_respect_destdir_and_prefix() {
 
     let mode = |p: &str| fs::metadata(dest.join(p)).unwrap().permissions().mode() & 0o777;
     let text = |p: &str| fs::read_to_string(dest.join(p)).unwrap();
-    assert_eq!(text("usr/bin/bmbackup"), "#!/bin/sh\necho dummy\n");
     assert_eq!(mode("usr/bin/bmbackup"), 0o755);
+    // Stripped: smaller than the binary it came from, and without a symbol table.
+    let installed = fs::read(dest.join("usr/bin/bmbackup")).unwrap();
+    assert!(installed.len() < fs::metadata(bin).unwrap().len() as usize);
+    assert!(!installed.windows(8).any(|w| w == b".symtab\0"));
+    let out = Command::new(dest.join("usr/bin/bmbackup"))
+        .arg("--version")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("bmbackup "));
+    // Man pages for the command and each subcommand; completions for bash and zsh.
+    for page in ["bmbackup", "bmbackup-backup", "bmbackup-restore", "bmbackup-diff"] {
+        let man = text(&format!("usr/share/man/man1/{page}.1"));
+        assert!(man.starts_with(".ie") || man.contains(".TH "), "{page}: {man}");
+    }
+    assert!(!dest.join("usr/share/man/man1/bmbackup-docs.1").exists());
+    assert!(text("usr/share/bash-completion/completions/bmbackup").contains("restore-user"));
+    assert!(text("usr/share/zsh/site-functions/_bmbackup").starts_with("#compdef bmbackup"));
     assert_eq!(mode("sbin/mount.bmbackup"), 0o755);
     assert!(text("sbin/mount.bmbackup").contains("\nDEFAULT_BIN=/usr/bin/bmbackup\n"));
     let link = fs::read_link(dest.join("sbin/mount.fuse.bmbackup")).unwrap();

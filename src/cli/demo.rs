@@ -32,10 +32,10 @@ impl RunObserver for Printer {
             RunEvent::PartDone { report, .. } => {
                 let m = &report.manifest;
                 println!(
-                    "backup {}: {HOST}/{}: {} files, {}, read {}, added {} to the store",
+                    "backup {}: {HOST}/{}: {}, {}, read {}, added {} to the store",
                     self.round.get(),
                     m.part,
-                    m.files,
+                    super::errors::count(m.files, "file", "files"),
                     format::size(m.bytes),
                     format::size(m.bytes_read),
                     format::size(m.bytes_added)

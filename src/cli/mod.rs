@@ -13,6 +13,7 @@ pub use logging::LIST_TARGET;
 mod output;
 pub use output::tell_inline;
 mod demo;
+mod docs;
 mod format;
 mod generate;
 mod mount;
@@ -101,6 +102,9 @@ pub enum Command {
 
     /// Demonstrate on generated data: back up a small mail spool twice and mount the store.
     Demo(demo::DemoArgs),
+    /// Write man pages and shell completions into a folder (for installers).
+    #[command(hide = true)]
+    Docs(docs::DocsArgs),
     /// Generate deterministic test data (demo, tests, benchmarks).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -139,6 +143,7 @@ pub fn main() -> i32 {
 
         Command::Demo(a) => demo::run(a),
         Command::Generate(c) => generate::run(c),
+        Command::Docs(a) => docs::run(a),
 
         Command::RestoreUser(a) => restore_user::run(&cli, a),
         Command::RestoreServer(a) => restore_server::run(&cli, a),
