@@ -72,7 +72,8 @@
 //! against the catalog and this run, compresses outside its lock and cuts 32 MiB packs.
 //! [`backup::run`] is one server's whole run as every front end starts it: the parts (with the
 //! vendor switches), pre/post hooks, the shared store lock, retention after success, the
-//! post-backup hook. Filesystems mounted inside a part are crossed (unless `--one-file-system`);
+//! post-backup hook, and [`backup::metrics`] (Prometheus textfile, written atomically; the last
+//! success is taken from the store, so it survives failed runs). Filesystems mounted inside a part are crossed (unless `--one-file-system`);
 //! entries record a per-part filesystem index (`Entry::dev`), and a file's identity (hard
 //! links, the parent comparison) is (index, inode). Holes of sparse files are found with
 //! `SEEK_DATA`/`SEEK_HOLE` and recorded as zero chunks without being read ([`holes`]); the
@@ -86,8 +87,9 @@
 //! complete snapshot started at or before WHEN (a time means all of its last unit: a second
 //! includes its nanoseconds); [`restore::user`] maps a
 //! user to folders with the config's `[entities]` templates, [`restore::server`] puts every part
-//! of a host back under `ROOT + source`. [`restore::history`] and [`restore::find`] read tree
-//! metadata only.
+//! of a host back under `ROOT + source`. [`restore::history`], [`restore::find`],
+//! [`restore::ls`] and [`restore::diff`] read tree metadata only; `diff` compares tree ids first
+//! and never reads a folder that is the same in both snapshots.
 //!
 //! # Integrity
 //! [`integrity::check`] verifies the store from its own files (pack indexes, manifests, every snapshot's
