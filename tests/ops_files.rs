@@ -212,6 +212,17 @@ fn make_install_and_uninstall_respect_destdir_and_prefix() {
         assert!(out.status.success(), "make {target}:\n{}", show(&out));
     };
     make("install");
+    // Without DESTDIR (a real install; only shown here with -n) the hint starts with init.
+    let dry = Command::new("make")
+        .current_dir(repo())
+        .args(["-n", "install", "BIN=/bin/true"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&dry.stdout).contains("Next: bmbackup init"),
+        "{}",
+        show(&dry)
+    );
 
     let mode = |p: &str| fs::metadata(dest.join(p)).unwrap().permissions().mode() & 0o777;
     let text = |p: &str| fs::read_to_string(dest.join(p)).unwrap();
@@ -226,9 +237,17 @@ fn make_install_and_uninstall_respect_destdir_and_prefix() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("bmbackup "));
     // Man pages for the command and each subcommand; completions for bash and zsh.
-    for page in ["bmbackup", "bmbackup-backup", "bmbackup-restore", "bmbackup-diff"] {
+    for page in [
+        "bmbackup",
+        "bmbackup-backup",
+        "bmbackup-restore",
+        "bmbackup-diff",
+    ] {
         let man = text(&format!("usr/share/man/man1/{page}.1"));
-        assert!(man.starts_with(".ie") || man.contains(".TH "), "{page}: {man}");
+        assert!(
+            man.starts_with(".ie") || man.contains(".TH "),
+            "{page}: {man}"
+        );
     }
     assert!(!dest.join("usr/share/man/man1/bmbackup-docs.1").exists());
     assert!(text("usr/share/bash-completion/completions/bmbackup").contains("restore-user"));
