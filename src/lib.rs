@@ -73,8 +73,8 @@
 //! [`backup::run`] is one server's whole run as every front end starts it: the parts (with the
 //! vendor switches), pre/post hooks, the shared store lock, retention after success, the
 //! post-backup hook, and [`backup::metrics`] (Prometheus textfile, written atomically; the last
-//! success is taken from the store, so it survives failed runs). Filesystems mounted inside a part are crossed (unless `--one-file-system`);
-//! entries record a per-part filesystem index (`Entry::dev`), and a file's identity (hard
+//! success is taken from the store, so it survives failed runs). Filesystems mounted inside a
+//! part are crossed (unless `--one-file-system`); entries record a per-part filesystem index (`Entry::dev`), and a file's identity (hard
 //! links, the parent comparison) is (index, inode). Holes of sparse files are found with
 //! `SEEK_DATA`/`SEEK_HOLE` and recorded as zero chunks without being read ([`holes`]); the
 //! allocated size and the inode flags are recorded too (format 1.2).

@@ -25,8 +25,8 @@ mod snapshots;
 
 mod forget;
 mod forget_delete;
-mod policy_args;
 mod forget_json;
+mod policy_args;
 mod stats;
 
 mod check;
