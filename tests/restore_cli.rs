@@ -425,9 +425,11 @@ fn an_interrupted_restore_completes_on_rerun() {
         "{BIN} restore --host {HOST} --part big d0 {}",
         tty.display()
     );
+    // A progress line is drawn every 250 ms; this restore may take less.
     let out = env
         .command("script")
         .args(["-qec", &line, "/dev/null"])
+        .env("BMBACKUP_PROGRESS_MS", "1")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
