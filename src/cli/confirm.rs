@@ -1,6 +1,6 @@
 //! Asking before a command destroys data (`restore-user --in-place`): on a terminal the admin
-//! types `yes` after reading what goes; without a terminal only `--yes` lets it run, so a cron
-//! job or a script never removes a mailbox by accident.
+//! answers `y` or `yes` after reading what goes (as `forget SNAPSHOT` asks); without a terminal
+//! only `--yes` lets it run, so a cron job or a script never removes a mailbox by accident.
 
 use super::UsageError;
 use std::io::{BufRead, IsTerminal, Write};
@@ -20,12 +20,12 @@ pub fn destructive(action: &str, removed: &[String], yes: bool) -> anyhow::Resul
     let mut err = std::io::stderr();
     let _ = write!(
         err,
-        "{action} removes:\n  {list}\nType yes to go on, anything else stops: "
+        "{action} removes:\n  {list}\nThis cannot be undone. Go on? [y/N] "
     );
     let _ = err.flush();
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
-    if answer.trim().eq_ignore_ascii_case("yes") {
+    if matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
         Ok(())
     } else {
         anyhow::bail!("stopped: nothing was removed")
