@@ -69,6 +69,19 @@ fn json_documents_of_backup_restore_prune_and_forget() {
     let doc: Value = serde_json::from_str(&env.ok(&["prune", "--json"])).unwrap();
     assert_eq!(doc["snapshots"], 1, "{doc}");
     assert_eq!(doc["dry_run"], false);
+
+    // Deleting by name: --json cannot ask, so it needs --yes (or --dry-run).
+    let last = format!("{HOST}/p/last");
+    let doc: Value =
+        serde_json::from_str(&env.ok(&["forget", "--json", "--dry-run", &last])).unwrap();
+    assert_eq!(doc["would_remove"], 1, "{doc}");
+    assert_eq!(doc["newest_removed"][0]["every_snapshot"], true, "{doc}");
+    let err = env.code(&["forget", "--json", &last], 2);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(env.snapshots().len(), 1);
+    let doc: Value = serde_json::from_str(&env.ok(&["forget", "--json", "--yes", &last])).unwrap();
+    assert_eq!(doc["removed"], 1, "{doc}");
+    assert!(env.snapshots().is_empty());
 }
 
 #[test]

@@ -30,6 +30,9 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
     };
     let (_, repo) = cli.open_repo()?;
     let plan = plan_delete(&repo, &doomed)?;
+    if a.json {
+        return super::forget_json::delete(&repo, a, &doomed, &plan);
+    }
     print_plan(&plan);
     let n = plan.removed().count();
     let warning = newest_warning(&plan);

@@ -1,9 +1,11 @@
-//! `bmbackup forget --json`: the same run as the text form, told as one JSON document.
+//! `bmbackup forget --json`: the same runs as the text forms (a policy, or named snapshots and
+//! `--all`), told as one JSON document. A deletion by name cannot ask in JSON mode: it needs
+//! `--yes` or `--dry-run`.
 
 use super::forget::ForgetArgs;
 use super::EXIT_OK;
 use crate::repo::Repository;
-use crate::retention::forget::{forget, plan, Selection};
+use crate::retention::forget::{delete as delete_doomed, forget, plan, Doomed, Plan, Selection};
 use crate::retention::prune::{prune, PruneOptions};
 use crate::retention::Policy;
 use crate::store::now_ns;
@@ -30,6 +32,42 @@ pub fn run(
         "snapshots": super::json::plan(&plan),
         "would_remove": plan.removed().count(),
         "removed": removed,
+        "prune": pruned,
+    }))?;
+    Ok(EXIT_OK)
+}
+
+/// `forget SNAPSHOT... --json` and `forget --host IP --all --json`.
+pub fn delete(
+    repo: &Repository,
+    a: &ForgetArgs,
+    doomed: &Doomed,
+    plan: &Plan,
+) -> anyhow::Result<i32> {
+    if !a.dry_run && !a.yes {
+        return Err(super::UsageError(
+            "forget --json cannot ask before deleting: add --yes (or --dry-run to list)".into(),
+        )
+        .into());
+    }
+    let removed = if a.dry_run {
+        0
+    } else {
+        delete_doomed(repo, doomed, plan)?
+    };
+    let pruned = if a.prune && !a.dry_run {
+        Some(super::json::prune(&prune(repo, &PruneOptions::default())?))
+    } else {
+        None
+    };
+    super::json::print(&json!({
+        "dry_run": a.dry_run,
+        "snapshots": super::json::plan(plan),
+        "would_remove": plan.removed().count(),
+        "removed": removed,
+        "newest_removed": plan.newest_removed.iter()
+            .map(|(part, all)| json!({"part": part, "every_snapshot": all}))
+            .collect::<Vec<_>>(),
         "prune": pruned,
     }))?;
     Ok(EXIT_OK)
