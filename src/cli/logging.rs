@@ -10,8 +10,24 @@ use std::io::{IsTerminal, Write};
 /// The log target of backup's file list (`A path` added, `M path` changed), printed bare.
 pub const LIST_TARGET: &str = "bmbackup::list";
 
+/// True when stderr is the journal's stream: systemd puts its `device:inode` in JOURNAL_STREAM,
+/// and a child whose stderr was redirected elsewhere inherits the variable, so it is compared.
 fn journal() -> bool {
-    !std::io::stderr().is_terminal() && std::env::var_os("JOURNAL_STREAM").is_some()
+    if std::io::stderr().is_terminal() {
+        return false;
+    }
+    let Some(value) = std::env::var_os("JOURNAL_STREAM") else {
+        return false;
+    };
+    let Some((dev, ino)) = value.to_str().and_then(|v| v.split_once(':')) else {
+        return false;
+    };
+    // SAFETY: fstat on fd 2 into a zeroed stat buffer we own.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(2, &mut st) } != 0 {
+        return false;
+    }
+    dev.parse::<u64>().ok() == Some(st.st_dev) && ino.parse::<u64>().ok() == Some(st.st_ino)
 }
 
 /// The `<N>` prefix of a line of `level` when writing to the journal, else nothing.
