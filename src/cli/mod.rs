@@ -3,6 +3,10 @@
 //! backed up or restored (the run's output lists them).
 
 mod backup;
+mod common;
+pub(crate) use common::Common;
+mod backup_json;
+mod backup_printer;
 mod confirm;
 mod errors;
 pub use errors::UsageError;
@@ -20,6 +24,7 @@ mod mount;
 mod progress;
 mod prune;
 mod restore;
+mod restore_report;
 mod restore_shared;
 mod snapshots;
 
@@ -158,35 +163,5 @@ pub fn main() -> i32 {
             logging::report(log::Level::Error, &errors::describe(&e));
             errors::exit_code(&e)
         }
-    }
-}
-
-/// Settings shared by commands that open an existing store.
-pub(crate) struct Common {
-    pub config: crate::config::Config,
-    pub store: PathBuf,
-}
-
-impl Cli {
-    pub(crate) fn common(&self) -> anyhow::Result<Common> {
-        let config = crate::config::Config::load_default_or(self.config.as_deref())?;
-        let store = self
-            .store
-            .clone()
-            .or_else(|| config.store.clone())
-            .ok_or_else(|| {
-                anyhow::anyhow!("no store given: use --store STORE, BMBACKUP_STORE or `store` in the config file")
-            })?;
-        Ok(Common { config, store })
-    }
-
-    pub(crate) fn open_repo(&self) -> anyhow::Result<(Common, crate::repo::Repository)> {
-        let common = self.common()?;
-        let cache = self
-            .cache_dir
-            .clone()
-            .or_else(|| common.config.cache_dir.clone());
-        let repo = crate::repo::Repository::open(&common.store, cache.as_deref())?;
-        Ok((common, repo))
     }
 }

@@ -1,7 +1,8 @@
 //! `bmbackup restore SNAPSHOT[:PATH] (DEST | --to-file FILE)`, or with `--host/--part/--at`,
 //! `restore PATH DEST` from the newest complete snapshot at or before a date.
 
-use super::restore_shared::{host_or_default, parse_at, print_report, with_progress};
+use super::restore_report::print_report;
+use super::restore_shared::{host_or_default, parse_at, with_progress};
 use super::Cli;
 use crate::restore::to_file::restore_to_file;
 use crate::restore::when::pick_part_at;
@@ -102,7 +103,7 @@ pub fn run(cli: &Cli, a: &RestoreArgs) -> anyhow::Result<i32> {
         doc["part"] = serde_json::json!(snap.manifest.part);
         doc["path"] = serde_json::json!(String::from_utf8_lossy(path));
         super::json::print(&doc)?;
-        return Ok(super::restore_shared::exit_code(&report));
+        return Ok(super::restore_report::exit_code(&report));
     }
     Ok(print_report(&report, dest, a.dry_run))
 }

@@ -2,8 +2,8 @@
 //! of `restore-user` and `restore-server`, a progress line, and restoring a plan's items one by
 //! one with the closing report of each.
 
-use super::errors::count;
-use super::{format, Common, EXIT_OK, EXIT_PARTIAL};
+use super::restore_report::print_report;
+use super::{format, Common, EXIT_OK};
 use crate::restore::when::{parse_when, When};
 use crate::restore::{RestoreOptions, RestoreProgress, RestoreReport};
 use crate::store::now_ns;
@@ -113,69 +113,4 @@ pub fn with_progress<T>(
         },
         || f(Some(Arc::clone(&progress))),
     )
-}
-
-/// With `-q`: only the failures, and the exit code.
-fn quiet_code(report: &RestoreReport, dry_run: bool) -> Option<i32> {
-    if !super::output::quiet() || dry_run {
-        return None;
-    }
-    for (p, e) in &report.failed {
-        crate::tell!("bmbackup: not restored: {p}: {e}");
-    }
-    Some(exit_code(report))
-}
-
-/// 3 when some files were not restored, else 0.
-pub fn exit_code(report: &RestoreReport) -> i32 {
-    if report.failed.is_empty() {
-        EXIT_OK
-    } else {
-        EXIT_PARTIAL
-    }
-}
-
-/// Prints a dry run's list or a restore's summary and failures; returns the exit code.
-pub fn print_report(report: &RestoreReport, dest: &Path, dry_run: bool) -> i32 {
-    if dry_run {
-        for p in &report.planned {
-            println!("{p}");
-        }
-        return EXIT_OK;
-    }
-    if let Some(code) = quiet_code(report, dry_run) {
-        return code;
-    }
-    let mut what = vec![count(report.files, "file", "files")];
-    if report.other > 0 {
-        what.push(count(
-            report.other,
-            "symlink or special file",
-            "symlinks and special files",
-        ));
-    }
-    what.push(count(report.dirs, "folder", "folders"));
-    let last = what.pop().unwrap_or_default();
-    crate::say!(
-        "restored {} and {last} ({}) into {}{}",
-        what.join(", "),
-        format::size(report.bytes),
-        dest.display(),
-        if report.skipped_identical > 0 {
-            format!("; {} already there and identical", report.skipped_identical)
-        } else {
-            String::new()
-        }
-    );
-    if !report.failed.is_empty() {
-        crate::tell!(
-            "{} not restored:",
-            count(report.failed.len() as u64, "file", "files")
-        );
-        for (p, e) in &report.failed {
-            crate::tell!("  {p}: {e}");
-        }
-        return EXIT_PARTIAL;
-    }
-    EXIT_OK
 }
