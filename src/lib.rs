@@ -128,6 +128,8 @@ pub mod id;
 pub mod model;
 pub mod timefmt;
 pub mod tree;
+// Cyrus IMAP's own files and spool layout (read from backups, written by restore-user).
+pub mod cyrus;
 
 // The store (the truth), the catalog (an index of it), and a repository (both, opened).
 pub mod catalog;

@@ -88,7 +88,8 @@ impl Dlist {
 fn encode_atom(a: &[u8], out: &mut Vec<u8>) {
     let bare = !a.is_empty()
         && a != b"NIL"
-        && a.iter().all(|&b| b > b' ' && b < 0x7f && !b"()%\"\\{}".contains(&b));
+        && a.iter()
+            .all(|&b| b > b' ' && b < 0x7f && !b"()%\"\\{}".contains(&b));
     if bare {
         out.extend_from_slice(a);
     } else if a.iter().all(|&b| b >= b' ' && b != 0x7f) {
@@ -222,7 +223,11 @@ impl Parser<'_> {
                     self.at += 1;
                 }
                 let a = &self.s[start..self.at];
-                Ok(Dlist::Atom(if a == b"NIL" { Vec::new() } else { a.to_vec() }))
+                Ok(Dlist::Atom(if a == b"NIL" {
+                    Vec::new()
+                } else {
+                    a.to_vec()
+                }))
             }
         }
     }
@@ -255,8 +260,20 @@ mod tests {
         let mut out = Vec::new();
         v.encode(&mut out);
         assert_eq!(Dlist::parse(&out).unwrap(), v);
-        for bad in [&b"%(a"[..], b"(a", b"\"x", b"{9+}\r\nab", b")", b"%((x) y)", b"a b"] {
-            assert!(Dlist::parse(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"%(a"[..],
+            b"(a",
+            b"\"x",
+            b"{9+}\r\nab",
+            b")",
+            b"%((x) y)",
+            b"a b",
+        ] {
+            assert!(
+                Dlist::parse(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
         let deep = "(".repeat(100) + &")".repeat(100);
         assert!(Dlist::parse(deep.as_bytes()).is_err());

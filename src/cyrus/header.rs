@@ -59,14 +59,22 @@ impl Header {
     }
 
     /// A 3.x header for a mailbox the backup had no header for (its index is then not used).
-    pub fn fresh(legacy_name: &str, uniqueid: &str, mbtype: &str, acl: &[(String, String)]) -> Header {
+    pub fn fresh(
+        legacy_name: &str,
+        uniqueid: &str,
+        mbtype: &str,
+        acl: &[(String, String)],
+    ) -> Header {
         let acl = Dlist::Kv(
             acl.iter()
                 .map(|(k, v)| (k.as_bytes().to_vec(), Dlist::atom(v)))
                 .collect(),
         );
         Header::V3(Dlist::Kv(vec![
-            (b"T".to_vec(), Dlist::atom(if mbtype.is_empty() { "e" } else { mbtype })),
+            (
+                b"T".to_vec(),
+                Dlist::atom(if mbtype.is_empty() { "e" } else { mbtype }),
+            ),
             (b"N".to_vec(), Dlist::atom(legacy_name)),
             (b"I".to_vec(), Dlist::atom(uniqueid)),
             (b"A".to_vec(), acl),
@@ -126,14 +134,18 @@ mod tests {
         assert_eq!(h.encode(), real.to_vec());
         let r = h.renamed("example.org!user.dan.Restored-2026-11-30", "abc");
         let Header::V3(d) = &r else { panic!("not v3") };
-        assert_eq!(d.text("N").unwrap(), "example.org!user.dan.Restored-2026-11-30");
+        assert_eq!(
+            d.text("N").unwrap(),
+            "example.org!user.dan.Restored-2026-11-30"
+        );
         assert_eq!(d.text("I").unwrap(), "abc");
         assert_eq!(d.get("U"), Some(&Dlist::List(vec![Dlist::atom("$Label")])));
         assert_eq!(r.acl()[1], ("anyone".to_string(), "p".to_string()));
         assert_eq!(Header::parse(&r.encode()).unwrap(), r);
         assert!(Header::parse(b"junk").is_err());
-        let v2 = Header::parse(b"\xa1\x02\x8b\x0dCyrus mailbox header\nq\nq\nroot\told\n\\Seen\nacl\n")
-            .unwrap();
+        let v2 =
+            Header::parse(b"\xa1\x02\x8b\x0dCyrus mailbox header\nq\nq\nroot\told\n\\Seen\nacl\n")
+                .unwrap();
         assert!(String::from_utf8_lossy(&v2.renamed("x", "new").encode()).contains("root\tnew\n"));
     }
 }

@@ -137,7 +137,10 @@ mod tests {
         );
         assert_eq!(legacy_path(&n("user.bob"), Hashing::None), "user/bob");
         assert_eq!(legacy_path(&n("user.9x"), Hashing::Letter), "q/user/9x");
-        assert_eq!(uuid_path("qpbg04lsloiiih2ooiwxw4yn"), "uuid/q/p/qpbg04lsloiiih2ooiwxw4yn");
+        assert_eq!(
+            uuid_path("qpbg04lsloiiih2ooiwxw4yn"),
+            "uuid/q/p/qpbg04lsloiiih2ooiwxw4yn"
+        );
     }
 
     #[test]

@@ -66,8 +66,7 @@ impl MailboxList {
     /// Interprets a database's records.
     pub fn from_records(recs: &Records) -> MailboxList {
         let v36 = recs.iter().any(|(k, v)| {
-            k.first() == Some(&b'I')
-                && Dlist::parse(v).ok().and_then(|d| d.text("N")).is_some()
+            k.first() == Some(&b'I') && Dlist::parse(v).ok().and_then(|d| d.text("N")).is_some()
         });
         let mut out = MailboxList {
             v36,
@@ -77,7 +76,9 @@ impl MailboxList {
             let key = String::from_utf8_lossy(k);
             let parsed = if v36 {
                 match key.strip_prefix('N') {
-                    Some(name) => MboxName::from_internal(name).and_then(|n| from_dlist(n, v, true)),
+                    Some(name) => {
+                        MboxName::from_internal(name).and_then(|n| from_dlist(n, v, true))
+                    }
                     None => continue,
                 }
             } else if v.starts_with(b"%(") {
@@ -158,7 +159,10 @@ pub fn read(data: &[u8], owner: (u32, u32)) -> Result<(MailboxList, Reader), Str
     if let Some(tool) = super::tool("cyr_dbtool") {
         match with_cyr_dbtool(&tool, data, owner) {
             Ok(recs) => return Ok((MailboxList::from_records(&recs), Reader::CyrDbtool)),
-            Err(e) => log::warn!("{}: {e}; reading mailboxes.db with bmbackup's parser", tool.display()),
+            Err(e) => log::warn!(
+                "{}: {e}; reading mailboxes.db with bmbackup's parser",
+                tool.display()
+            ),
         }
     }
     let recs = twoskip::read_db(data)?;
@@ -209,10 +213,8 @@ impl PrivateDir {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
             .unwrap_or(0);
-        let p = std::env::temp_dir().join(format!(
-            "bmbackup-mboxlist-{}-{nanos}",
-            std::process::id()
-        ));
+        let p =
+            std::env::temp_dir().join(format!("bmbackup-mboxlist-{}-{nanos}", std::process::id()));
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&p)
@@ -241,7 +243,10 @@ mod tests {
     fn cyrus_36_records() {
         let l = MailboxList::from_records(&recs(&[
             ("Iaaa", "%(T e N \"ex.org\x1duser\x1fal\" P default)"),
-            ("Nex.org\x1duser\x1fal", "%(T e I aaa P default A %(al lrs))"),
+            (
+                "Nex.org\x1duser\x1fal",
+                "%(T e I aaa P default A %(al lrs))",
+            ),
             ("Nex.org\x1duser\x1fal\x1fOld", "%(T edl I bbb V 1)"),
             ("Nex.org\x1duser\x1fal\x1fW", "%(T el I ccc P p2)"),
             ("Nex.org\x1duser\x1f..", "%(T e I ddd P default)"),

@@ -102,7 +102,10 @@ impl ImapdConf {
     }
 
     pub fn hashing(&self) -> layout::Hashing {
-        match (self.flag("hashimapspool", false), self.flag("fulldirhash", false)) {
+        match (
+            self.flag("hashimapspool", false),
+            self.flag("fulldirhash", false),
+        ) {
             (false, _) => layout::Hashing::None,
             (true, false) => layout::Hashing::Letter,
             (true, true) => layout::Hashing::Full,
@@ -111,7 +114,12 @@ impl ImapdConf {
 
     /// `virtdomains` is anything but off.
     pub fn virtdomains(&self) -> bool {
-        !matches!(self.get("virtdomains").map(str::to_ascii_lowercase).as_deref(), None | Some("off" | "no" | "0"))
+        !matches!(
+            self.get("virtdomains")
+                .map(str::to_ascii_lowercase)
+                .as_deref(),
+            None | Some("off" | "no" | "0")
+        )
     }
 
     /// New mailboxes get legacy directories (`mailbox_legacy_dirs: yes`).
@@ -149,7 +157,10 @@ mod tests {
         assert_eq!(c.hashing(), layout::Hashing::Letter);
         assert_eq!(c.separator(), '.');
         assert!(!c.legacy_dirs());
-        assert_eq!(c.partition("default").unwrap(), Path::new("/var/spool/cyrus/mail"));
+        assert_eq!(
+            c.partition("default").unwrap(),
+            Path::new("/var/spool/cyrus/mail")
+        );
         assert_eq!(c.c_flag(), " -C /x/imapd.conf");
         let d = ImapdConf::parse(Path::new("/etc/imapd.conf"), "virtdomains: off\n");
         assert!(!d.virtdomains());

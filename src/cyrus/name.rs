@@ -128,7 +128,9 @@ mod tests {
         let s = MboxName::from_legacy("shared.sub").unwrap();
         assert_eq!(s.user(), None);
         assert_eq!(s.external('.'), "shared.sub");
-        assert!(MboxName::from_legacy("DELETED.user.a.5F3").unwrap().is_deleted());
+        assert!(MboxName::from_legacy("DELETED.user.a.5F3")
+            .unwrap()
+            .is_deleted());
         for bad in ["user..a", "user./x", "a!", "user\x1f"] {
             assert!(
                 MboxName::from_legacy(bad).is_none() || MboxName::from_internal(bad).is_none(),
@@ -145,6 +147,9 @@ mod tests {
         let other = MboxName::from_legacy("d!user.ab").unwrap();
         assert!(work.is_under(&inbox) && inbox.is_under(&inbox) && !other.is_under(&inbox));
         let to = inbox.child("Restored-2026-11-30");
-        assert_eq!(work.rebase(&inbox, &to).legacy(), "d!user.a.Restored-2026-11-30.Work");
+        assert_eq!(
+            work.rebase(&inbox, &to).legacy(),
+            "d!user.a.Restored-2026-11-30.Work"
+        );
     }
 }

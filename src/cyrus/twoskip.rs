@@ -165,7 +165,9 @@ pub fn read_twoskip(d: &[u8]) -> Result<Records, String> {
     }
     let version = be32(d, 20).unwrap_or(0);
     if version != 1 {
-        return Err(format!("twoskip version {version}, only version 1 is known"));
+        return Err(format!(
+            "twoskip version {version}, only version 1 is known"
+        ));
     }
     let crc = be32(d, 60).unwrap_or(0);
     if crc32(&d[..60]) != crc {
@@ -195,13 +197,22 @@ pub fn read_twoskip(d: &[u8]) -> Result<Records, String> {
         match rec.kind {
             RECORD => {
                 if crc32(&d[rec.tail.clone()]) != rec.crc_tail {
-                    return Err(format!("record at offset {off}: key/value checksum mismatch"));
+                    return Err(format!(
+                        "record at offset {off}: key/value checksum mismatch"
+                    ));
                 }
                 out.push((d[rec.key.clone()].to_vec(), d[rec.val.clone()].to_vec()));
                 off = next0(&rec, current);
             }
             // A deleted key: its ghost points straight at the next record.
-            DELETE => off = rec.next.first().copied().filter(|&n| n < current).unwrap_or(0),
+            DELETE => {
+                off = rec
+                    .next
+                    .first()
+                    .copied()
+                    .filter(|&n| n < current)
+                    .unwrap_or(0)
+            }
             other => {
                 return Err(format!(
                     "record at offset {off}: unexpected type {:?} in the key chain",
@@ -222,7 +233,11 @@ pub fn crc32(data: &[u8]) -> u32 {
             let mut c = i as u32;
             let mut k = 0;
             while k < 8 {
-                c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
                 k += 1;
             }
             t[i] = c;
@@ -325,7 +340,10 @@ mod tests {
         g[48..56].copy_from_slice(&(first_end as u64).to_be_bytes());
         let c = crc32(&g[..60]);
         g[60..64].copy_from_slice(&c.to_be_bytes());
-        assert_eq!(read_twoskip(&g).unwrap(), vec![(b"Na".to_vec(), b"1".to_vec())]);
+        assert_eq!(
+            read_twoskip(&g).unwrap(),
+            vec![(b"Na".to_vec(), b"1".to_vec())]
+        );
     }
 
     #[test]
