@@ -101,6 +101,16 @@ impl Header {
         }
     }
 
+    /// The mailbox's name (3.x headers name it; 2.x ones do not).
+    pub fn name(&self) -> Option<super::name::MboxName> {
+        match self {
+            Header::V3(d) => d
+                .text("N")
+                .and_then(|n| super::name::MboxName::from_legacy(&n)),
+            Header::V2(_) => None,
+        }
+    }
+
     /// The header's type letters (3.x).
     pub fn mbtype(&self) -> Option<String> {
         match self {
@@ -139,6 +149,10 @@ mod tests {
             "example.org!user.dan.Restored-2026-11-30"
         );
         assert_eq!(d.text("I").unwrap(), "abc");
+        assert_eq!(
+            r.name().unwrap().parts,
+            ["user", "dan", "Restored-2026-11-30"]
+        );
         assert_eq!(d.get("U"), Some(&Dlist::List(vec![Dlist::atom("$Label")])));
         assert_eq!(r.acl()[1], ("anyone".to_string(), "p".to_string()));
         assert_eq!(Header::parse(&r.encode()).unwrap(), r);

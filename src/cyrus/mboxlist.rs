@@ -35,6 +35,9 @@ impl Mailbox {
     }
 }
 
+/// How long `cyr_dbtool` may take before the parser is used instead.
+const TOOL_DEADLINE: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How the list was read, for the output.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reader {
@@ -180,27 +183,86 @@ pub fn with_cyr_dbtool(tool: &Path, data: &[u8], owner: (u32, u32)) -> Result<Re
         .map_err(|e| io(&conf, e))?;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
+        // A root-owned copy (a backup of a copy) is given to the cyrus user the tool becomes.
+        let owner = if owner.0 == 0 {
+            cyrus_user().unwrap_or(owner)
+        } else {
+            owner
+        };
         for p in [&dir.0, &db, &conf] {
             std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1)).map_err(|e| io(p, e))?;
         }
     }
-    let out = Command::new(tool)
+    let mut child = Command::new(tool)
         .arg("-C")
         .arg(&conf)
         .arg(&db)
         .arg(DbFormat::detect(data).name())
         .arg("show")
         .stdin(std::process::Stdio::null())
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .map_err(|e| format!("cannot run: {e}"))?;
-    if !out.status.success() {
+    // A damaged file must not hang the restore: the tool gets a deadline, then the parser runs.
+    let (mut out, mut err) = (child.stdout.take(), child.stderr.take());
+    let reader = std::thread::spawn(move || {
+        let mut o = Vec::new();
+        let mut e = Vec::new();
+        if let Some(s) = out.as_mut() {
+            let _ = std::io::Read::read_to_end(s, &mut o);
+        }
+        if let Some(s) = err.as_mut() {
+            let _ = std::io::Read::read_to_end(s, &mut e);
+        }
+        (o, e)
+    });
+    let deadline = std::time::Instant::now() + TOOL_DEADLINE;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break st,
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("no answer within {} s", TOOL_DEADLINE.as_secs()));
+            }
+            Err(e) => return Err(format!("cannot wait for it: {e}")),
+        }
+    };
+    let (stdout, stderr) = reader
+        .join()
+        .map_err(|_| "its output reader failed".to_string())?;
+    if !status.success() {
         return Err(format!(
-            "failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
+            "failed ({status}): {}",
+            String::from_utf8_lossy(&stderr).trim()
         ));
     }
-    twoskip::read_flat(&out.stdout)
+    twoskip::read_flat(&stdout)
+}
+
+/// The uid and gid of the `cyrus` user, when there is one.
+fn cyrus_user() -> Option<(u32, u32)> {
+    let name = std::ffi::CString::new("cyrus").ok()?;
+    let mut buf = vec![0 as libc::c_char; 16 * 1024];
+    // SAFETY: a zeroed passwd is a valid value for getpwnam_r to fill in.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call and `buf` outlives it (getpwnam_r is the
+    // thread-safe variant: the record lives in our own buffer).
+    let rc = unsafe {
+        libc::getpwnam_r(
+            name.as_ptr(),
+            &mut pw,
+            buf.as_mut_ptr(),
+            buf.len(),
+            &mut found,
+        )
+    };
+    (rc == 0 && !found.is_null()).then_some((pw.pw_uid, pw.pw_gid))
 }
 
 /// A 0700 temporary folder, removed on drop.
