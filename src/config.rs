@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 pub const DEFAULT_CONFIG: &str = "/etc/bmbackup/bmbackup.toml";
 /// The part `backup_emails` switches (BlueMind's mail spool).
 pub const EMAILS_PART: &str = "mail/imap";
+/// Cyrus' config directory (`/var/lib/cyrus`, with `mailboxes.db`), also switched by
+/// `backup_emails`: without the spool it is of no use.
+pub const EMAILS_META_PART: &str = "mail/imap-meta";
 /// The part `backup_archived_emails` switches (BlueMind's archived mail).
 pub const ARCHIVED_EMAILS_PART: &str = "mail/archive";
 
@@ -60,8 +63,11 @@ pub struct Config {
     pub entities: Entities,
 }
 
-/// The `[entities]` table: which part holds each kind of a user's data, and the path of one
-/// user's folder in it (`{domain}` and `{local}` are replaced by the two halves of local@domain).
+/// The `[entities]` table: which part holds each kind of a user's data and, as an override, the
+/// path of one user's folder in it (see [`crate::restore::user::User::expand`] for the
+/// placeholders). Without a mailbox path, `restore-user` finds the user's mailboxes as Cyrus does:
+/// from `mailboxes_db` (the mailbox list in the backup of Cyrus' config directory), else from the
+/// spool layout rules, else by searching the snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Entities {
@@ -69,6 +75,17 @@ pub struct Entities {
     pub mailbox: EntityConfig,
     #[serde(default = "EntityConfig::archive")]
     pub archive: EntityConfig,
+    /// Cyrus' `mailboxes.db` in the part backing up its config directory (`/var/lib/cyrus`).
+    #[serde(default = "EntityConfig::mailboxes_db")]
+    pub mailboxes_db: EntityConfig,
+    /// The live Cyrus server's `imapd.conf`, read (when present) for its partitions, hierarchy
+    /// separator and spool hashing, and passed as `-C` to the printed Cyrus commands.
+    #[serde(default = "default_cyrus_config")]
+    pub cyrus_config: PathBuf,
+}
+
+fn default_cyrus_config() -> PathBuf {
+    PathBuf::from("/etc/imapd.conf")
 }
 
 impl Default for Entities {
@@ -76,6 +93,8 @@ impl Default for Entities {
         Entities {
             mailbox: EntityConfig::mailbox(),
             archive: EntityConfig::archive(),
+            mailboxes_db: EntityConfig::mailboxes_db(),
+            cyrus_config: default_cyrus_config(),
         }
     }
 }
@@ -85,15 +104,25 @@ impl Default for Entities {
 #[serde(deny_unknown_fields)]
 pub struct EntityConfig {
     pub part: String,
+    /// Empty: found as Cyrus does (mailbox only).
+    #[serde(default)]
     pub path: String,
 }
 
 impl EntityConfig {
-    /// Cyrus' spool as BlueMind lays it out: `<partition>/<domain>/user/<local>/`.
+    /// Cyrus' spool; no path: the mailboxes are found as Cyrus does (mailboxes.db, layout).
     pub fn mailbox() -> Self {
         EntityConfig {
             part: EMAILS_PART.into(),
-            path: "{domain}/user/{local}".into(),
+            path: String::new(),
+        }
+    }
+
+    /// Cyrus' mailbox list, in the backup of its config directory.
+    pub fn mailboxes_db() -> Self {
+        EntityConfig {
+            part: EMAILS_META_PART.into(),
+            path: "mailboxes.db".into(),
         }
     }
 
@@ -185,7 +214,7 @@ pub fn part_skipped_because(
 ) -> Option<&'static str> {
     if !part.enabled {
         Some("enabled = false")
-    } else if name == EMAILS_PART && !config.backup_emails {
+    } else if (name == EMAILS_PART || name == EMAILS_META_PART) && !config.backup_emails {
         Some("backup_emails = false")
     } else if name == ARCHIVED_EMAILS_PART && !config.backup_archived_emails {
         Some("backup_archived_emails = false (the default)")
@@ -337,6 +366,20 @@ mod tests {
             Path::new("t.toml")
         )
         .is_err());
-        assert!(Config::parse("[entities.mailbox]\npart = \"x\"", Path::new("t.toml")).is_err());
+        let c = Config::parse("[entities.mailbox]\npart = \"x\"", Path::new("t.toml")).unwrap();
+        assert_eq!(
+            (
+                c.entities.mailbox.part.as_str(),
+                c.entities.mailbox.path.as_str()
+            ),
+            ("x", "")
+        );
+        let c = Config::parse(
+            "[entities]\ncyrus_config = \"/srv/imapd.conf\"\n[entities.mailboxes_db]\npart = \"meta\"\npath = \"db/mailboxes.db\"",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.entities.mailboxes_db.path, "db/mailboxes.db");
+        assert_eq!(c.entities.cyrus_config, Path::new("/srv/imapd.conf"));
     }
 }

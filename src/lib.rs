@@ -85,11 +85,14 @@
 //! is resumed by running it again (same size and mtime: skipped). `--at WHEN`
 //! ([`restore::when`]) picks per host and part the snapshot of that folder name, else the newest
 //! complete snapshot started at or before WHEN (a time means all of its last unit: a second
-//! includes its nanoseconds); [`restore::user`] maps a
-//! user to folders with the config's `[entities]` templates, [`restore::server`] puts every part
-//! of a host back under `ROOT + source`. [`restore::history`], [`restore::find`],
-//! [`restore::ls`] and [`restore::diff`] read tree metadata only; `diff` compares tree ids first
-//! and never reads a folder that is the same in both snapshots.
+//! includes its nanoseconds); [`restore::user`] restores a user's or shared mailbox, whose
+//! folders [`restore::mailboxes`] finds as Cyrus does (the snapshot's `mailboxes.db`, else the
+//! layout rules, else a search; [`cyrus`] holds Cyrus' formats and rules) or with the config's
+//! `[entities]` template, and [`restore::cyrus_folder`] writes back as new Cyrus mailboxes;
+//! [`restore::server`] puts every part of a host back under `ROOT + source`.
+//! [`restore::history`], [`restore::find`], [`restore::ls`] and [`restore::diff`] read tree
+//! metadata only; `diff` compares tree ids first and never reads a folder that is the same in
+//! both snapshots.
 //!
 //! # Integrity
 //! [`integrity::check`] verifies the store from its own files (pack indexes, manifests, every snapshot's

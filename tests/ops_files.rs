@@ -302,6 +302,7 @@ fn example_config_is_accepted_by_the_config_parser() {
         ("filehosting/data", "/var/spool/bm-filehosting", true),
         ("mail/archive", "/var/spool/bm-hsm", true),
         ("mail/imap", "/var/spool/cyrus/data", true),
+        ("mail/imap-meta", "/var/lib/cyrus", true),
     ];
     let got: Vec<(&str, &Path, bool)> = config
         .parts

@@ -38,6 +38,7 @@ mod check;
 mod repair;
 
 mod diff;
+mod entities;
 mod find;
 mod history;
 mod ls;
@@ -116,6 +117,8 @@ pub enum Command {
 
     /// Restore one user's mail (and archived mail) at a point in time.
     RestoreUser(restore_user::RestoreUserArgs),
+    /// List the users and shared mailboxes present in a snapshot of the mail spool.
+    Entities(entities::EntitiesArgs),
     /// Restore every part of a server at a point in time to where it was backed up from.
     RestoreServer(restore_server::RestoreServerArgs),
     /// Every version of a file or folder across a part's snapshots.
@@ -151,6 +154,7 @@ pub fn main() -> i32 {
         Command::Docs(a) => docs::run(a),
 
         Command::RestoreUser(a) => restore_user::run(&cli, a),
+        Command::Entities(a) => entities::run(&cli, a),
         Command::RestoreServer(a) => restore_server::run(&cli, a),
         Command::History(a) => history::run(&cli, a),
         Command::Find(a) => find::run(&cli, a),

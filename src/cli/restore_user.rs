@@ -1,16 +1,22 @@
-//! `bmbackup restore-user USER --at WHEN [--what mail,archive,all] [--to DIR | --in-place]`.
+//! `bmbackup restore-user USER --at WHEN [--shared] [--what mail,archive,all] [--to DIR | --in-place]`.
 
 use super::restore_shared::{host_or_default, PointInTime};
 use super::Cli;
-use crate::restore::user::{execute, plan, Destination, Item, Request, User, What};
+use crate::cyrus::{tool_display, ImapdConf};
+use crate::restore::user::{execute, finish, plan, Destination, Item, Request, User, What};
 use crate::timefmt;
 use clap::Args;
+use std::cell::RefCell;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct RestoreUserArgs {
-    /// The user, local@domain (e.g. jdoe@example.com).
+    /// The user, local@domain (e.g. jdoe@example.com; local alone without virtual domains), or
+    /// with --shared a shared mailbox NAME@domain.
     pub user: String,
+    /// USER is a shared mailbox (NAME@domain; NAME may have /-separated levels).
+    #[arg(long)]
+    pub shared: bool,
     /// Host the user's data was backed up from [default: `host` of the config, else this
     /// machine's primary IPv4 address].
     #[arg(long)]
@@ -34,13 +40,26 @@ pub struct RestoreUserArgs {
 
 pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
     let (common, repo) = cli.open_repo()?;
-    let user = User::parse(&a.user)?;
+    let user = if a.shared {
+        User::parse_shared(&a.user)?
+    } else {
+        User::parse(&a.user)?
+    };
     let (what, lenient) = What::parse_list(&a.what)?;
     let host = host_or_default(a.host.as_deref(), &common);
     let dest = match (&a.to, a.in_place) {
         (Some(dir), _) => Destination::To(dir.clone()),
         (None, true) => Destination::InPlace,
         (None, false) => Destination::Beside,
+    };
+    let entities = &common.config.entities;
+    // The live server's settings (partitions, separator, hashing), when it runs here.
+    let conf = match ImapdConf::read(&entities.cyrus_config) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::info!("{e}");
+            None
+        }
     };
     let req = Request {
         user: &user,
@@ -50,10 +69,17 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
         at: a.when.when()?,
         dest: &dest,
         overwrite: a.when.overwrite,
+        conf: conf.as_ref(),
     };
-    let plan = plan(&repo, &common.config.entities, &req)?;
+    let plan = plan(&repo, entities, &req)?;
     for s in &plan.skipped {
         eprintln!("skipped {s}");
+    }
+    if let Some(found) = &plan.found {
+        eprintln!("{user}'s mailboxes found by {found}");
+    }
+    for n in &plan.notes {
+        eprintln!("note: {n}");
     }
     let dry_run = a.when.dry_run;
     if !dry_run {
@@ -75,8 +101,12 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
                 timefmt::display(m.started_ns)
             );
         }
+        let folder = match &item.new_folder {
+            Some(nf) => format!(" folder {} as {}", nf.src.name.legacy(), nf.name.legacy()),
+            None => String::new(),
+        };
         eprintln!(
-            "restoring {user}'s {} ({}/{} of {} UTC, snapshot {}) into {}",
+            "restoring {user}'s {}{folder} ({}/{} of {} UTC, snapshot {}) into {}",
             item.what.name(),
             m.host,
             m.part,
@@ -85,22 +115,64 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
             item.dest.display()
         );
     };
+    let new_folders = RefCell::new(Vec::new());
     let code = a.when.restore_each(
         &plan.items,
         |item| &item.dest,
         announce,
-        |item, opts| execute(&repo, item, opts),
+        |item, opts| {
+            let done = execute(&repo, item, opts)?;
+            new_folders.borrow_mut().extend(done.new_folder);
+            Ok::<_, crate::restore::user::UserRestoreError>(done.report)
+        },
     )?;
-    if dest == Destination::Beside && !dry_run && !plan.items.is_empty() {
+    let sep = conf.as_ref().map(ImapdConf::separator).unwrap_or('/');
+    if dest == Destination::InPlace && !dry_run && !plan.items.is_empty() {
+        // The folders hold the snapshot's index again; Cyrus must check them against its
+        // mailbox list and caches before clients use them.
+        println!(
+            "
+Next step, as root, so Cyrus checks the replaced folders:
+  {}{} -r {}",
+            tool_display("reconstruct"),
+            conf.as_ref().map(ImapdConf::c_flag).unwrap_or_default(),
+            user.root().external(sep)
+        );
+    }
+    if dest != Destination::Beside || dry_run || plan.items.is_empty() {
+        return Ok(code);
+    }
+    let Some(root) = &plan.new_root else {
         println!(
             "\nThe mail was restored as a new folder beside the user's live mail, not in place: \
              Cyrus' index files put back in place would rewind the mailbox's message UIDs, and \
              clients, which already saw those UIDs, would not show the restored mail. The \
              folder's cyrus.* files were left out so Cyrus builds fresh ones.\n\
              Next step, as the cyrus user, to make it visible as a subfolder:\n  \
-             reconstruct -r -f user/{}@{}",
-            user.local, user.domain
+             {}{} -r -f {}",
+            tool_display("reconstruct"),
+            conf.as_ref().map(ImapdConf::c_flag).unwrap_or_default(),
+            user.root().external(sep)
         );
+        return Ok(code);
+    };
+    let work = cli
+        .cache_dir
+        .clone()
+        .or_else(|| common.config.cache_dir.clone())
+        .unwrap_or_else(crate::catalog::default_cache_dir)
+        .join("restore-user");
+    let steps = finish(&plan, &new_folders.borrow(), conf.as_ref(), &work, &user)?;
+    println!(
+        "\nThe mail was restored as a new folder, {}, beside the live mail, not in place: Cyrus' \
+         index files put back in place would rewind the mailbox's message UIDs, and clients, \
+         which already saw those UIDs, would not show the restored mail. Each restored folder \
+         has a new cyrus.header (new name and unique id) and keeps its index (flags).\n\
+         Next step, as root (Cyrus' tools switch to the cyrus user), to make it visible:",
+        root.external(sep)
+    );
+    for s in &steps {
+        println!("  {s}");
     }
     Ok(code)
 }

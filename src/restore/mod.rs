@@ -2,7 +2,9 @@
 //!
 //! * [`write`]: writes a snapshot, subtree or file into a destination folder (the engine the
 //!   others call), with [`fsmeta`] applying owners, modes, times and xattrs.
-//! * [`user`]: one user's mailbox (single-user restore), [`server`]: every part of a host.
+//! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
+//!   Cyrus does and put back as a new folder by [`cyrus_folder`]; [`server`]: every part of a
+//!   host.
 //! * [`when`]: what `--at WHEN` means and which snapshot it selects; [`glob`]: path patterns.
 //! * [`history`] and [`find`]: a path's versions across snapshots and a search by name, from
 //!   tree metadata only; [`ls`] and [`diff`]: a folder's listing and what changed between two
@@ -11,12 +13,15 @@
 //! May use: the format (`model`, `tree`, `id`), [`crate::repo`] and [`crate::config`]. Knows no
 //! front end: the CLI (and any other) calls these functions and prints their reports.
 
+pub mod cyrus_folder;
 pub mod diff;
+pub mod entities;
 pub mod find;
 pub mod fsmeta;
 pub mod glob;
 pub mod history;
 pub mod ls;
+pub mod mailboxes;
 pub mod server;
 pub mod to_file;
 pub mod user;

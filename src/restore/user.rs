@@ -1,16 +1,24 @@
-//! `restore-user`: one user's mail (and archived mail) at a point in time. The config's
-//! `[entities]` templates say where a user's folder sits in each part; this module plans where
-//! each part's folder goes (beside the live mailbox, under `--to`, or in place), checks that the
-//! user exists (else suggests close names) and that destinations are free, then restores.
+//! `restore-user`: one user's mail (and archived mail), or one shared mailbox, at a point in
+//! time. The mailboxes are found as Cyrus does ([`super::mailboxes`]: the snapshot's
+//! `mailboxes.db`, else the layout rules, else a search), or where the config's `[entities]`
+//! template says when it has one; this module plans where each folder goes (a new folder beside
+//! the live mailbox, under `--to`, or in place), checks that the entity exists (else suggests
+//! close names) and that destinations are free, then restores.
 //!
-//! Why the default is a new `Restored-<date>` folder beside the live mailbox and not in place:
-//! Cyrus' `cyrus.index` and `cyrus.header` hold the mailbox's UID counter and unique id. Put back
-//! in place, they rewind UIDs that clients have already seen, so clients keep their caches and do
-//! not show the restored mail. A new subfolder is a new mailbox to clients. Its `cyrus.*` files
-//! are left out so that `reconstruct` gives it its own fresh index and id instead of a copy of
-//! the live INBOX's.
+//! Why the default is a new `Restored-<date>` folder and not in place: Cyrus' `cyrus.index` and
+//! `cyrus.header` hold the mailbox's UID counter and unique id. Put back in place, they rewind
+//! UIDs that clients have already seen, so clients keep their caches and do not show the
+//! restored mail. A new folder is a new mailbox to clients: with Cyrus-found folders each gets a
+//! new `cyrus.header` (new name and unique id, [`super::cyrus_folder`]) and keeps its index (the
+//! flags); with a template or search, its `cyrus.*` files are left out and `reconstruct` builds
+//! them.
 
+use super::cyrus_folder::{self, NewFolder};
+use super::mailboxes::{locate, Located, Lookup};
 use crate::config::{Entities, EntityConfig};
+use crate::cyrus::layout::{self, Hashing};
+use crate::cyrus::name::MboxName;
+use crate::cyrus::{tool_display, ImapdConf};
 use crate::model::{Entry, Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
 use crate::restore::glob::Glob;
@@ -21,11 +29,11 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UserRestoreError {
-    #[error("{0:?} is not a user: give local@domain, e.g. jdoe@example.com")]
+    #[error("{0:?} is not a user: give local@domain (e.g. jdoe@example.com), or local alone on a server without virtual domains")]
     BadUser(String),
     #[error("{what:?}: expected mail, archive or all (comma-separated)")]
     BadWhat { what: String },
-    #[error("user {user} is not in {part} snapshot {snapshot} ({path} is missing){hint}")]
+    #[error("{user} is not in {part} snapshot {snapshot} ({path} is missing){hint}")]
     NoSuchUser {
         user: String,
         part: String,
@@ -40,6 +48,8 @@ pub enum UserRestoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error("{0}")]
+    Cyrus(String),
     #[error(transparent)]
     When(#[from] WhenError),
     #[error(transparent)]
@@ -50,39 +60,101 @@ pub enum UserRestoreError {
 
 type Result<T> = std::result::Result<T, UserRestoreError>;
 
-/// A user as `local@domain`.
+/// A user as `local@domain` (or `local` without virtual domains), or a shared mailbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub local: String,
+    /// Empty on a server without virtual domains.
     pub domain: String,
+    /// A shared mailbox (`--shared NAME@domain`): `local` is its name, `/`-separated.
+    pub shared: bool,
 }
 
 impl User {
     pub fn parse(s: &str) -> Result<User> {
         let bad = || UserRestoreError::BadUser(s.to_string());
-        let (local, domain) = s.split_once('@').ok_or_else(bad)?;
+        let (local, domain) = s.split_once('@').unwrap_or((s, ""));
         let ok = |p: &str| {
             !p.is_empty() && p != "." && p != ".." && !p.contains(['/', '\0', '@', '{', '}'])
         };
-        if !ok(local) || !ok(domain) {
+        if !ok(local)
+            || !(domain.is_empty() || ok(domain))
+            || (s.contains('@') && domain.is_empty())
+        {
             return Err(bad());
         }
         Ok(User {
             local: local.to_string(),
             domain: domain.to_string(),
+            shared: false,
         })
     }
 
+    /// A shared mailbox `NAME@domain` (`NAME` may have `/`-separated levels).
+    pub fn parse_shared(s: &str) -> Result<User> {
+        let bad = || UserRestoreError::BadUser(s.to_string());
+        let (name, domain) = s.split_once('@').unwrap_or((s, ""));
+        let levels_ok = name
+            .split('/')
+            .all(|p| !p.is_empty() && p != "." && p != ".." && !p.contains(['\0', '{', '}']));
+        if !levels_ok || name == "user" || name.starts_with("user/") || domain.contains(['/', '@'])
+        {
+            return Err(bad());
+        }
+        Ok(User {
+            local: name.to_string(),
+            domain: domain.to_string(),
+            shared: true,
+        })
+    }
+
+    /// The Cyrus mailbox at the top of this entity's folders (`user.alice`, `shared`).
+    pub fn root(&self) -> MboxName {
+        let parts = if self.shared {
+            self.local.split('/').map(str::to_string).collect()
+        } else {
+            vec!["user".to_string(), self.local.clone()]
+        };
+        MboxName {
+            domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
+            parts,
+        }
+    }
+
+    /// Fills a path template: `{domain}`, `{local}`, and Cyrus' hash letters `{d}` (of the
+    /// domain) and `{l}` (of the user: first letter, lower-cased, `q` when not a-z), `{D}` and
+    /// `{L}` (the same with `fulldirhash`).
     pub fn expand(&self, template: &str) -> String {
+        let letter = |s: &str, h: Hashing| {
+            layout::hash_letter(&s.replace('.', "^"), h)
+                .map(String::from)
+                .unwrap_or_default()
+        };
         template
             .replace("{domain}", &self.domain)
             .replace("{local}", &self.local)
+            .replace("{d}", &letter(&self.domain, Hashing::Letter))
+            .replace("{l}", &letter(&self.local, Hashing::Letter))
+            .replace("{D}", &letter(&self.domain, Hashing::Full))
+            .replace("{L}", &letter(&self.local, Hashing::Full))
+    }
+
+    fn kind(&self) -> &'static str {
+        if self.shared {
+            "shared mailbox"
+        } else {
+            "user"
+        }
     }
 }
 
 impl std::fmt::Display for User {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}@{}", self.local, self.domain)
+        if self.domain.is_empty() {
+            write!(f, "{}", self.local)
+        } else {
+            write!(f, "{}@{}", self.local, self.domain)
+        }
     }
 }
 
@@ -133,7 +205,7 @@ impl What {
 /// Where the restored folders go.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Destination {
-    /// `<source>/<user folder>/Restored-<date>`, a new mailbox beside the live ones.
+    /// A new folder `Restored-<date>` below the live mailbox.
     Beside,
     /// `DIR/<local>@<domain>/<part>/`.
     To(PathBuf),
@@ -141,17 +213,22 @@ pub enum Destination {
     InPlace,
 }
 
-/// One part's share of a user restore.
+/// One folder's share of a user restore.
 #[derive(Clone, Debug)]
 pub struct Item {
     pub what: What,
     pub snapshot: Snapshot,
-    /// The user's folder inside the snapshot, `/`-separated.
+    /// The folder inside the snapshot, `/`-separated.
     pub path: String,
     pub dest: PathBuf,
-    /// In place: the folder is removed before the restore (never merged).
+    /// In place: the folder is removed before the restore (never merged); with `files_only`,
+    /// only its files (its subfolders are other mailboxes, restored as their own items).
     pub remove_first: bool,
     pub exclude: Vec<Glob>,
+    /// One Cyrus mailbox: its files without its subfolders.
+    pub files_only: bool,
+    /// Restored as a new Cyrus mailbox (new header and unique id).
+    pub new_folder: Option<NewFolder>,
 }
 
 /// What would be restored, and what was skipped and why.
@@ -159,6 +236,13 @@ pub struct Item {
 pub struct Plan {
     pub items: Vec<Item>,
     pub skipped: Vec<String>,
+    /// How the mailboxes were found (for the output), and remarks.
+    pub found: Option<String>,
+    pub notes: Vec<String>,
+    /// The new mailbox tree, when restored as new Cyrus mailboxes.
+    pub new_root: Option<MboxName>,
+    /// The mailbox list had Cyrus 3.6 keys.
+    pub v36: bool,
 }
 
 pub struct Request<'a> {
@@ -170,6 +254,8 @@ pub struct Request<'a> {
     pub at: When,
     pub dest: &'a Destination,
     pub overwrite: bool,
+    /// The live server's imapd.conf, when readable.
+    pub conf: Option<&'a ImapdConf>,
 }
 
 /// Checks everything before anything is written: snapshots, the user's folders, destinations.
@@ -186,50 +272,265 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
             }
             Err(e) => return Err(e.into()),
         };
-        let path = req.user.expand(&entity.path);
-        if let Err(e) = check_exists(repo, &snap, &entity.path, &path, req.user) {
+        let day = &timefmt::folder_name(snap.manifest.started_ns)[..10];
+        let label = format!("Restored-{day}");
+        if what == What::Mail && entity.path.is_empty() {
+            let meta = super::mailboxes::meta_for(&all, &snap, &entities.mailboxes_db.part)
+                .map(|m| (m, entities.mailboxes_db.path.as_str()));
+            if meta.is_none() {
+                plan.notes.push(format!(
+                    "no mailbox list used: no complete {}/{} snapshot",
+                    req.host, entities.mailboxes_db.part
+                ));
+            }
+            let lookup = Lookup {
+                repo,
+                spool: &snap,
+                meta,
+                conf: req.conf,
+            };
+            let root = req.user.root();
+            let alt = root.domain.as_ref().map(|_| MboxName {
+                domain: None,
+                parts: root.parts.clone(),
+            });
+            let Some(loc) = locate(&lookup, &root, alt.as_ref())? else {
+                plan.notes.clear();
+                return Err(not_found(repo, &snap, meta, req.user)?);
+            };
+            plan.found = Some(loc.found.to_string());
+            plan.notes.extend(loc.notes.iter().cloned());
+            plan.v36 = loc.v36;
+            if loc.per_folder() {
+                plan_folders(&mut plan, &loc, &snap, req, &label)?;
+                continue;
+            }
+            let path = loc
+                .folders
+                .first()
+                .map(|f| f.path.clone())
+                .unwrap_or_default();
+            push_tree(&mut plan, what, &snap, path, req, &label)?;
+            continue;
+        }
+        let template = if entity.path.is_empty() {
+            EntityConfig::archive().path
+        } else {
+            entity.path.clone()
+        };
+        let path = req.user.expand(&template);
+        if let Err(e) = check_exists(repo, &snap, &template, &path, req.user) {
             if req.lenient && what == What::Archive {
                 plan.skipped.push(format!("archive: {e}"));
                 continue;
             }
             return Err(e);
         }
-        let live = Path::new(&snap.manifest.source).join(&path);
-        let (dest, remove_first, exclude) = match req.dest {
-            Destination::Beside => {
-                let day = &timefmt::folder_name(snap.manifest.started_ns)[..10];
-                (
-                    live.join(format!("Restored-{day}")),
-                    false,
-                    vec![Glob::new("cyrus.*")],
-                )
-            }
-            Destination::To(dir) => (
-                dir.join(req.user.to_string()).join(&snap.manifest.part),
-                false,
-                vec![],
-            ),
-            Destination::InPlace => (live, true, vec![]),
-        };
-        if !remove_first && !req.overwrite && !is_empty_or_missing(&dest)? {
-            return Err(UserRestoreError::NotEmpty(dest.display().to_string()));
+        if what == What::Mail {
+            plan.found = Some(super::mailboxes::Found::Template(template).to_string());
         }
-        plan.items.push(Item {
-            what,
-            snapshot: snap,
-            path,
-            dest,
-            remove_first,
-            exclude,
-        });
+        push_tree(&mut plan, what, &snap, path, req, &label)?;
     }
     Ok(plan)
 }
 
+/// One folder tree restored as a whole (template, search, archive).
+fn push_tree(
+    plan: &mut Plan,
+    what: What,
+    snap: &Snapshot,
+    path: String,
+    req: &Request<'_>,
+    label: &str,
+) -> Result<()> {
+    let live = Path::new(&snap.manifest.source).join(&path);
+    let (dest, remove_first, exclude) = match req.dest {
+        Destination::Beside => (live.join(label), false, vec![Glob::new("cyrus.*")]),
+        Destination::To(dir) => (
+            dir.join(req.user.to_string()).join(&snap.manifest.part),
+            false,
+            vec![],
+        ),
+        Destination::InPlace => (live, true, vec![]),
+    };
+    if !remove_first && !req.overwrite && !is_empty_or_missing(&dest)? {
+        return Err(UserRestoreError::NotEmpty(dest.display().to_string()));
+    }
+    plan.items.push(Item {
+        what,
+        snapshot: snap.clone(),
+        path,
+        dest,
+        remove_first,
+        exclude,
+        files_only: false,
+        new_folder: None,
+    });
+    Ok(())
+}
+
+/// Cyrus-found folders, one item each.
+fn plan_folders(
+    plan: &mut Plan,
+    loc: &Located,
+    snap: &Snapshot,
+    req: &Request<'_>,
+    label: &str,
+) -> Result<()> {
+    let source = Path::new(&snap.manifest.source);
+    let mut items = Vec::new();
+    match req.dest {
+        Destination::Beside => {
+            let tree = cyrus_folder::plan(loc, source, req.conf, label);
+            if let Some(live) = req.conf.and_then(live_mailboxes) {
+                // The commands run against the live server: its list's version decides them.
+                plan.v36 = live.v36;
+                if live
+                    .mailboxes
+                    .iter()
+                    .any(|m| m.is_live() && m.name == tree.root)
+                {
+                    return Err(UserRestoreError::Cyrus(format!(
+                        "mailbox {} already exists on the server (restored earlier from the same \
+                         day?): rename or delete it first, or restore elsewhere with --to",
+                        tree.root.legacy()
+                    )));
+                }
+            }
+            for nf in &tree.folders {
+                items.push(Item {
+                    what: What::Mail,
+                    snapshot: snap.clone(),
+                    path: nf.src.path.clone(),
+                    dest: nf.dest.clone(),
+                    remove_first: false,
+                    exclude: vec![],
+                    files_only: true,
+                    new_folder: Some(nf.clone()),
+                });
+            }
+            plan.new_root = Some(tree.root);
+        }
+        Destination::To(dir) => {
+            let base = dir.join(req.user.to_string()).join(&snap.manifest.part);
+            for f in &loc.folders {
+                items.push(Item {
+                    what: What::Mail,
+                    snapshot: snap.clone(),
+                    path: f.path.clone(),
+                    dest: base.join(&f.path),
+                    remove_first: false,
+                    exclude: vec![],
+                    files_only: true,
+                    new_folder: None,
+                });
+            }
+        }
+        Destination::InPlace => {
+            let live = req.conf.and_then(live_mailboxes);
+            for f in &loc.folders {
+                // A folder deleted since is not a mailbox any more: files put back there would
+                // be invisible to Cyrus (the default Restored- folder brings it back).
+                if let Some(live) = &live {
+                    if !live
+                        .mailboxes
+                        .iter()
+                        .any(|m| m.is_live() && m.name == f.name)
+                    {
+                        plan.notes.push(format!(
+                            "{} is not a mailbox on the server any more: not restored in place \
+                             (restore without --in-place to get it back as a new folder)",
+                            f.name.legacy()
+                        ));
+                        continue;
+                    }
+                }
+                items.push(Item {
+                    what: What::Mail,
+                    snapshot: snap.clone(),
+                    path: f.path.clone(),
+                    dest: source.join(&f.path),
+                    remove_first: true,
+                    exclude: vec![],
+                    files_only: true,
+                    new_folder: None,
+                });
+            }
+        }
+    }
+    for it in &items {
+        if !it.remove_first && !req.overwrite && !is_empty_or_missing(&it.dest)? {
+            return Err(UserRestoreError::NotEmpty(it.dest.display().to_string()));
+        }
+    }
+    plan.items.extend(items);
+    Ok(())
+}
+
+/// The live server's mailbox list (None when it cannot be read).
+fn live_mailboxes(conf: &ImapdConf) -> Option<crate::cyrus::mboxlist::MailboxList> {
+    use std::os::unix::fs::MetadataExt;
+    let path = Path::new(conf.get("configdirectory")?).join("mailboxes.db");
+    let data = std::fs::read(&path).ok()?;
+    let md = std::fs::metadata(&path).ok()?;
+    let (list, _) = crate::cyrus::mboxlist::read(&data, (md.uid(), md.gid())).ok()?;
+    Some(list)
+}
+
+/// The error for an entity no rule found, with the close names of that snapshot.
+fn not_found(
+    repo: &Repository,
+    snap: &Snapshot,
+    meta: Option<(&Snapshot, &str)>,
+    user: &User,
+) -> Result<UserRestoreError> {
+    let list = super::entities::list(repo, snap, meta)?;
+    let names: Vec<String> = if user.shared {
+        list.shared.iter().map(|e| e.name.clone()).collect()
+    } else {
+        list.users.iter().map(|e| e.name.clone()).collect()
+    };
+    let close = closest(&user.to_string(), &names, 5);
+    Ok(UserRestoreError::NoSuchUser {
+        user: format!("{} {user}", user.kind()),
+        part: snap.manifest.part.clone(),
+        snapshot: format!(
+            "{} of {}",
+            snap.id.short(),
+            timefmt::display(snap.manifest.started_ns)
+        ),
+        path: format!("mailbox {}", user.root().legacy()),
+        hint: if close.is_empty() {
+            String::new()
+        } else {
+            format!("; did you mean {}?", close.join(", "))
+        },
+    })
+}
+
+/// What one item wrote; for a new Cyrus mailbox also its ACL (for the mailbox-list file).
+pub struct Done {
+    pub report: RestoreReport,
+    pub new_folder: Option<(NewFolder, Vec<(String, String)>)>,
+}
+
 /// Restores one planned item (removing the live folder first when in place).
-pub fn execute(repo: &Repository, item: &Item, opts: &RestoreOptions) -> Result<RestoreReport> {
+pub fn execute(repo: &Repository, item: &Item, opts: &RestoreOptions) -> Result<Done> {
+    if let Some(nf) = &item.new_folder {
+        let (report, acl) =
+            cyrus_folder::write(repo, &item.snapshot, nf, opts).map_err(UserRestoreError::Cyrus)?;
+        return Ok(Done {
+            report,
+            new_folder: Some((nf.clone(), acl)),
+        });
+    }
     if item.remove_first && !opts.dry_run {
-        match std::fs::remove_dir_all(&item.dest) {
+        let removed = if item.files_only {
+            remove_files(&item.dest)
+        } else {
+            std::fs::remove_dir_all(&item.dest)
+        };
+        match removed {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(source) => {
@@ -242,18 +543,84 @@ pub fn execute(repo: &Repository, item: &Item, opts: &RestoreOptions) -> Result<
     }
     let opts = RestoreOptions {
         exclude: item.exclude.clone(),
+        files_only: item.files_only,
         // The destination gets the user folder's owner and mode too: an exact copy for --to and
         // in place, and for a Restored- folder the owner Cyrus needs to write its index there.
         folder_metadata: true,
         ..opts.clone()
     };
-    Ok(restore(
-        repo,
-        &item.snapshot,
-        item.path.as_bytes(),
-        &item.dest,
-        &opts,
-    )?)
+    Ok(Done {
+        report: restore(
+            repo,
+            &item.snapshot,
+            item.path.as_bytes(),
+            &item.dest,
+            &opts,
+        )?,
+        new_folder: None,
+    })
+}
+
+/// Removes a folder's files (not its subfolders: other mailboxes of a legacy spool).
+fn remove_files(dir: &Path) -> std::io::Result<()> {
+    for e in std::fs::read_dir(dir)? {
+        let e = e?;
+        if !e.file_type()?.is_dir() {
+            std::fs::remove_file(e.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// After every item: writes the mailbox-list file for the new mailboxes into `work_dir` and
+/// returns the commands that make Cyrus take them, to print.
+pub fn finish(
+    plan: &Plan,
+    done: &[(NewFolder, Vec<(String, String)>)],
+    conf: Option<&ImapdConf>,
+    work_dir: &Path,
+    user: &User,
+) -> Result<Vec<String>> {
+    let Some(root) = &plan.new_root else {
+        return Ok(Vec::new());
+    };
+    let c = conf.map(ImapdConf::c_flag).unwrap_or_default();
+    let sep = conf.map(ImapdConf::separator).unwrap_or('/');
+    let reconstruct = tool_display("reconstruct");
+    if !plan.v36 {
+        // Before 3.6 reconstruct -f finds the new folders by their cyrus.header.
+        let parent = MboxName {
+            domain: root.domain.clone(),
+            parts: root.parts[..root.parts.len().saturating_sub(1)].to_vec(),
+        };
+        return Ok(vec![format!(
+            "{reconstruct}{c} -r -f {}",
+            parent.external(sep)
+        )]);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let file = work_dir.join(format!(
+        "{}-{}.mboxlist.json",
+        user.to_string().replace('/', "_"),
+        root.parts.last().map(String::as_str).unwrap_or("restored")
+    ));
+    cyrus_folder::write_mboxlist_file(&file, &cyrus_folder::mboxlist_json(done, now)).map_err(
+        |source| UserRestoreError::Io {
+            path: file.display().to_string(),
+            source,
+        },
+    )?;
+    Ok(vec![
+        format!(
+            "{}{c} -u < {}",
+            tool_display("ctl_mboxlist"),
+            file.display()
+        ),
+        format!("{reconstruct}{c} -r {}", root.external(sep)),
+    ])
 }
 
 pub fn is_empty_or_missing(dir: &Path) -> Result<bool> {
@@ -363,10 +730,24 @@ mod tests {
     fn users_parse_and_expand() {
         let u = User::parse("jdoe@example.com").unwrap();
         assert_eq!(u.expand("{domain}/user/{local}"), "example.com/user/jdoe");
+        assert_eq!(
+            u.expand("domain/{d}/{domain}/{l}/user/{local}"),
+            "domain/e/example.com/j/user/jdoe"
+        );
+        assert!(('A'..='W').any(|c| u.expand("{L}") == c.to_string()));
         assert_eq!(u.to_string(), "jdoe@example.com");
-        for bad in ["jdoe", "@x", "a@", "../x@y", "a@b/c", "a@..", "a@b@c"] {
+        assert_eq!(u.root().legacy(), "example.com!user.jdoe");
+        let bare = User::parse("jdoe").unwrap();
+        assert_eq!(
+            (bare.to_string(), bare.root().legacy()),
+            ("jdoe".into(), "user.jdoe".into())
+        );
+        for bad in ["@x", "a@", "../x@y", "a@b/c", "a@..", "a@b@c", ""] {
             assert!(User::parse(bad).is_err(), "{bad}");
         }
+        let s = User::parse_shared("sales/2026@example.com").unwrap();
+        assert_eq!(s.root().legacy(), "example.com!sales.2026");
+        assert!(User::parse_shared("user/bob@x").is_err() && User::parse_shared("a//b").is_err());
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct RestoreOptions {
     /// When PATH is a folder, also give DEST that folder's owner, mode, times and xattrs (for
     /// a destination that stands for the folder itself, e.g. a user's mailbox put back).
     pub folder_metadata: bool,
+    /// Only the folder's own files, not its subfolders (one Cyrus mailbox of a legacy spool,
+    /// whose subfolders are other mailboxes).
+    pub files_only: bool,
     /// Counters a progress display may read while the restore runs.
     pub progress: Option<Arc<RestoreProgress>>,
 }
@@ -188,6 +191,9 @@ fn fail(ctx: &mut Ctx<'_>, path: &Path, err: impl std::fmt::Display) {
 }
 
 fn restore_entry(ctx: &mut Ctx<'_>, e: &Entry, dir: &Path) {
+    if e.kind == EntryKind::Dir && ctx.opts.files_only {
+        return;
+    }
     if e.kind != EntryKind::Dir
         && ctx
             .opts
