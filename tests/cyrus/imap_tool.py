@@ -6,6 +6,7 @@ Commands (all print JSON on stdout, exit non-zero with a message on failure):
                                        LMTP can deliver to user+folder addresses
   deliver LMTP_PORT RCPT COUNT SEED    deliver COUNT generated messages (every third with a
                                        binary attachment) to RCPT over LMTP
+  append  IMAP_PORT MAILBOX COUNT SEED  append COUNT generated messages to MAILBOX over IMAP
   flag    IMAP_PORT MAILBOX UIDS FLAGS  add FLAGS (e.g. "\\Flagged $Label") to UIDS (e.g. 1:3)
   dump    IMAP_PORT MAILBOX...         per mailbox: uidvalidity, uidnext and every message's uid,
                                        Message-ID, flags and SHA-256 of the whole message and of
@@ -87,6 +88,14 @@ def cmd_deliver(port, rcpt, count, seed):
         ids.append(mid)
     l.quit()
     return {"delivered": len(ids)}
+
+
+def cmd_append(port, box, count, seed):
+    m = imap(port)
+    for i in range(1, int(count) + 1):
+        _, msg = message(box, seed, i)
+        check(m.append(quote(box), None, None, msg), f"APPEND {box}")
+    return {"appended": int(count)}
 
 
 def cmd_flag(port, box, uids, flags):
