@@ -131,6 +131,11 @@ impl Cyrus {
         drop(pw.stdin.take());
         assert!(pw.wait().unwrap().success(), "saslpasswd2 failed");
         chown_tree(root, cyrus_ids());
+        // The cyrus user must reach the folder whatever the umask made of the test's tempdir.
+        if let Some(parent) = root.parent() {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(parent, fs::Permissions::from_mode(0o755)).unwrap();
+        }
         let log = fs::File::create(root.join("master.log")).unwrap();
         let master = Command::new(Path::new(BIN).join("master"))
             .arg("-C")
