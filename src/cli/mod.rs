@@ -44,6 +44,7 @@ mod history;
 mod ls;
 mod restore_server;
 mod restore_user;
+mod restore_user_next;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

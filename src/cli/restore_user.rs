@@ -2,8 +2,8 @@
 
 use super::restore_shared::{host_or_default, PointInTime};
 use super::Cli;
-use crate::cyrus::{tool_display, ImapdConf};
-use crate::restore::user::{execute, finish, plan, Destination, Item, Request, User, What};
+use crate::cyrus::ImapdConf;
+use crate::restore::user::{execute, plan, Destination, Item, Request, User, What};
 use crate::timefmt;
 use clap::Args;
 use std::cell::RefCell;
@@ -76,10 +76,10 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
         eprintln!("skipped {s}");
     }
     if let Some(found) = &plan.found {
-        eprintln!("{user}'s mailboxes found by {found}");
+        crate::tell!("{user}'s mailboxes found by {found}");
     }
     for n in &plan.notes {
-        eprintln!("note: {n}");
+        crate::tell!("note: {n}");
     }
     let dry_run = a.when.dry_run;
     if !dry_run {
@@ -126,53 +126,16 @@ pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
             Ok::<_, crate::restore::user::UserRestoreError>(done.report)
         },
     )?;
-    let sep = conf.as_ref().map(ImapdConf::separator).unwrap_or('/');
-    if dest == Destination::InPlace && !dry_run && !plan.items.is_empty() {
-        // The folders hold the snapshot's index again; Cyrus must check them against its
-        // mailbox list and caches before clients use them.
-        println!(
-            "
-Next step, as root, so Cyrus checks the replaced folders:
-  {}{} -r {}",
-            tool_display("reconstruct"),
-            conf.as_ref().map(ImapdConf::c_flag).unwrap_or_default(),
-            user.root().external(sep)
-        );
-    }
-    if dest != Destination::Beside || dry_run || plan.items.is_empty() {
+    if dry_run || plan.items.is_empty() {
         return Ok(code);
     }
-    let Some(root) = &plan.new_root else {
-        println!(
-            "\nThe mail was restored as a new folder beside the user's live mail, not in place: \
-             Cyrus' index files put back in place would rewind the mailbox's message UIDs, and \
-             clients, which already saw those UIDs, would not show the restored mail. The \
-             folder's cyrus.* files were left out so Cyrus builds fresh ones.\n\
-             Next step, as the cyrus user, to make it visible as a subfolder:\n  \
-             {}{} -r -f {}",
-            tool_display("reconstruct"),
-            conf.as_ref().map(ImapdConf::c_flag).unwrap_or_default(),
-            user.root().external(sep)
-        );
-        return Ok(code);
-    };
     let work = cli
         .cache_dir
         .clone()
         .or_else(|| common.config.cache_dir.clone())
         .unwrap_or_else(crate::catalog::default_cache_dir)
         .join("restore-user");
-    let steps = finish(&plan, &new_folders.borrow(), conf.as_ref(), &work, &user)?;
-    println!(
-        "\nThe mail was restored as a new folder, {}, beside the live mail, not in place: Cyrus' \
-         index files put back in place would rewind the mailbox's message UIDs, and clients, \
-         which already saw those UIDs, would not show the restored mail. Each restored folder \
-         has a new cyrus.header (new name and unique id) and keeps its index (flags).\n\
-         Next step, as root (Cyrus' tools switch to the cyrus user), to make it visible:",
-        root.external(sep)
-    );
-    for s in &steps {
-        println!("  {s}");
-    }
+    let done = new_folders.borrow();
+    super::restore_user_next::print(&dest, &plan, &done, conf.as_ref(), &work, &user)?;
     Ok(code)
 }
