@@ -1,88 +1,292 @@
-//! Applies recorded metadata to restored files (owner, mode, xattrs, times) and creates special
-//! files, never following symlinks. Thin, careful wrappers over the libc calls Rust's std lacks.
+//! Metadata and special files for restore, on descriptors only: owner, xattrs, mode and times
+//! set on an open descriptor of the inode the restore made (never on a name the kernel would
+//! look up again), symlinks and device nodes made with `symlinkat`/`mknodat` in a directory
+//! descriptor, and inode flags (immutable, append-only, …) set last. The `*at` calls go through
+//! `rustix`, which wraps each system call safely; see `restore::write` for why it is rustix.
 
 use crate::model::{Entry, EntryKind};
-use std::ffi::CString;
+use rustix::fs::{
+    self as rfs, AtFlags, FileType, Gid, IFlags, Mode, OFlags, Stat, Timespec, Timestamps, Uid,
+    XattrFlags,
+};
 use std::io;
-use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-fn cpath(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path contains NUL"))
+/// A name that is no longer what the restore made or found a moment before: an attacker (or
+/// another program) swapped it. Reported as that file's failure, never followed.
+#[derive(Debug, thiserror::Error)]
+#[error("was replaced during the restore (not followed)")]
+pub struct Replaced;
+
+pub fn replaced() -> io::Error {
+    io::Error::other(Replaced)
 }
 
-fn check(rc: libc::c_int) -> io::Result<()> {
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
+pub fn is_replaced(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Replaced>())
+}
+
+/// The kind of a `stat` result, as the tree names kinds.
+pub fn kind_of(st: &Stat) -> Option<EntryKind> {
+    Some(match FileType::from_raw_mode(st.st_mode) {
+        FileType::RegularFile => EntryKind::File,
+        FileType::Directory => EntryKind::Dir,
+        FileType::Symlink => EntryKind::Symlink,
+        FileType::Fifo => EntryKind::Fifo,
+        FileType::CharacterDevice => EntryKind::CharDev,
+        FileType::BlockDevice => EntryKind::BlockDev,
+        FileType::Socket => EntryKind::Socket,
+        FileType::Unknown => return None,
+    })
+}
+
+/// `lstat` of `name` in `dir`; `None` when there is no such name.
+pub fn stat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<Stat>> {
+    match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
+        Ok(st) => Ok(Some(st)),
+        Err(rustix::io::Errno::NOENT) => Ok(None),
+        Err(e) => Err(e.into()),
     }
 }
 
-pub fn symlink(target: &[u8], path: &Path) -> io::Result<()> {
-    std::os::unix::fs::symlink(std::ffi::OsStr::from_bytes(target), path)
-}
-
-/// Creates a fifo, device node or socket file.
-pub fn mknod(path: &Path, e: &Entry) -> io::Result<()> {
-    let c = cpath(path)?;
-    let mode = e.kind.mode_bits() | (e.mode & 0o777);
-    // SAFETY: c is a valid NUL-terminated path.
-    check(unsafe { libc::mknod(c.as_ptr(), mode as libc::mode_t, e.rdev as libc::dev_t) })
-}
-
-/// Owner (when root), mode, xattrs and times, in the order that keeps setuid bits and mtimes.
-pub fn apply(path: &Path, e: &Entry, is_root: bool) -> io::Result<()> {
-    let c = cpath(path)?;
-    if is_root {
-        // SAFETY: c is a valid path; lchown does not follow symlinks.
-        check(unsafe { libc::lchown(c.as_ptr(), e.uid, e.gid) })?;
+/// Opens the folder `name` of `dir` without following a symlink; anything but a folder there
+/// (a symlink swapped in) is [`replaced`].
+pub fn open_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    match rfs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => Ok(fd),
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => Err(replaced()),
+        Err(e) => Err(e.into()),
     }
-    for x in &e.xattrs {
-        let name = CString::new(x.name.clone())
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "xattr name has NUL"))?;
-        // SAFETY: pointers are valid for the given lengths.
-        let rc = unsafe {
-            libc::lsetxattr(
-                c.as_ptr(),
-                name.as_ptr(),
-                x.value.as_ptr().cast(),
-                x.value.len(),
-                0,
-            )
+}
+
+/// Makes the folder `name` in `dir` (0700 while the restore fills it) and opens it. The opened
+/// folder must be the one just made: owned by us and not a symlink, else [`replaced`].
+pub fn make_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
+    match rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700)) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => return Err(replaced()),
+        Err(e) => return Err(e.into()),
+    }
+    let fd = open_dir_at(dir, name)?;
+    if rfs::fstat(&fd)?.st_uid != rustix::process::geteuid().as_raw() {
+        return Err(replaced());
+    }
+    Ok(fd)
+}
+
+/// Creates a new regular file `name` in `dir`, mode 0600, failing if the name exists (whatever
+/// it is: a symlink there is never followed).
+pub fn create_file_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
+    let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    Ok(rfs::openat(dir, name, flags, Mode::from_raw_mode(0o600))?)
+}
+
+/// Opens an existing regular file for reading without following a symlink or blocking on a
+/// fifo swapped in; anything but a regular file is [`replaced`].
+pub fn open_file_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
+    let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+    let fd = match rfs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::LOOP) => return Err(replaced()),
+        Err(e) => return Err(e.into()),
+    };
+    if kind_of(&rfs::fstat(&fd)?) != Some(EntryKind::File) {
+        return Err(replaced());
+    }
+    Ok(fd)
+}
+
+/// Removes `name` from `dir`, a whole folder included, walking it by descriptors: a symlink
+/// anywhere below is removed, never followed.
+pub fn remove_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<()> {
+    let Some(st) = stat_at(dir, name)? else {
+        return Ok(());
+    };
+    if kind_of(&st) != Some(EntryKind::Dir) {
+        return match rfs::unlinkat(dir, name, AtFlags::empty()) {
+            Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+            Err(e) => Err(e.into()),
         };
-        if rc < 0 {
+    }
+    let sub = open_dir_at(dir, name)?;
+    let mut names = Vec::new();
+    for ent in rfs::Dir::read_from(&sub)? {
+        let n = ent?.file_name().to_bytes().to_vec();
+        if n != b"." && n != b".." {
+            names.push(n);
+        }
+    }
+    for n in names {
+        remove_at(sub.as_fd(), &n)?;
+    }
+    match rfs::unlinkat(dir, name, AtFlags::REMOVEDIR) {
+        Ok(()) | Err(rustix::io::Errno::NOENT) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Makes the symlink, fifo, device node or socket `e` as `name` in `dir`.
+pub fn make_special_at(dir: BorrowedFd<'_>, name: &[u8], e: &Entry) -> io::Result<()> {
+    let made = match e.kind {
+        EntryKind::Symlink => rfs::symlinkat(e.target.as_slice(), dir, name),
+        kind => {
+            let ft = FileType::from_raw_mode(kind.mode_bits() as rfs::RawMode);
+            let perm = Mode::from_raw_mode((e.mode & 0o777) as rfs::RawMode);
+            rfs::mknodat(dir, name, ft, perm, e.rdev as rfs::Dev)
+        }
+    };
+    match made {
+        Ok(()) => Ok(()),
+        Err(rustix::io::Errno::EXIST) => Err(replaced()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn times(e: &Entry) -> Timestamps {
+    let t = Timespec {
+        tv_sec: e.mtime.sec,
+        tv_nsec: e.mtime.nsec.into(),
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+fn owner(e: &Entry) -> (Option<Uid>, Option<Gid>) {
+    (Some(Uid::from_raw(e.uid)), Some(Gid::from_raw(e.gid)))
+}
+
+fn set_xattrs(fd: BorrowedFd<'_>, e: &Entry, what: &dyn std::fmt::Display) {
+    for x in &e.xattrs {
+        if let Err(err) = rfs::fsetxattr(fd, x.name.as_slice(), &x.value, XattrFlags::empty()) {
             log::warn!(
-                "{}: xattr {} not restored: {}",
-                path.display(),
+                "{what}: xattr {} not restored: {}",
                 String::from_utf8_lossy(&x.name),
-                io::Error::last_os_error()
+                io::Error::from(err)
             );
         }
     }
-    if e.kind != EntryKind::Symlink {
-        // chmod after chown: chown clears setuid/setgid.
-        // SAFETY: c is a valid path.
-        check(unsafe { libc::chmod(c.as_ptr(), e.mode as libc::mode_t) })?;
+}
+
+/// Owner (as root), xattrs, mode and times on an open file or folder: mode after owner, since
+/// `fchown` clears setuid and setgid bits; times last, since the others change ctime only.
+pub fn apply_fd(fd: BorrowedFd<'_>, e: &Entry, is_root: bool, what: &dyn std::fmt::Display) -> io::Result<()> {
+    if is_root {
+        let (u, g) = owner(e);
+        rfs::fchown(fd, u, g)?;
     }
-    let times = [
-        libc::timespec {
-            tv_sec: e.mtime.sec as libc::time_t,
-            tv_nsec: e.mtime.nsec as libc::c_long,
-        },
-        libc::timespec {
-            tv_sec: e.mtime.sec as libc::time_t,
-            tv_nsec: e.mtime.nsec as libc::c_long,
-        },
-    ];
-    // SAFETY: c is valid, times points to two timespecs.
-    check(unsafe {
-        libc::utimensat(
-            libc::AT_FDCWD,
-            c.as_ptr(),
-            times.as_ptr(),
-            libc::AT_SYMLINK_NOFOLLOW,
-        )
-    })
+    set_xattrs(fd, e, what);
+    rfs::fchmod(fd, Mode::from_raw_mode(e.mode as rfs::RawMode))?;
+    rfs::futimens(fd, &times(e))?;
+    Ok(())
+}
+
+/// Owner (as root), mode and times of the symlink, fifo, device node or socket `name` in `dir`,
+/// through an `O_PATH` descriptor of that very inode (opening a device could act on it). The
+/// inode must be of `e`'s kind and have no other name (a hard link to someone else's file never
+/// gets our metadata), and, when `made_by_us`, be owned by this process: else [`replaced`].
+/// Mode and xattrs go through `/proc/self/fd/N`, which names the inode held, not a path.
+pub fn apply_special_at(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    e: &Entry,
+    is_root: bool,
+    made_by_us: bool,
+    what: &dyn std::fmt::Display,
+) -> io::Result<()> {
+    let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = match rfs::openat(dir, name, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::NOENT) => return Err(replaced()),
+        Err(err) => return Err(err.into()),
+    };
+    let st = rfs::fstat(&fd)?;
+    let ours = !made_by_us || st.st_uid == rustix::process::geteuid().as_raw();
+    if kind_of(&st) != Some(e.kind) || st.st_nlink != 1 || !ours {
+        return Err(replaced());
+    }
+    if is_root {
+        let (u, g) = owner(e);
+        rfs::chownat(&fd, "", u, g, AtFlags::EMPTY_PATH)?;
+    }
+    let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
+    if e.kind != EntryKind::Symlink {
+        for x in &e.xattrs {
+            if let Err(err) = rfs::setxattr(proc.as_str(), x.name.as_slice(), &x.value, XattrFlags::empty()) {
+                log::warn!(
+                    "{what}: xattr {} not restored: {}",
+                    String::from_utf8_lossy(&x.name),
+                    io::Error::from(err)
+                );
+            }
+        }
+        rfs::chmod(proc.as_str(), Mode::from_raw_mode(e.mode as rfs::RawMode))?;
+    } else if !e.xattrs.is_empty() {
+        log::warn!("{what}: xattrs of a symlink are not restored (Linux allows few on symlinks)");
+    }
+    match rfs::utimensat(&fd, "", &times(e), AtFlags::EMPTY_PATH) {
+        Ok(()) => Ok(()),
+        // Kernels before 5.8 take no empty path here: set the times by name, not following
+        // a symlink, and check that the name still holds the inode.
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::BADF) => {
+            rfs::utimensat(dir, name, &times(e), AtFlags::SYMLINK_NOFOLLOW)?;
+            match stat_at(dir, name)? {
+                Some(now) if (now.st_dev, now.st_ino) == (st.st_dev, st.st_ino) => Ok(()),
+                _ => Err(replaced()),
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// Whether `st` already carries `e`'s mode, owner (when root restores) and mtime.
+pub fn same_metadata(st: &Stat, e: &Entry, is_root: bool) -> bool {
+    st.st_mode & 0o7777 == e.mode & 0o7777
+        && (!is_root || (st.st_uid, st.st_gid) == (e.uid, e.gid))
+        && st.st_mtime == e.mtime.sec
+        && st.st_mtime_nsec as i64 == i64::from(e.mtime.nsec)
+}
+
+/// Inode flags that forbid changing a file: set last, cleared before a rerun touches it.
+const PROTECTIVE: IFlags = IFlags::IMMUTABLE.union(IFlags::APPEND);
+
+/// Sets the inode flags `flags` (`FS_IOC_SETFLAGS` bits as `chattr` shows them) on an open
+/// file or folder, after its content and metadata: immutable and append-only forbid changing
+/// either afterwards. Only root may set them; for anyone else this is a no-op, as is `0`.
+pub fn apply_flags(fd: BorrowedFd<'_>, flags: u32, is_root: bool) -> io::Result<()> {
+    if flags == 0 || !is_root {
+        return Ok(());
+    }
+    let want = IFlags::from_bits_retain(flags);
+    let have = rfs::ioctl_getflags(fd)?;
+    if have.contains(want) {
+        return Ok(());
+    }
+    rfs::ioctl_setflags(fd, have | want)?;
+    Ok(())
+}
+
+/// Lifts immutable and append-only from a folder an earlier (interrupted) restore finished, so
+/// a rerun can apply metadata to it again; [`apply_flags`] puts them back at the end.
+/// Only the flags the snapshot records (`recorded`) are lifted: an admin's own `chattr +i` on a
+/// folder in DEST is left in force, and writing into it fails and is reported.
+pub fn lift_protective_flags(fd: BorrowedFd<'_>, recorded: u32, is_root: bool) -> io::Result<()> {
+    let lift = IFlags::from_bits_retain(recorded) & PROTECTIVE;
+    if !is_root || lift.is_empty() {
+        return Ok(());
+    }
+    let have = match rfs::ioctl_getflags(fd) {
+        Ok(f) => f,
+        // Filesystems without inode flags (tmpfs before 6.0, FUSE) have none to lift.
+        Err(rustix::io::Errno::NOTTY | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL) => {
+            return Ok(())
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if have.intersects(lift) {
+        rfs::ioctl_setflags(fd, have - lift)?;
+    }
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! Restore engines: everything that reads snapshots back out of a repository for an admin.
 //!
 //! * [`write`]: writes a snapshot, subtree or file into a destination folder (the engine the
-//!   others call), with [`fsmeta`] applying owners, modes, times and xattrs.
+//!   others call) by directory descriptors: `dest` opens DEST once, `file` writes a regular
+//!   file, [`fsmeta`] makes special files and sets owners, modes, times, xattrs and flags.
 //! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
 //!   Cyrus does and put back as a new folder by [`cyrus_folder`]; [`server`]: every part of a
 //!   host.
@@ -14,8 +15,10 @@
 //! front end: the CLI (and any other) calls these functions and prints their reports.
 
 pub mod cyrus_folder;
+mod dest;
 pub mod diff;
 pub mod entities;
+mod file;
 pub mod find;
 pub mod fsmeta;
 pub mod glob;

@@ -525,20 +525,11 @@ pub fn execute(repo: &Repository, item: &Item, opts: &RestoreOptions) -> Result<
         });
     }
     if item.remove_first && !opts.dry_run {
-        let removed = if item.files_only {
-            remove_files(&item.dest)
+        // By descriptors, like the restore itself: the live folder is in a tree users can write.
+        if item.files_only {
+            crate::restore::remove_files(&item.dest)?;
         } else {
-            std::fs::remove_dir_all(&item.dest)
-        };
-        match removed {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(UserRestoreError::Io {
-                    path: item.dest.display().to_string(),
-                    source,
-                })
-            }
+            crate::restore::remove_tree(&item.dest)?;
         }
     }
     let opts = RestoreOptions {
@@ -559,17 +550,6 @@ pub fn execute(repo: &Repository, item: &Item, opts: &RestoreOptions) -> Result<
         )?,
         new_folder: None,
     })
-}
-
-/// Removes a folder's files (not its subfolders: other mailboxes of a legacy spool).
-fn remove_files(dir: &Path) -> std::io::Result<()> {
-    for e in std::fs::read_dir(dir)? {
-        let e = e?;
-        if !e.file_type()?.is_dir() {
-            std::fs::remove_file(e.path())?;
-        }
-    }
-    Ok(())
 }
 
 /// After every item: writes the mailbox-list file for the new mailboxes into `work_dir` and

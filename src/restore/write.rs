@@ -1,24 +1,35 @@
 //! `restore`: writes a snapshot (or a subtree or file of it) back to a folder with its owners,
 //! modes, times, xattrs, hard links and sparse holes. Every chunk is verified on read; a file that
-//! cannot be restored is reported and the rest goes on. Never writes outside the destination:
-//! names come from the tree decoder, which rejects `..`, `/` and NUL, and no path is followed
-//! through a symlink.
+//! cannot be restored is reported and the rest goes on.
+//!
+//! Writing as root into folders that users can write: DEST is opened once ([`super::dest`]) and
+//! everything below it is walked with directory descriptors. A folder is entered with
+//! `openat(O_DIRECTORY|O_NOFOLLOW)`, made with `mkdirat`; a file is created
+//! `O_CREAT|O_EXCL|O_NOFOLLOW` and gets its owner, xattrs, mode and times on its descriptor;
+//! symlinks, fifos and devices are made with `symlinkat`/`mknodat` and get their metadata through
+//! an `O_PATH` descriptor; hard links are `linkat` between folder descriptors; a rename stays in
+//! one folder descriptor. No name is resolved twice, so a name swapped for a symlink by the
+//! owner of a folder in DEST can never redirect a write or a `chmod`. Where a name turns out to
+//! be something other than what the restore made, that file is reported ("was replaced during
+//! the restore") and nothing is followed. The unsafe system calls are `rustix`'s.
 //!
 //! Resuming: a regular file is written under a temporary name in its own folder
 //! (`.bmbackup-partial-<hash of its name>`), given its owner, mode, xattrs and times, and only
 //! then renamed to its real name. So a file under its real name is always complete, and a rerun
-//! skips it when its size and mtime match the snapshot's; a half-written file left by a killed
-//! run keeps its temporary name and is removed when the rerun reaches that file again.
+//! skips it when its size and mtime match the snapshot's (with `--overwrite`: when its content
+//! hashes to the snapshot's chunk ids and its mode, owner and mtime match). Symlinks, fifos and
+//! devices the killed run made are recognised as done, and DEST gets its folder's metadata
+//! again, so a rerun ends exactly like an uninterrupted restore.
 
 use crate::model::{Entry, EntryKind, Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
-use crate::restore::fsmeta;
 use crate::restore::glob::Glob;
+use crate::restore::{dest, file, fsmeta};
+use rustix::fs::{self as rfs, AtFlags, Stat};
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -61,12 +72,6 @@ pub struct RestoreProgress {
 /// Prefix of the temporary name a file is written under before it is renamed into place.
 pub const PARTIAL_PREFIX: &str = ".bmbackup-partial-";
 
-/// The temporary name of `name` in the same folder: fixed length, so it never exceeds NAME_MAX.
-fn partial_name(name: &[u8]) -> String {
-    let h = blake3::hash(name);
-    format!("{PARTIAL_PREFIX}{}", &h.to_hex()[..16])
-}
-
 /// What a restore did; `failed` lists files not restored and why.
 #[derive(Debug, Default)]
 pub struct RestoreReport {
@@ -92,12 +97,63 @@ impl RestoreReport {
     }
 }
 
-struct Ctx<'a> {
-    repo: &'a Repository,
-    opts: &'a RestoreOptions,
-    links: HashMap<u64, PathBuf>,
-    report: RestoreReport,
-    is_root: bool,
+/// What makes entries of one snapshot names of one file (a hard-link group): the inode number
+/// the backup saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LinkId {
+    pub ino: u64,
+}
+
+/// The hard-link group of `e`, from what its tree entry records.
+pub fn link_id(e: &Entry) -> LinkId {
+    LinkId { ino: e.ino }
+}
+
+/// The inode flags (`FS_IOC_GETFLAGS` bits) recorded for `e`; format 1.1 trees record none.
+pub fn entry_flags(_e: &Entry) -> u32 {
+    0
+}
+
+/// Where the first restored name of a hard-link group is, to link the others to it.
+struct FirstLink {
+    dirs: Vec<Vec<u8>>,
+    name: Vec<u8>,
+    dev: u64,
+    ino: u64,
+}
+
+pub(super) struct Ctx<'a> {
+    pub(super) repo: &'a Repository,
+    pub(super) opts: &'a RestoreOptions,
+    pub(super) report: RestoreReport,
+    pub(super) is_root: bool,
+    root: BorrowedFd<'a>,
+    dest: &'a Path,
+    links: HashMap<LinkId, FirstLink>,
+}
+
+impl Ctx<'_> {
+    fn shown(&self, rel: &[Vec<u8>], name: &[u8]) -> PathBuf {
+        let mut p = self.dest.to_path_buf();
+        for c in rel.iter().map(Vec::as_slice).chain([name]) {
+            p.push(std::ffi::OsStr::from_bytes(c));
+        }
+        p
+    }
+
+    fn fail(&mut self, path: &Path, err: impl std::fmt::Display) {
+        log::error!("{}: not restored: {err}", path.display());
+        self.report
+            .failed
+            .push((path.display().to_string(), err.to_string()));
+    }
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> RestoreError + '_ {
+    move |source| RestoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Restores `path` (raw bytes, `/`-separated, empty for the whole snapshot) of `snap` into `dest`.
@@ -139,37 +195,41 @@ pub fn restore(
             }
         }
     }
-    let mut ctx = Ctx {
-        repo,
-        opts,
-        links: HashMap::new(),
-        report: RestoreReport::default(),
-        // SAFETY: geteuid has no preconditions.
-        is_root: unsafe { libc::geteuid() } == 0,
-    };
-    // A destination made (or found empty) by this restore stands for the restored folder and
-    // gets its metadata; an existing folder such as /tmp is never re-moded.
-    let dest_is_ours = match fs::read_dir(dest) {
-        Ok(mut rd) => rd.next().is_none(),
-        Err(e) => e.kind() == io::ErrorKind::NotFound,
-    };
     if parts.is_empty() {
         folder = snap.manifest.root_meta.as_ref().map(|m| m.as_entry());
     }
-    if !opts.dry_run {
-        fs::create_dir_all(dest).map_err(|source| RestoreError::Io {
-            path: dest.display().to_string(),
-            source,
-        })?;
+    if opts.dry_run {
+        let mut report = RestoreReport::default();
+        match &single {
+            Some(e) => plan_entry(repo, opts, e, dest, &mut report),
+            None => plan_tree(repo, opts, &tree, dest, &mut report),
+        }
+        return Ok(report);
     }
+    let root = dest::open_dest(dest, true).map_err(io_error(dest))?;
+    // DEST stands for the restored folder, and gets its metadata, when it holds nothing but
+    // the folder's own entries (made by this restore or by an interrupted run of it); an
+    // existing folder such as /tmp is never re-moded.
+    let dest_is_ours = single.is_none() && holds_only(root.as_fd(), &tree).map_err(io_error(dest))?;
+    let mut ctx = Ctx {
+        repo,
+        opts,
+        report: RestoreReport::default(),
+        is_root: rustix::process::geteuid().is_root(),
+        root: root.as_fd(),
+        dest,
+        links: HashMap::new(),
+    };
     match single {
-        Some(e) => restore_entry(&mut ctx, &e, dest),
+        Some(e) => restore_entry(&mut ctx, &e, root.as_fd(), &mut Vec::new()),
         None => {
-            restore_tree(&mut ctx, &tree, dest);
+            restore_tree(&mut ctx, &tree, root.as_fd(), &mut Vec::new());
             let wanted = opts.folder_metadata || dest_is_ours;
-            if let (Some(e), true, false) = (&folder, wanted, opts.dry_run) {
-                if let Err(err) = fsmeta::apply(dest, e, ctx.is_root) {
-                    fail(&mut ctx, dest, err);
+            if let (Some(e), true) = (&folder, wanted) {
+                let applied = fsmeta::apply_fd(root.as_fd(), e, ctx.is_root, &dest.display())
+                    .and_then(|()| fsmeta::apply_flags(root.as_fd(), entry_flags(e), ctx.is_root));
+                if let Err(err) = applied {
+                    ctx.fail(dest, err);
                 }
             }
         }
@@ -177,217 +237,372 @@ pub fn restore(
     Ok(ctx.report)
 }
 
-fn restore_tree(ctx: &mut Ctx<'_>, tree: &Tree, dir: &Path) {
+/// Whether the folder `dir` holds no name but `tree`'s entries and temporary names.
+fn holds_only(dir: BorrowedFd<'_>, tree: &Tree) -> io::Result<bool> {
+    for ent in rfs::Dir::read_from(dir)? {
+        let ent = ent?;
+        let name = ent.file_name().to_bytes();
+        let ours = matches!(name, b"." | b"..")
+            || name.starts_with(PARTIAL_PREFIX.as_bytes())
+            || tree.find(name).is_some();
+        if !ours {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn excluded(opts: &RestoreOptions, e: &Entry) -> bool {
+    if e.kind == EntryKind::Dir {
+        return opts.files_only;
+    }
+    opts.exclude.iter().any(|g| g.matches_entry(&e.name, &e.name))
+}
+
+fn plan_tree(
+    repo: &Repository,
+    opts: &RestoreOptions,
+    tree: &Tree,
+    dir: &Path,
+    report: &mut RestoreReport,
+) {
     for e in &tree.entries {
-        restore_entry(ctx, e, dir);
+        plan_entry(repo, opts, e, dir, report);
     }
 }
 
-fn fail(ctx: &mut Ctx<'_>, path: &Path, err: impl std::fmt::Display) {
-    log::error!("{}: not restored: {err}", path.display());
-    ctx.report
-        .failed
-        .push((path.display().to_string(), err.to_string()));
-}
-
-fn restore_entry(ctx: &mut Ctx<'_>, e: &Entry, dir: &Path) {
-    if e.kind == EntryKind::Dir && ctx.opts.files_only {
-        return;
-    }
-    if e.kind != EntryKind::Dir
-        && ctx
-            .opts
-            .exclude
-            .iter()
-            .any(|g| g.matches_entry(&e.name, &e.name))
-    {
+fn plan_entry(
+    repo: &Repository,
+    opts: &RestoreOptions,
+    e: &Entry,
+    dir: &Path,
+    report: &mut RestoreReport,
+) {
+    if excluded(opts, e) {
         return;
     }
     let path = dir.join(std::ffi::OsStr::from_bytes(&e.name));
-    if ctx.opts.dry_run {
-        ctx.report.planned.push(path.display().to_string());
-        if let Some(sub) = e.subtree() {
-            match ctx.repo.read_tree(sub) {
-                Ok(t) => restore_tree(ctx, &t, &path),
-                Err(err) => fail(ctx, &path, err),
-            }
+    report.planned.push(path.display().to_string());
+    if let Some(sub) = e.subtree() {
+        match repo.read_tree(sub) {
+            Ok(t) => plan_tree(repo, opts, &t, &path, report),
+            Err(err) => report
+                .failed
+                .push((path.display().to_string(), err.to_string())),
         }
+    }
+}
+
+fn restore_tree(ctx: &mut Ctx<'_>, tree: &Tree, dir: BorrowedFd<'_>, rel: &mut Vec<Vec<u8>>) {
+    for e in &tree.entries {
+        restore_entry(ctx, e, dir, rel);
+    }
+}
+
+/// A name the tree decoder should never let through; checked again because a wrong one here
+/// would be resolved by the kernel as a path.
+fn bad_name(name: &[u8]) -> bool {
+    name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+}
+
+fn restore_entry(ctx: &mut Ctx<'_>, e: &Entry, dir: BorrowedFd<'_>, rel: &mut Vec<Vec<u8>>) {
+    if excluded(ctx.opts, e) {
         return;
     }
-    let existing = fs::symlink_metadata(&path).ok();
-    if e.kind == EntryKind::Dir {
-        match &existing {
-            Some(md) if md.is_dir() => {}
-            Some(_) if !ctx.opts.overwrite => {
-                return fail(ctx, &path, "exists and is not a folder (use --overwrite)")
-            }
-            _ => {
-                if existing.is_some() {
-                    if let Err(err) = fs::remove_file(&path) {
-                        return fail(ctx, &path, err);
-                    }
-                }
-                if let Err(err) = fs::create_dir(&path) {
-                    return fail(ctx, &path, err);
-                }
-            }
-        }
-        let Some(sub) = e.subtree() else {
-            return fail(ctx, &path, "folder without a tree in the snapshot");
-        };
-        match ctx.repo.read_tree(sub) {
-            Ok(t) => restore_tree(ctx, &t, &path),
-            Err(err) => fail(ctx, &path, err),
-        }
-        ctx.report.dirs += 1;
-        if let Err(err) = fsmeta::apply(&path, e, ctx.is_root) {
-            fail(ctx, &path, err);
-        }
-        return;
+    let path = ctx.shown(rel, &e.name);
+    if bad_name(&e.name) {
+        return ctx.fail(&path, "invalid name in the snapshot");
     }
-    if let Some(md) = &existing {
-        if e.kind == EntryKind::File
-            && md.is_file()
-            && md.size() == e.size
-            && md.mtime() == e.mtime.sec
-            && md.mtime_nsec() == i64::from(e.mtime.nsec)
-        {
-            // Already restored by an earlier (interrupted) run: its mtime is set last.
-            ctx.report.skipped_identical += 1;
-            if e.is_hardlinked() {
-                ctx.links.entry(e.ino).or_insert(path);
-            }
-            return;
-        }
-        if !ctx.opts.overwrite {
-            return fail(ctx, &path, "already exists (use --overwrite to replace it)");
-        }
-        let removed = if md.is_dir() {
-            fs::remove_dir_all(&path)
-        } else {
-            fs::remove_file(&path)
-        };
-        if let Err(err) = removed {
-            return fail(ctx, &path, err);
-        }
-    }
-    if e.is_hardlinked() {
-        if let Some(first) = ctx.links.get(&e.ino) {
-            match fs::hard_link(first, &path) {
-                Ok(()) => {
-                    ctx.report.add_written(e.kind);
-                    return;
-                }
-                Err(err) => log::warn!(
-                    "{}: hard link to {} failed ({err}), writing a copy",
-                    path.display(),
-                    first.display()
-                ),
-            }
-        }
-    }
-    let result = match e.kind {
-        EntryKind::File => write_then_rename(ctx, e, dir, &path),
-        EntryKind::Symlink => fsmeta::symlink(&e.target, &path)
-            .map_err(|source| io_error(&path, source))
-            .and_then(|()| apply(ctx, &path, e)),
-        _ => fsmeta::mknod(&path, e)
-            .map_err(|source| io_error(&path, source))
-            .and_then(|()| apply(ctx, &path, e)),
+    let existing = match fsmeta::stat_at(dir, &e.name) {
+        Ok(st) => st,
+        Err(err) => return ctx.fail(&path, err),
     };
-    if let Err(err) = result {
-        if e.kind != EntryKind::File {
-            let _ = fs::remove_file(&path);
+    if e.kind == EntryKind::Dir {
+        return restore_dir(ctx, e, dir, rel, existing, &path);
+    }
+    match restore_leaf(ctx, e, dir, rel, existing, &path) {
+        Ok(true) => {
+            ctx.report.add_written(e.kind);
+            if let Some(p) = &ctx.opts.progress {
+                p.files.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        return fail(ctx, &path, err);
-    }
-    ctx.report.add_written(e.kind);
-    if let Some(p) = &ctx.opts.progress {
-        p.files.fetch_add(1, Ordering::Relaxed);
-    }
-    if e.is_hardlinked() {
-        ctx.links.insert(e.ino, path);
+        Ok(false) => ctx.report.skipped_identical += 1,
+        Err(err) => ctx.fail(&path, err),
     }
 }
 
-fn io_error(path: &Path, source: io::Error) -> RestoreError {
-    RestoreError::Io {
-        path: path.display().to_string(),
-        source,
-    }
-}
-
-fn apply(ctx: &Ctx<'_>, path: &Path, e: &Entry) -> Result<(), RestoreError> {
-    fsmeta::apply(path, e, ctx.is_root).map_err(|source| io_error(path, source))
-}
-
-/// Writes a regular file under its temporary name with all its metadata, then renames it into
-/// place (see the module doc: this is what makes an interrupted restore safe to resume).
-fn write_then_rename(
+fn restore_dir(
     ctx: &mut Ctx<'_>,
     e: &Entry,
-    dir: &Path,
+    dir: BorrowedFd<'_>,
+    rel: &mut Vec<Vec<u8>>,
+    existing: Option<Stat>,
     path: &Path,
-) -> Result<(), RestoreError> {
-    let tmp = dir.join(partial_name(&e.name));
-    let written = write_file(ctx, e, &tmp)
-        .and_then(|()| apply(ctx, &tmp, e))
-        .and_then(|()| fs::rename(&tmp, path).map_err(|err| io_error(path, err)));
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
+) {
+    let name = e.name.as_slice();
+    let sub = match existing.as_ref().map(fsmeta::kind_of) {
+        Some(Some(EntryKind::Dir)) => fsmeta::open_dir_at(dir, name).and_then(|fd| {
+            fsmeta::lift_protective_flags(fd.as_fd(), entry_flags(e), ctx.is_root)?;
+            Ok(fd)
+        }),
+        Some(_) if !ctx.opts.overwrite => {
+            return ctx.fail(path, "exists and is not a folder (use --overwrite)")
+        }
+        Some(_) => fsmeta::remove_at(dir, name).and_then(|()| fsmeta::make_dir_at(dir, name)),
+        None => fsmeta::make_dir_at(dir, name),
+    };
+    let sub = match sub {
+        Ok(fd) => fd,
+        Err(err) => return ctx.fail(path, err),
+    };
+    let Some(tid) = e.subtree() else {
+        return ctx.fail(path, "folder without a tree in the snapshot");
+    };
+    match ctx.repo.read_tree(tid) {
+        Ok(t) => {
+            rel.push(name.to_vec());
+            restore_tree(ctx, &t, sub.as_fd(), rel);
+            rel.pop();
+        }
+        Err(err) => return ctx.fail(path, err),
     }
-    written
+    ctx.report.dirs += 1;
+    let done = fsmeta::apply_fd(sub.as_fd(), e, ctx.is_root, &path.display())
+        .and_then(|()| still_there(dir, name, &sub))
+        .and_then(|()| fsmeta::apply_flags(sub.as_fd(), entry_flags(e), ctx.is_root));
+    if let Err(err) = done {
+        ctx.fail(path, err);
+    }
 }
 
-/// Writes a file's chunks; runs of zeros become holes so sparse files stay sparse.
-fn write_file(ctx: &mut Ctx<'_>, e: &Entry, path: &Path) -> Result<(), RestoreError> {
-    let io_err = |source| RestoreError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let open = || {
-        OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(path)
-    };
-    let mut f = match open() {
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            // Only a killed earlier run leaves a file under this temporary name.
-            fs::remove_file(path).map_err(io_err)?;
-            log::info!(
-                "{}: removed the half-written copy of an earlier run",
-                path.display()
-            );
-            open()
-        }
-        other => other,
+/// Checks that `name` in `dir` still is the inode held open as `fd` (not swapped meanwhile).
+fn still_there(dir: BorrowedFd<'_>, name: &[u8], fd: &OwnedFd) -> io::Result<()> {
+    let held = rfs::fstat(fd)?;
+    match fsmeta::stat_at(dir, name)? {
+        Some(st) if (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino) => Ok(()),
+        _ => Err(fsmeta::replaced()),
     }
-    .map_err(io_err)?;
-    let mut pos = 0u64;
-    let mut ends_in_hole = false;
-    for c in e.chunks() {
-        let data = ctx.repo.read_chunk(c.id)?;
-        for block in data.chunks(64 << 10) {
-            ends_in_hole = block.iter().all(|&b| b == 0);
-            if ends_in_hole {
-                f.seek(SeekFrom::Current(block.len() as i64))
-                    .map_err(io_err)?;
-            } else {
-                f.write_all(block).map_err(io_err)?;
+}
+
+/// Restores a file, symlink or special file; `Ok(false)` when it was already there.
+fn restore_leaf(
+    ctx: &mut Ctx<'_>,
+    e: &Entry,
+    dir: BorrowedFd<'_>,
+    rel: &[Vec<u8>],
+    existing: Option<Stat>,
+    path: &Path,
+) -> Result<bool, RestoreError> {
+    let name = e.name.as_slice();
+    let first = e
+        .is_hardlinked()
+        .then(|| ctx.links.get(&link_id(e)))
+        .flatten();
+    if let Some(st) = &existing {
+        if already_there(ctx, e, dir, st, path).map_err(io_error(path))? {
+            if e.is_hardlinked() {
+                ctx.links.entry(link_id(e)).or_insert(FirstLink {
+                    dirs: rel.to_vec(),
+                    name: name.to_vec(),
+                    dev: st.st_dev,
+                    ino: st.st_ino,
+                });
             }
+            return Ok(false);
         }
-        pos += data.len() as u64;
-        if let Some(p) = &ctx.opts.progress {
-            p.bytes.fetch_add(data.len() as u64, Ordering::Relaxed);
+        if !ctx.opts.overwrite {
+            return Err(RestoreError::Usage(
+                "already exists (use --overwrite to replace it)".into(),
+            ));
+        }
+        // A new file replaces the old name by rename, atomically; anything else (or a folder
+        // in the way of the rename) goes first.
+        let by_rename = e.kind == EntryKind::File
+            && first.is_none()
+            && fsmeta::kind_of(st) != Some(EntryKind::Dir);
+        if !by_rename {
+            fsmeta::remove_at(dir, name).map_err(io_error(path))?;
         }
     }
-    if ends_in_hole {
-        // A trailing hole is only a seek so far: give the file its length.
-        f.set_len(pos).map_err(io_err)?;
+    if let Some(first) = first {
+        match link_to_first(ctx, first, dir, rel, name) {
+            Ok(()) => return Ok(true),
+            Err(err) if fsmeta::is_replaced(&err) => return Err(io_error(path)(err)),
+            Err(err) => log::warn!(
+                "{}: hard link to {} failed ({err}), writing a copy",
+                path.display(),
+                ctx.shown(&first.dirs, &first.name).display()
+            ),
+        }
     }
-    ctx.report.bytes += pos;
+    let (dev, ino) = match e.kind {
+        EntryKind::File => file::write_then_rename(ctx, e, dir, path)?,
+        _ => make_special(ctx, e, dir, path).map_err(io_error(path))?,
+    };
+    if e.is_hardlinked() {
+        ctx.links.insert(
+            link_id(e),
+            FirstLink {
+                dirs: rel.to_vec(),
+                name: name.to_vec(),
+                dev,
+                ino,
+            },
+        );
+    }
+    Ok(true)
+}
+
+/// Whether the existing `st` at `e`'s name already is `e` (left by an interrupted run, or
+/// the same file restored before), fixing a special file's owner, mode and times if needed.
+fn already_there(
+    ctx: &Ctx<'_>,
+    e: &Entry,
+    dir: BorrowedFd<'_>,
+    st: &Stat,
+    path: &Path,
+) -> io::Result<bool> {
+    if fsmeta::kind_of(st) != Some(e.kind) {
+        return Ok(false);
+    }
+    let name = e.name.as_slice();
+    if e.kind == EntryKind::File {
+        let quick = st.st_size as u64 == e.size
+            && st.st_mtime == e.mtime.sec
+            && st.st_mtime_nsec as i64 == i64::from(e.mtime.nsec);
+        let linked = match e.is_hardlinked().then(|| ctx.links.get(&link_id(e))).flatten() {
+            Some(f) => (f.dev, f.ino) == (st.st_dev, st.st_ino),
+            None => true,
+        };
+        if !quick || !linked {
+            return Ok(false);
+        }
+        if !ctx.opts.overwrite {
+            return Ok(true);
+        }
+        // --overwrite trusts no size and mtime: bit rot and ransomware keep both.
+        return Ok(fsmeta::same_metadata(st, e, ctx.is_root) && file::same_content(dir, name, e)?);
+    }
+    let same = match e.kind {
+        EntryKind::Symlink => rfs::readlinkat(dir, name, Vec::new())?.as_bytes() == e.target,
+        EntryKind::CharDev | EntryKind::BlockDev => st.st_rdev == e.rdev,
+        _ => true,
+    };
+    if !same {
+        return Ok(false);
+    }
+    let mode_ok = e.kind == EntryKind::Symlink || st.st_mode & 0o7777 == e.mode & 0o7777;
+    let owner_ok = !ctx.is_root || (st.st_uid, st.st_gid) == (e.uid, e.gid);
+    let time_ok = st.st_mtime == e.mtime.sec && st.st_mtime_nsec as i64 == i64::from(e.mtime.nsec);
+    if !(mode_ok && owner_ok && time_ok) {
+        fsmeta::apply_special_at(dir, name, e, ctx.is_root, false, &path.display())?;
+    }
+    Ok(true)
+}
+
+/// Makes a symlink, fifo, device node or socket and gives it its metadata; on failure the
+/// name is removed again (unlinking never follows anything).
+fn make_special(
+    ctx: &Ctx<'_>,
+    e: &Entry,
+    dir: BorrowedFd<'_>,
+    path: &Path,
+) -> io::Result<(u64, u64)> {
+    let name = e.name.as_slice();
+    fsmeta::make_special_at(dir, name, e)?;
+    let made = fsmeta::apply_special_at(dir, name, e, ctx.is_root, true, &path.display())
+        .and_then(|()| fsmeta::stat_at(dir, name)?.ok_or_else(fsmeta::replaced));
+    match made {
+        Ok(st) => Ok((st.st_dev, st.st_ino)),
+        Err(err) => {
+            let _ = rfs::unlinkat(dir, name, AtFlags::empty());
+            Err(err)
+        }
+    }
+}
+
+/// Links `name` in `dir` to the group's first restored name, reached again from DEST's
+/// descriptor one folder at a time without following symlinks, and checks the new name is that
+/// inode (the first name's folder may have been swapped meanwhile).
+fn link_to_first(
+    ctx: &Ctx<'_>,
+    first: &FirstLink,
+    dir: BorrowedFd<'_>,
+    rel: &[Vec<u8>],
+    name: &[u8],
+) -> io::Result<()> {
+    let mut held: Option<OwnedFd> = None;
+    if first.dirs != rel {
+        for d in &first.dirs {
+            let from = held.as_ref().map_or(ctx.root, AsFd::as_fd);
+            held = Some(fsmeta::open_dir_at(from, d)?);
+        }
+    }
+    let from = match &held {
+        Some(fd) => fd.as_fd(),
+        None if first.dirs == rel => dir,
+        None => ctx.root,
+    };
+    match rfs::linkat(from, first.name.as_slice(), dir, name, AtFlags::empty()) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::EXIST) => return Err(fsmeta::replaced()),
+        Err(err) => return Err(err.into()),
+    }
+    match fsmeta::stat_at(dir, name)? {
+        Some(st) if (st.st_dev, st.st_ino) == (first.dev, first.ino) => Ok(()),
+        _ => {
+            let _ = rfs::unlinkat(dir, name, AtFlags::empty());
+            Err(fsmeta::replaced())
+        }
+    }
+}
+
+/// Removes the files (not the subfolders) of the folder `path`, by descriptors as
+/// [`remove_tree`] does; a missing folder is no error.
+pub fn remove_files(path: &Path) -> Result<(), RestoreError> {
+    let dir = match dest::open_dest(path, false) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let mut names = Vec::new();
+    for ent in rfs::Dir::read_from(&dir).map_err(|e| io_error(path)(e.into()))? {
+        let ent = ent.map_err(|e| io_error(path)(e.into()))?;
+        if ent.file_type() != rfs::FileType::Directory {
+            names.push(ent.file_name().to_bytes().to_vec());
+        }
+    }
+    for n in names {
+        match fsmeta::stat_at(dir.as_fd(), &n) {
+            Ok(Some(st)) if fsmeta::kind_of(&st) == Some(EntryKind::Dir) => {}
+            _ => rfs::unlinkat(&dir, n.as_slice(), AtFlags::empty())
+                .or_else(|e| if e == rustix::io::Errno::NOENT { Ok(()) } else { Err(e) })
+                .map_err(|e| io_error(path)(e.into()))?,
+        }
+    }
     Ok(())
+}
+
+/// Removes `path` and everything below it without following a symlink anywhere: its parent is
+/// opened as DEST is ([`dest::open_dest`]) and the rest walked by descriptors. A missing path is
+/// no error.
+pub fn remove_tree(path: &Path) -> Result<(), RestoreError> {
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(RestoreError::Usage(format!(
+            "{}: not a folder that can be removed",
+            path.display()
+        )));
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let dir = match dest::open_dest(parent, false) {
+        Ok(fd) => fd,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    fsmeta::remove_at(dir.as_fd(), name.as_bytes()).map_err(io_error(path))
 }
