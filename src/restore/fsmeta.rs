@@ -172,7 +172,12 @@ fn set_xattrs(fd: BorrowedFd<'_>, e: &Entry, what: &dyn std::fmt::Display) {
 
 /// Owner (as root), xattrs, mode and times on an open file or folder: mode after owner, since
 /// `fchown` clears setuid and setgid bits; times last, since the others change ctime only.
-pub fn apply_fd(fd: BorrowedFd<'_>, e: &Entry, is_root: bool, what: &dyn std::fmt::Display) -> io::Result<()> {
+pub fn apply_fd(
+    fd: BorrowedFd<'_>,
+    e: &Entry,
+    is_root: bool,
+    what: &dyn std::fmt::Display,
+) -> io::Result<()> {
     if is_root {
         let (u, g) = owner(e);
         rfs::fchown(fd, u, g)?;
@@ -214,7 +219,12 @@ pub fn apply_special_at(
     let proc = format!("/proc/self/fd/{}", fd.as_raw_fd());
     if e.kind != EntryKind::Symlink {
         for x in &e.xattrs {
-            if let Err(err) = rfs::setxattr(proc.as_str(), x.name.as_slice(), &x.value, XattrFlags::empty()) {
+            if let Err(err) = rfs::setxattr(
+                proc.as_str(),
+                x.name.as_slice(),
+                &x.value,
+                XattrFlags::empty(),
+            ) {
                 log::warn!(
                     "{what}: xattr {} not restored: {}",
                     String::from_utf8_lossy(&x.name),

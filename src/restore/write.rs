@@ -210,7 +210,8 @@ pub fn restore(
     // DEST stands for the restored folder, and gets its metadata, when it holds nothing but
     // the folder's own entries (made by this restore or by an interrupted run of it); an
     // existing folder such as /tmp is never re-moded.
-    let dest_is_ours = single.is_none() && holds_only(root.as_fd(), &tree).map_err(io_error(dest))?;
+    let dest_is_ours =
+        single.is_none() && holds_only(root.as_fd(), &tree).map_err(io_error(dest))?;
     let mut ctx = Ctx {
         repo,
         opts,
@@ -471,7 +472,11 @@ fn already_there(
         let quick = st.st_size as u64 == e.size
             && st.st_mtime == e.mtime.sec
             && st.st_mtime_nsec as i64 == i64::from(e.mtime.nsec);
-        let linked = match e.is_hardlinked().then(|| ctx.links.get(&link_id(e))).flatten() {
+        let linked = match e
+            .is_hardlinked()
+            .then(|| ctx.links.get(&link_id(e)))
+            .flatten()
+        {
             Some(f) => (f.dev, f.ino) == (st.st_dev, st.st_ino),
             None => true,
         };
