@@ -7,9 +7,8 @@
 //! 100 rounds by default, 500 with BMBACKUP_LONG=1.
 
 mod common;
-mod restore_env;
 
-use restore_env::{write, Env, HOST};
+use common::{bytes, is_root, long, write, Env, HOST};
 use std::collections::BTreeSet;
 use std::fs;
 use std::os::unix::fs::{chown, symlink, MetadataExt, PermissionsExt};
@@ -21,19 +20,6 @@ use std::time::Instant;
 /// The uid that owns the source files and the folder restored into: the "attacker".
 const OTHER: u32 = 4242;
 
-fn noise(n: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v = Vec::with_capacity(n);
-    while v.len() < n {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(n);
-    v
-}
-
 fn owned_setuid(path: &Path, data: &[u8], mode: u32) {
     write(path, data);
     chown(path, Some(OTHER), Some(OTHER)).unwrap();
@@ -42,15 +28,15 @@ fn owned_setuid(path: &Path, data: &[u8], mode: u32) {
 
 /// jdoe's mailbox: two large setuid files owned by another uid, and a deep tree of small ones.
 fn make_source(user: &Path) {
-    owned_setuid(&user.join("big1"), &noise(24 << 20, 1), 0o4755);
-    owned_setuid(&user.join("big2"), &noise(10 << 20, 2), 0o6755);
+    owned_setuid(&user.join("big1"), &bytes(24 << 20, 1), 0o4755);
+    owned_setuid(&user.join("big2"), &bytes(10 << 20, 2), 0o6755);
     let mut d = user.join("deep");
     for level in 0..14 {
         d = d.join(format!("d{level}"));
         for i in 0..3 {
             owned_setuid(
                 &d.join(format!("f{i}")),
-                &noise(3000 + i * 1000, level * 10 + i as u64),
+                &bytes(3000 + i * 1000, level * 10 + i as u64),
                 0o4750,
             );
         }
@@ -180,17 +166,16 @@ fn check_round(src: &Path, dest: &Path, failed: &[(PathBuf, String)], swapped: &
 
 #[test]
 fn a_user_swapping_names_for_symlinks_cannot_redirect_a_root_restore() {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !is_root() {
         eprintln!("skipped: needs root (owners and setuid bits are the point)");
         return;
     }
-    let rounds = if restore_env_long() { 500 } else { 100 };
+    let rounds = if long() { 500 } else { 100 };
     let env = Env::new();
     let src = env.path("src");
     let user = src.join("example.com/user/jdoe");
     make_source(&user);
-    env.backup("mail/imap", &src);
+    env.backup(HOST, "mail/imap", &src);
 
     let decoy = env.path("decoy");
     write(
@@ -291,8 +276,4 @@ fn a_user_swapping_names_for_symlinks_cannot_redirect_a_root_restore() {
         temps > 0 && replaced > 0,
         "the attack never landed: make the files bigger"
     );
-}
-
-fn restore_env_long() -> bool {
-    std::env::var("BMBACKUP_LONG").is_ok_and(|v| v == "1")
 }

@@ -526,3 +526,84 @@ fn throughput_against_cp() {
         fs::remove_dir_all(&base).unwrap();
     }
 }
+
+#[test]
+fn overwrite_compares_content_not_size_and_mtime() {
+    use std::os::unix::fs::MetadataExt;
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a/mail.eml"), &bytes(300_000, 7));
+    write(&src.join("a/other.eml"), &bytes(5_000, 8));
+    env.backup(HOST, "p", &src);
+    let dest = env.path("dest");
+    let d = dest.to_str().unwrap();
+    let restore = |extra: &[&str]| {
+        let mut args = vec!["restore", "--host", HOST, "--part", "p", "", d];
+        args.extend_from_slice(extra);
+        env.ok(&args)
+    };
+    restore(&[]);
+    // Rot one byte in the middle, keeping size and mtime; change another's mode only.
+    let rotten = dest.join("a/mail.eml");
+    let md = fs::metadata(&rotten).unwrap();
+    let mut bytes = fs::read(&rotten).unwrap();
+    bytes[150_000] ^= 0x20;
+    fs::write(&rotten, &bytes).unwrap();
+    set_mtime(&rotten, md.mtime(), md.mtime_nsec());
+    let chmodded = dest.join("a/other.eml");
+    fs::set_permissions(
+        &chmodded,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+
+    // Without --overwrite: skipped as identical, as before (size and mtime match).
+    let out = restore(&[]);
+    assert!(out.contains("2 already there and identical"), "{out}");
+    assert_eq!(fs::read(&rotten).unwrap(), bytes);
+
+    // With --overwrite: the content is compared with the snapshot's chunk ids and rewritten.
+    let out = restore(&["--overwrite"]);
+    assert!(out.contains("restored 2 files"), "{out}");
+    assert_same_tree_with(&src, &dest, &exact());
+    // And a third run finds everything identical by content.
+    let out = restore(&["--overwrite"]);
+    assert!(
+        out.contains("restored 0 files") && out.contains("2 already there"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_rerun_over_a_finished_or_interrupted_restore_exits_0_and_matches() {
+    let env = Env::new();
+    let src = env.path("src");
+    generate_tree_with_every_file_type(&src).unwrap();
+    env.backup(HOST, "every", &src);
+    let dest = env.path("dest");
+    let args = [
+        "restore",
+        "--host",
+        HOST,
+        "--part",
+        "every",
+        "",
+        dest.to_str().unwrap(),
+    ];
+    env.ok(&args);
+    // DEST stands for the part's folder: its own mode, owner and mtime are the snapshot's.
+    assert_same_tree_with(&src, &dest, &CompareOptions::default());
+
+    // A run killed midway: some files gone, a half-written one under its temporary name.
+    fs::remove_file(dest.join("regular.txt")).unwrap();
+    let partial = format!(
+        ".bmbackup-partial-{}",
+        &blake3::hash(b"regular.txt").to_hex()[..16]
+    );
+    fs::write(dest.join(&partial), b"half").unwrap();
+    // The rerun of the interrupted restore (symlinks, fifos, devices already there).
+    let out = env.ok(&args);
+    assert!(out.contains("already there and identical"), "{out}");
+    assert_same_tree_with(&src, &dest, &CompareOptions::default());
+    assert_eq!(common::rsync_itemize(&src, &dest), Vec::<String>::new());
+}
