@@ -1,11 +1,13 @@
 //! `kill -9` at random moments of backup, prune and repair. After each crash `check --read-data`
 //! must pass, every earlier snapshot must restore byte-identical, and the next backup must
-//! succeed. 3 rounds of each by default; 20 with BMBACKUP_LONG=1. The seed is printed; set
-//! BMBACKUP_SEED to replay a run.
+//! succeed. 3 rounds of each by default; 20 with BMBACKUP_LONG=1. And `kill -9` during restore:
+//! the rerun exits 0 and leaves exactly the snapshot's tree (10 rounds; 20 with BMBACKUP_LONG=1).
+//! The seed is printed; set BMBACKUP_SEED to replay a run.
 
 mod common;
 
-use common::{bytes, long, seed, Env, Xorshift};
+use bmbackup::gen::generate_tree_with_every_file_type;
+use common::{bytes, diff_trees, long, rsync_itemize, seed, show, Env, Xorshift, HOST};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -141,4 +143,53 @@ fn kill_9_during_backup_prune_and_repair_loses_nothing() {
     env.ok(&["prune"]);
     env.ok(&["repair"]);
     hist.verify(&env, &src);
+}
+
+#[test]
+fn kill_9_during_restore_then_the_rerun_exits_0_with_the_same_tree() {
+    let seed = seed();
+    eprintln!("seed {seed} (BMBACKUP_SEED to replay)");
+    let mut rng = Xorshift(seed | 1);
+    let rounds = if long() { 20 } else { 10 };
+    let env = Env::new();
+    let src = env.path("src");
+    // Every file type (symlinks, fifos, devices, hard links, xattrs, setuid) and enough bytes
+    // for a kill to land in the middle of a file.
+    generate_tree_with_every_file_type(&src).unwrap();
+    for i in 0..12u64 {
+        let p = src.join(format!("big/d{}/f{i}", i % 3));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, bytes(400_000 + 100_000 * i as usize, i)).unwrap();
+    }
+    env.backup(HOST, "mail/imap", &src);
+    let id = env.snapshots()[0]["id"].as_str().unwrap().to_string();
+    let timed = env.path("timed");
+    let started = Instant::now();
+    env.ok(&["restore", &id, timed.to_str().unwrap()]);
+    let restore_time = started.elapsed();
+    assert_eq!(diff_trees(&src, &timed), Vec::<String>::new());
+    let mut clean_reruns = 0;
+    for round in 0..rounds {
+        let dest = env.path(&format!("r{round}"));
+        let args = ["restore", id.as_str(), dest.to_str().unwrap()];
+        // Every third round is killed twice: the rerun of a rerun must finish the job too.
+        for _ in 0..1 + usize::from(round % 3 == 2) {
+            kill_at_random(&env, &args, restore_time, &mut rng);
+        }
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(0), "rerun: {}", show(&out));
+        clean_reruns += 1;
+        assert_eq!(
+            diff_trees(&src, &dest),
+            Vec::<String>::new(),
+            "round {round}"
+        );
+        assert_eq!(
+            rsync_itemize(&src, &dest),
+            Vec::<String>::new(),
+            "round {round}"
+        );
+        fs::remove_dir_all(&dest).unwrap();
+    }
+    eprintln!("{clean_reruns} reruns after kill -9 exited 0 with identical trees");
 }
