@@ -277,3 +277,49 @@ fn a_user_swapping_names_for_symlinks_cannot_redirect_a_root_restore() {
         "the attack never landed: make the files bigger"
     );
 }
+
+#[test]
+fn a_destination_that_its_folder_owner_made_a_symlink_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("jdoe/mail"), b"mail\n");
+    env.backup(HOST, "mail/imap", &src);
+    let decoy = env.path("decoy");
+    fs::create_dir(&decoy).unwrap();
+    let area = env.path("area");
+    fs::create_dir(&area).unwrap();
+    chown(&area, Some(OTHER), Some(OTHER)).unwrap();
+    // The owner of `area` turned the restore's destination into a symlink to the decoy folder.
+    symlink(&decoy, area.join("dest")).unwrap();
+    let before = listing(&decoy);
+    let d = area.join("dest/sub");
+    let err = env.fails(&[
+        "restore",
+        "--host",
+        HOST,
+        "--part",
+        "mail/imap",
+        "",
+        d.to_str().unwrap(),
+    ]);
+    assert!(err.contains("not followed"), "{err}");
+    assert_eq!(listing(&decoy), before);
+    // The admin's own symlink (in a folder only root can write) is followed.
+    let admin = env.path("admin-link");
+    symlink(&decoy, &admin).unwrap();
+    let d = admin.join("sub");
+    env.ok(&[
+        "restore",
+        "--host",
+        HOST,
+        "--part",
+        "mail/imap",
+        "",
+        d.to_str().unwrap(),
+    ]);
+    assert_eq!(fs::read(decoy.join("sub/jdoe/mail")).unwrap(), b"mail\n");
+}

@@ -300,3 +300,140 @@ pub fn lift_protective_flags(fd: BorrowedFd<'_>, recorded: u32, is_root: bool) -
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RootMeta;
+    use std::os::unix::fs::MetadataExt;
+
+    fn entry(kind: EntryKind, mode: u32, uid: u32) -> Entry {
+        let mut e = RootMeta {
+            mode,
+            uid,
+            gid: uid,
+            mtime_sec: 1_000_000_000,
+            mtime_nsec: 5,
+        }
+        .as_entry();
+        e.kind = kind;
+        e
+    }
+
+    fn is_root() -> bool {
+        rustix::process::geteuid().is_root()
+    }
+
+    fn open(p: &std::path::Path) -> OwnedFd {
+        let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+        rfs::open(p, flags, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn setuid_survives_the_owner_change() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = open(t.path());
+        let fd = create_file_at(dir.as_fd(), b"f").unwrap();
+        let uid = if is_root() {
+            4242
+        } else {
+            rustix::process::geteuid().as_raw()
+        };
+        apply_fd(
+            fd.as_fd(),
+            &entry(EntryKind::File, 0o4755, uid),
+            is_root(),
+            &"f",
+        )
+        .unwrap();
+        let md = std::fs::symlink_metadata(t.path().join("f")).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o4755);
+        assert_eq!(
+            (md.uid(), md.mtime(), md.mtime_nsec()),
+            (uid, 1_000_000_000, 5)
+        );
+    }
+
+    #[test]
+    fn a_special_file_with_another_name_never_gets_our_metadata() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = open(t.path());
+        let e = entry(EntryKind::Fifo, 0o640, 0);
+        make_special_at(dir.as_fd(), b"a", &e).unwrap();
+        std::fs::hard_link(t.path().join("a"), t.path().join("b")).unwrap();
+        let before = std::fs::symlink_metadata(t.path().join("a"))
+            .unwrap()
+            .mode();
+        let mut want = e.clone();
+        want.mode = 0o666;
+        let err = apply_special_at(dir.as_fd(), b"b", &want, is_root(), false, &"b").unwrap_err();
+        assert!(is_replaced(&err), "{err}");
+        assert_eq!(
+            std::fs::symlink_metadata(t.path().join("a"))
+                .unwrap()
+                .mode(),
+            before
+        );
+        // A symlink gets owner and times on the link itself, never on its target.
+        let mut link = entry(
+            EntryKind::Symlink,
+            0o777,
+            rustix::process::geteuid().as_raw(),
+        );
+        link.target = b"a".to_vec();
+        make_special_at(dir.as_fd(), b"l", &link).unwrap();
+        apply_special_at(dir.as_fd(), b"l", &link, is_root(), true, &"l").unwrap();
+        let md = std::fs::symlink_metadata(t.path().join("l")).unwrap();
+        assert_eq!((md.mtime(), md.mtime_nsec()), (1_000_000_000, 5));
+        assert_ne!(
+            std::fs::symlink_metadata(t.path().join("a"))
+                .unwrap()
+                .mtime(),
+            1_000_000_000
+        );
+    }
+
+    #[test]
+    fn names_that_exist_are_never_taken_over() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = open(t.path());
+        std::fs::create_dir(t.path().join("outside")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("outside"), t.path().join("d")).unwrap();
+        assert!(is_replaced(&make_dir_at(dir.as_fd(), b"d").unwrap_err()));
+        assert!(is_replaced(&open_dir_at(dir.as_fd(), b"d").unwrap_err()));
+        assert!(create_file_at(dir.as_fd(), b"d").is_err());
+        std::fs::write(t.path().join("outside/keep"), b"x").unwrap();
+        std::fs::create_dir(t.path().join("tree")).unwrap();
+        std::os::unix::fs::symlink(t.path().join("outside"), t.path().join("tree/in")).unwrap();
+        remove_at(dir.as_fd(), b"tree").unwrap();
+        assert!(!t.path().join("tree").exists());
+        assert!(t.path().join("outside/keep").exists());
+    }
+
+    #[test]
+    fn protective_flags_go_on_last_and_come_off_for_a_rerun() {
+        if !is_root() {
+            return;
+        }
+        let t = tempfile::tempdir().unwrap();
+        let dir = open(t.path());
+        let sub = make_dir_at(dir.as_fd(), b"d").unwrap();
+        let imm = IFlags::IMMUTABLE.bits();
+        match apply_flags(sub.as_fd(), imm, true) {
+            Ok(()) => {}
+            // A filesystem without inode flags: nothing to test here.
+            Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => return,
+            Err(e) => panic!("{e}"),
+        }
+        assert!(create_file_at(sub.as_fd(), b"f").is_err());
+        lift_protective_flags(sub.as_fd(), imm, true).unwrap();
+        create_file_at(sub.as_fd(), b"f").unwrap();
+        // Flags the snapshot does not record are left alone.
+        apply_flags(sub.as_fd(), imm, true).unwrap();
+        lift_protective_flags(sub.as_fd(), 0, true).unwrap();
+        assert!(rfs::ioctl_getflags(&sub)
+            .unwrap()
+            .contains(IFlags::IMMUTABLE));
+        lift_protective_flags(sub.as_fd(), imm, true).unwrap();
+    }
+}

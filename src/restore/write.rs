@@ -235,6 +235,13 @@ pub fn restore(
             }
         }
     }
+    // DEST's own name was looked up once, at the start; if it now leads elsewhere, what was
+    // written is not where the admin will look: say so.
+    let held = rfs::fstat(&root).map_err(|e| io_error(dest)(e.into()))?;
+    let again = dest::open_dest(dest, false).and_then(|fd| Ok(rfs::fstat(&fd)?));
+    if !again.is_ok_and(|st| (st.st_dev, st.st_ino) == (held.st_dev, held.st_ino)) {
+        ctx.fail(dest, fsmeta::replaced());
+    }
     Ok(ctx.report)
 }
 
