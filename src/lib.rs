@@ -82,7 +82,12 @@
 //! # Restore
 //! [`restore`] writes each regular file under a temporary name in its folder, gives it its
 //! metadata, then renames it: a file under its real name is complete, so an interrupted restore
-//! is resumed by running it again (same size and mtime: skipped). `--at WHEN`
+//! is resumed by running it again (same size and mtime: skipped; with `--overwrite`, same
+//! content by chunk hash). Restore runs as root in trees users can write, so it opens DEST once
+//! and works only through directory descriptors (`openat` with `O_NOFOLLOW`, `mkdirat`,
+//! `O_EXCL` creates, `fchown`/`fchmod`/`futimens` on the descriptor, `renameat` in one folder;
+//! rustix's wrappers): no name is resolved twice, and a name swapped for a symlink is that
+//! file's reported failure, never followed. `--at WHEN`
 //! ([`restore::when`]) picks per host and part the snapshot of that folder name, else the newest
 //! complete snapshot started at or before WHEN (a time means all of its last unit: a second
 //! includes its nanoseconds); [`restore::user`] restores a user's or shared mailbox, whose
