@@ -28,8 +28,8 @@ fn owned_setuid(path: &Path, data: &[u8], mode: u32) {
 
 /// jdoe's mailbox: two large setuid files owned by another uid, and a deep tree of small ones.
 fn make_source(user: &Path) {
-    owned_setuid(&user.join("big1"), &bytes(24 << 20, 1), 0o4755);
-    owned_setuid(&user.join("big2"), &bytes(10 << 20, 2), 0o6755);
+    owned_setuid(&user.join("big1"), &bytes(16 << 20, 1), 0o4755);
+    owned_setuid(&user.join("big2"), &bytes(8 << 20, 2), 0o6755);
     let mut d = user.join("deep");
     for level in 0..14 {
         d = d.join(format!("d{level}"));
@@ -104,11 +104,9 @@ fn attack(root: &Path, decoy: &Path, stop: &AtomicBool, log: &Attacks) {
                         log.temps.fetch_add(1, Ordering::Relaxed);
                     }
                 } else if ft.is_dir() && !name.to_string_lossy().starts_with(".moved") {
-                    if n % 23 == 0
-                        && fs::rename(&path, dir.join(format!(".moved-{n}"))).is_ok()
-                        && symlink(&target, &path).is_ok()
-                    {
+                    if n % 23 == 0 && fs::rename(&path, dir.join(format!(".moved-{n}"))).is_ok() {
                         log.dirs.lock().unwrap().push(path.clone());
+                        let _ = symlink(&target, &path);
                     } else {
                         todo.push(path);
                     }
@@ -248,9 +246,20 @@ fn a_user_swapping_names_for_symlinks_cannot_redirect_a_root_restore() {
         attacker.join().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         let code = out.status.code();
-        assert!(matches!(code, Some(0 | 3)), "{argv:?}: {code:?}\n{stderr}");
-        partial_runs += usize::from(code == Some(3));
-        let failed = reported(&stderr);
+        // Exit 1: a folder on DEST's own path was swapped while it was being made, and the
+        // restore refused to start: all of DEST is reported.
+        let refused = code == Some(1)
+            && stderr.contains("error: ")
+            && (stderr.contains("replaced during the restore") || stderr.contains("not followed"));
+        assert!(
+            matches!(code, Some(0 | 3)) || refused,
+            "{argv:?}: {code:?}\n{stderr}"
+        );
+        partial_runs += usize::from(code != Some(0));
+        let mut failed = reported(&stderr);
+        if refused {
+            failed.push((dest_root.clone(), "replaced during the restore".into()));
+        }
         replaced += failed
             .iter()
             .filter(|(_, e)| e.contains("replaced during the restore"))
@@ -268,7 +277,7 @@ fn a_user_swapping_names_for_symlinks_cannot_redirect_a_root_restore() {
     let dirs = log.dirs.lock().unwrap().len();
     eprintln!(
         "{rounds} rounds in {:?}: {temps} temporary names and {dirs} folders swapped for \
-         symlinks; {partial_runs} runs exited 3 with {failed_files} files reported, {replaced} \
+         symlinks; {partial_runs} runs exited 3 (or 1, DEST refused) with {failed_files} files reported, {replaced} \
          of them 'replaced during the restore'; decoy tree unchanged",
         started.elapsed()
     );
