@@ -49,13 +49,15 @@ pub fn stat_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<Option<Stat>> {
     }
 }
 
-/// Opens the folder `name` of `dir` without following a symlink; anything but a folder there
-/// (a symlink swapped in) is [`replaced`].
+/// Opens the folder `name` of `dir`, just seen or made, without following a symlink; anything
+/// but a folder there (a symlink swapped in), or nothing any more, is [`replaced`].
 pub fn open_dir_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     match rfs::openat(dir, name, flags, Mode::empty()) {
         Ok(fd) => Ok(fd),
-        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR) => Err(replaced()),
+        Err(rustix::io::Errno::LOOP | rustix::io::Errno::NOTDIR | rustix::io::Errno::NOENT) => {
+            Err(replaced())
+        }
         Err(e) => Err(e.into()),
     }
 }
