@@ -279,8 +279,8 @@ fn a_user_swapping_names_for_symlinks_cannot_redirect_a_root_restore() {
     eprintln!(
         "{rounds} rounds in {:?}: {temps} temporary names and {dirs} folders swapped for \
          symlinks; {partial_runs} runs exited 3 and {refused_runs} refused DEST (exit 1), with \
-         {failed_files} files reported, {replaced} of them 'replaced during the restore'; decoy tree \
-         unchanged",
+         {failed_files} files reported, {replaced} of them 'replaced during the restore'; decoy \
+         tree unchanged",
         started.elapsed()
     );
     assert!(

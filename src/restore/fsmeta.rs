@@ -15,7 +15,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 /// A name that is no longer what the restore made or found a moment before: an attacker (or
 /// another program) swapped it. Reported as that file's failure, never followed.
 #[derive(Debug, thiserror::Error)]
-#[error("was replaced during the restore (not followed)")]
+#[error("was replaced during the restore (not followed); see who changes it, then rerun")]
 pub struct Replaced;
 
 pub fn replaced() -> io::Error {
