@@ -54,6 +54,7 @@ pub(super) fn write_then_rename(
         other => other,
     }
     .map_err(io_err(path))?;
+    fsmeta::apply_early_flags(fd.as_fd(), entry_flags(e), ctx.is_root);
     let mut f = File::from(fd);
     let written = write_data(ctx, e, &mut f, path)
         .and_then(|()| {
@@ -61,8 +62,11 @@ pub(super) fn write_then_rename(
         })
         .and_then(|()| rename_checked(dir, &tmp, &e.name, &f).map_err(io_err(path)));
     match written {
+        // A hard-linked file gets its flags once all its names are linked (see write.rs).
+        Ok(id) if e.is_hardlinked() => Ok(id),
         Ok(id) => {
-            fsmeta::apply_flags(f.as_fd(), entry_flags(e), ctx.is_root).map_err(io_err(path))?;
+            fsmeta::apply_flags(f.as_fd(), entry_flags(e), ctx.is_root, &path.display())
+                .map_err(io_err(path))?;
             Ok(id)
         }
         Err(err) => {
@@ -146,4 +150,22 @@ pub(super) fn same_content(dir: BorrowedFd<'_>, name: &[u8], e: &Entry) -> io::R
         total += u64::from(c.len);
     }
     Ok(total == e.size && f.read(&mut [0u8; 1])? == 0)
+}
+
+/// Sets `e`'s inode flags on the file an earlier run already restored under its real name
+/// (`st`, found a moment ago): only on that very inode, and only when it has no other name.
+pub(super) fn flags_on_existing(
+    ctx: &Ctx<'_>,
+    e: &Entry,
+    dir: BorrowedFd<'_>,
+    st: &rfs::Stat,
+    path: &Path,
+) -> Result<(), RestoreError> {
+    let fd = fsmeta::open_file_at(dir, &e.name).map_err(io_err(path))?;
+    let now = rfs::fstat(&fd).map_err(|err| io_err(path)(err.into()))?;
+    if (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino) || now.st_nlink != 1 {
+        return Err(io_err(path)(fsmeta::replaced()));
+    }
+    fsmeta::apply_flags(fd.as_fd(), entry_flags(e), ctx.is_root, &path.display())
+        .map_err(io_err(path))
 }

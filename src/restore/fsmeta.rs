@@ -266,18 +266,66 @@ const PROTECTIVE: IFlags = IFlags::IMMUTABLE.union(IFlags::APPEND);
 
 /// Sets the inode flags `flags` (`FS_IOC_SETFLAGS` bits as `chattr` shows them) on an open
 /// file or folder, after its content and metadata: immutable and append-only forbid changing
-/// either afterwards. Only root may set them; for anyone else this is a no-op, as is `0`.
-pub fn apply_flags(fd: BorrowedFd<'_>, flags: u32, is_root: bool) -> io::Result<()> {
+/// either afterwards. Only root may set them; for anyone else this is a no-op, as is `0`. A flag
+/// the destination filesystem does not keep (ext4 has no no-COW, tmpfs few flags) is a warning,
+/// and the others are still set.
+pub fn apply_flags(
+    fd: BorrowedFd<'_>,
+    flags: u32,
+    is_root: bool,
+    what: &dyn std::fmt::Display,
+) -> io::Result<()> {
     if flags == 0 || !is_root {
         return Ok(());
     }
     let want = IFlags::from_bits_retain(flags);
-    let have = rfs::ioctl_getflags(fd)?;
+    let unsupported = |err: rustix::io::Errno| {
+        matches!(
+            err,
+            rustix::io::Errno::NOTTY | rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::INVAL
+        )
+    };
+    let have = match rfs::ioctl_getflags(fd) {
+        Ok(f) => f,
+        Err(err) if unsupported(err) => {
+            log::warn!("{what}: inode flags {flags:#x} not restored: the filesystem keeps none");
+            return Ok(());
+        }
+        Err(err) => return Err(err.into()),
+    };
     if have.contains(want) {
         return Ok(());
     }
-    rfs::ioctl_setflags(fd, have | want)?;
+    match rfs::ioctl_setflags(fd, have | want) {
+        Ok(()) => return Ok(()),
+        Err(err) if unsupported(err) => {}
+        Err(err) => return Err(err.into()),
+    }
+    // One flag the filesystem refuses fails them all: set them one by one.
+    let mut now = have;
+    for bit in (0..32).map(|i| 1u32 << i).filter(|b| flags & b != 0) {
+        let one = IFlags::from_bits_retain(bit);
+        match rfs::ioctl_setflags(fd, now | one) {
+            Ok(()) => now |= one,
+            Err(err) if unsupported(err) => {
+                log::warn!(
+                    "{what}: inode flag {bit:#x} not restored: the filesystem does not keep it"
+                )
+            }
+            Err(err) => return Err(err.into()),
+        }
+    }
     Ok(())
+}
+
+/// The no-copy-on-write flag works only on an empty file: set before any byte is written.
+pub fn apply_early_flags(fd: BorrowedFd<'_>, flags: u32, is_root: bool) {
+    let early = flags & IFlags::NOCOW.bits();
+    if early != 0 && is_root {
+        // Only btrfs keeps it; elsewhere apply_flags warns once at the end.
+        let _ = rfs::ioctl_getflags(fd)
+            .and_then(|have| rfs::ioctl_setflags(fd, have | IFlags::from_bits_retain(early)));
+    }
 }
 
 /// Lifts immutable and append-only from a folder an earlier (interrupted) restore finished, so
@@ -419,7 +467,7 @@ mod tests {
         let dir = open(t.path());
         let sub = make_dir_at(dir.as_fd(), b"d").unwrap();
         let imm = IFlags::IMMUTABLE.bits();
-        match apply_flags(sub.as_fd(), imm, true) {
+        match apply_flags(sub.as_fd(), imm, true, &"d") {
             Ok(()) => {}
             // A filesystem without inode flags: nothing to test here.
             Err(e) if e.raw_os_error() == Some(libc::ENOTTY) => return,
@@ -429,7 +477,7 @@ mod tests {
         lift_protective_flags(sub.as_fd(), imm, true).unwrap();
         create_file_at(sub.as_fd(), b"f").unwrap();
         // Flags the snapshot does not record are left alone.
-        apply_flags(sub.as_fd(), imm, true).unwrap();
+        apply_flags(sub.as_fd(), imm, true, &"d").unwrap();
         lift_protective_flags(sub.as_fd(), 0, true).unwrap();
         assert!(rfs::ioctl_getflags(&sub)
             .unwrap()

@@ -2,7 +2,8 @@
 //!
 //! * [`write`]: writes a snapshot, subtree or file into a destination folder (the engine the
 //!   others call) by directory descriptors: `dest` opens DEST once, `file` writes a regular
-//!   file, [`fsmeta`] makes special files and sets owners, modes, times, xattrs and flags.
+//!   file, `links` makes hard links, [`fsmeta`] makes special files and sets owners, modes,
+//!   times, xattrs and flags.
 //! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
 //!   Cyrus does and put back as a new folder by [`cyrus_folder`]; [`server`]: every part of a
 //!   host.
@@ -23,6 +24,7 @@ pub mod find;
 pub mod fsmeta;
 pub mod glob;
 pub mod history;
+mod links;
 pub mod ls;
 pub mod mailboxes;
 pub mod server;
@@ -31,4 +33,5 @@ pub mod user;
 pub mod when;
 mod write;
 
+pub use links::{link_id, LinkId};
 pub use write::*;

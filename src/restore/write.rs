@@ -24,6 +24,7 @@
 use crate::model::{Entry, EntryKind, Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
 use crate::restore::glob::Glob;
+use crate::restore::links::{link_group_flags, link_id, link_to_first, FirstLink, LinkId};
 use crate::restore::{dest, file, fsmeta};
 use rustix::fs::{self as rfs, AtFlags, Stat};
 use std::collections::HashMap;
@@ -97,29 +98,9 @@ impl RestoreReport {
     }
 }
 
-/// What makes entries of one snapshot names of one file (a hard-link group): the inode number
-/// the backup saw.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LinkId {
-    pub ino: u64,
-}
-
-/// The hard-link group of `e`, from what its tree entry records.
-pub fn link_id(e: &Entry) -> LinkId {
-    LinkId { ino: e.ino }
-}
-
-/// The inode flags (`FS_IOC_GETFLAGS` bits) recorded for `e`; format 1.1 trees record none.
-pub fn entry_flags(_e: &Entry) -> u32 {
-    0
-}
-
-/// Where the first restored name of a hard-link group is, to link the others to it.
-struct FirstLink {
-    dirs: Vec<Vec<u8>>,
-    name: Vec<u8>,
-    dev: u64,
-    ino: u64,
+/// The inode flags (`FS_IOC_GETFLAGS` bits, [`crate::model::inode_flags`]) recorded for `e`.
+pub fn entry_flags(e: &Entry) -> u32 {
+    e.flags
 }
 
 pub(super) struct Ctx<'a> {
@@ -127,13 +108,13 @@ pub(super) struct Ctx<'a> {
     pub(super) opts: &'a RestoreOptions,
     pub(super) report: RestoreReport,
     pub(super) is_root: bool,
-    root: BorrowedFd<'a>,
+    pub(super) root: BorrowedFd<'a>,
     dest: &'a Path,
-    links: HashMap<LinkId, FirstLink>,
+    pub(super) links: HashMap<LinkId, FirstLink>,
 }
 
 impl Ctx<'_> {
-    fn shown(&self, rel: &[Vec<u8>], name: &[u8]) -> PathBuf {
+    pub(super) fn shown(&self, rel: &[Vec<u8>], name: &[u8]) -> PathBuf {
         let mut p = self.dest.to_path_buf();
         for c in rel.iter().map(Vec::as_slice).chain([name]) {
             p.push(std::ffi::OsStr::from_bytes(c));
@@ -141,7 +122,7 @@ impl Ctx<'_> {
         p
     }
 
-    fn fail(&mut self, path: &Path, err: impl std::fmt::Display) {
+    pub(super) fn fail(&mut self, path: &Path, err: impl std::fmt::Display) {
         log::error!("{}: not restored: {err}", path.display());
         self.report
             .failed
@@ -228,13 +209,21 @@ pub fn restore(
             let wanted = opts.folder_metadata || dest_is_ours;
             if let (Some(e), true) = (&folder, wanted) {
                 let applied = fsmeta::apply_fd(root.as_fd(), e, ctx.is_root, &dest.display())
-                    .and_then(|()| fsmeta::apply_flags(root.as_fd(), entry_flags(e), ctx.is_root));
+                    .and_then(|()| {
+                        fsmeta::apply_flags(
+                            root.as_fd(),
+                            entry_flags(e),
+                            ctx.is_root,
+                            &dest.display(),
+                        )
+                    });
                 if let Err(err) = applied {
                     ctx.fail(dest, err);
                 }
             }
         }
     }
+    link_group_flags(&mut ctx);
     // DEST's own name was looked up once, at the start; if it now leads elsewhere, what was
     // written is not where the admin will look: say so.
     let held = rfs::fstat(&root).map_err(|e| io_error(dest)(e.into()))?;
@@ -264,7 +253,9 @@ fn excluded(opts: &RestoreOptions, e: &Entry) -> bool {
     if e.kind == EntryKind::Dir {
         return opts.files_only;
     }
-    opts.exclude.iter().any(|g| g.matches_entry(&e.name, &e.name))
+    opts.exclude
+        .iter()
+        .any(|g| g.matches_entry(&e.name, &e.name))
 }
 
 fn plan_tree(
@@ -378,7 +369,9 @@ fn restore_dir(
     ctx.report.dirs += 1;
     let done = fsmeta::apply_fd(sub.as_fd(), e, ctx.is_root, &path.display())
         .and_then(|()| still_there(dir, name, &sub))
-        .and_then(|()| fsmeta::apply_flags(sub.as_fd(), entry_flags(e), ctx.is_root));
+        .and_then(|()| {
+            fsmeta::apply_flags(sub.as_fd(), entry_flags(e), ctx.is_root, &path.display())
+        });
     if let Err(err) = done {
         ctx.fail(path, err);
     }
@@ -415,7 +408,11 @@ fn restore_leaf(
                     name: name.to_vec(),
                     dev: st.st_dev,
                     ino: st.st_ino,
+                    flags: entry_flags(e),
                 });
+            } else if e.kind == EntryKind::File && entry_flags(e) != 0 {
+                // The interrupted run may have died between the rename and the flags.
+                file::flags_on_existing(ctx, e, dir, st, path)?;
             }
             return Ok(false);
         }
@@ -456,6 +453,7 @@ fn restore_leaf(
                 name: name.to_vec(),
                 dev,
                 ino,
+                flags: entry_flags(e),
             },
         );
     }
@@ -534,42 +532,6 @@ fn make_special(
     }
 }
 
-/// Links `name` in `dir` to the group's first restored name, reached again from DEST's
-/// descriptor one folder at a time without following symlinks, and checks the new name is that
-/// inode (the first name's folder may have been swapped meanwhile).
-fn link_to_first(
-    ctx: &Ctx<'_>,
-    first: &FirstLink,
-    dir: BorrowedFd<'_>,
-    rel: &[Vec<u8>],
-    name: &[u8],
-) -> io::Result<()> {
-    let mut held: Option<OwnedFd> = None;
-    if first.dirs != rel {
-        for d in &first.dirs {
-            let from = held.as_ref().map_or(ctx.root, AsFd::as_fd);
-            held = Some(fsmeta::open_dir_at(from, d)?);
-        }
-    }
-    let from = match &held {
-        Some(fd) => fd.as_fd(),
-        None if first.dirs == rel => dir,
-        None => ctx.root,
-    };
-    match rfs::linkat(from, first.name.as_slice(), dir, name, AtFlags::empty()) {
-        Ok(()) => {}
-        Err(rustix::io::Errno::EXIST) => return Err(fsmeta::replaced()),
-        Err(err) => return Err(err.into()),
-    }
-    match fsmeta::stat_at(dir, name)? {
-        Some(st) if (st.st_dev, st.st_ino) == (first.dev, first.ino) => Ok(()),
-        _ => {
-            let _ = rfs::unlinkat(dir, name, AtFlags::empty());
-            Err(fsmeta::replaced())
-        }
-    }
-}
-
 /// Removes the files (not the subfolders) of the folder `path`, by descriptors as
 /// [`remove_tree`] does; a missing folder is no error.
 pub fn remove_files(path: &Path) -> Result<(), RestoreError> {
@@ -589,7 +551,13 @@ pub fn remove_files(path: &Path) -> Result<(), RestoreError> {
         match fsmeta::stat_at(dir.as_fd(), &n) {
             Ok(Some(st)) if fsmeta::kind_of(&st) == Some(EntryKind::Dir) => {}
             _ => rfs::unlinkat(&dir, n.as_slice(), AtFlags::empty())
-                .or_else(|e| if e == rustix::io::Errno::NOENT { Ok(()) } else { Err(e) })
+                .or_else(|e| {
+                    if e == rustix::io::Errno::NOENT {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
                 .map_err(|e| io_error(path)(e.into()))?,
         }
     }
