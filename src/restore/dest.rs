@@ -8,8 +8,9 @@
 //! sticky folder such as `/tmp` when the symlink itself is theirs (the kernel's
 //! `protected_symlinks` rule). So `/var/spool/cyrus -> /data/cyrus` made by the admin works,
 //! while a mailbox folder that its owner swapped for a symlink to `/etc` is refused with an error
-//! naming it. Missing folders are made one by one (`mkdirat`, 0755 less the umask) and opened
-//! with `O_NOFOLLOW`, so a name swapped between the two is refused too.
+//! naming it. Missing folders are made one by one (`mkdirat`, then 0755 or the asked mode and
+//! owner set on the descriptor) and opened with `O_NOFOLLOW`, so a name swapped between the two
+//! is refused too.
 
 use crate::model::EntryKind;
 use crate::restore::fsmeta::{kind_of, open_dir_at, stat_at};
@@ -47,6 +48,32 @@ fn trusted_link(dir: &Stat, link: &Stat) -> bool {
 
 /// Opens DEST (see the module doc), creating it and its missing parents when `create`.
 pub fn open_dest(path: &Path, create: bool) -> io::Result<OwnedFd> {
+    open_folder(path, create.then_some(NewFolders::default()))
+}
+
+/// How [`open_folder`] makes the folders it finds missing.
+#[derive(Clone, Copy, Debug)]
+pub struct NewFolders {
+    /// Permission bits, set on the folder's descriptor (not left to the umask).
+    pub mode: u32,
+    /// Owner and group, set on the descriptor when root restores; `None` keeps root's.
+    pub owner: Option<(u32, u32)>,
+}
+
+impl Default for NewFolders {
+    fn default() -> Self {
+        NewFolders {
+            mode: 0o755,
+            owner: None,
+        }
+    }
+}
+
+/// Opens the folder `path` as a restore opens DEST (see the module doc), making the missing
+/// ones as `new` says (none made when `None`). For restore code that writes other files than a
+/// snapshot's (e.g. a Cyrus mailbox's new header): open the folder here, then write with
+/// [`crate::restore::fsmeta::write_new_file_at`].
+pub fn open_folder(path: &Path, new: Option<NewFolders>) -> io::Result<OwnedFd> {
     let raw = path.as_os_str().as_bytes();
     let mut cur = open_abs(if raw.starts_with(b"/") { "/" } else { "." })?;
     let mut todo: VecDeque<Vec<u8>> = components(raw).collect();
@@ -58,12 +85,25 @@ pub fn open_dest(path: &Path, create: bool) -> io::Result<OwnedFd> {
         }
         let shown = || String::from_utf8_lossy(&c).into_owned();
         match stat_at(cur.as_fd(), &c)? {
-            None if create => {
-                match rfs::mkdirat(&cur, c.as_slice(), Mode::from_raw_mode(0o755)) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+            None if new.is_some() => {
+                let made = match rfs::mkdirat(&cur, c.as_slice(), Mode::from_raw_mode(0o700)) {
+                    Ok(()) => true,
+                    Err(rustix::io::Errno::EXIST) => false,
                     Err(e) => return Err(e.into()),
-                }
+                };
                 cur = open_dir_at(cur.as_fd(), &c)?;
+                if let (true, Some(n)) = (made, new) {
+                    if let (Some((uid, gid)), true) =
+                        (n.owner, rustix::process::geteuid().is_root())
+                    {
+                        rfs::fchown(
+                            &cur,
+                            Some(rfs::Uid::from_raw(uid)),
+                            Some(rfs::Gid::from_raw(gid)),
+                        )?;
+                    }
+                    rfs::fchmod(&cur, Mode::from_raw_mode(n.mode & 0o7777))?;
+                }
             }
             None => {
                 return Err(io::Error::new(
@@ -145,6 +185,26 @@ mod tests {
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).unwrap();
         open_dest(&open.join("mailbox/Restored"), true).unwrap();
         assert!(t.path().join("elsewhere/Restored").is_dir());
+    }
+
+    #[test]
+    fn new_folders_get_their_mode_and_owner_on_the_descriptor() {
+        let t = tempfile::tempdir().unwrap();
+        let root = rustix::process::geteuid().is_root();
+        let owner = root.then_some((4242, 4243));
+        let new = NewFolders {
+            mode: 0o2750,
+            owner,
+        };
+        open_folder(&t.path().join("a/b"), Some(new)).unwrap();
+        for p in ["a", "a/b"] {
+            let md = std::fs::metadata(t.path().join(p)).unwrap();
+            assert_eq!(md.permissions().mode() & 0o7777, 0o2750, "{p}");
+            if root {
+                use std::os::unix::fs::MetadataExt;
+                assert_eq!((md.uid(), md.gid()), (4242, 4243), "{p}");
+            }
+        }
     }
 
     #[test]

@@ -84,6 +84,28 @@ pub fn create_file_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
     Ok(rfs::openat(dir, name, flags, Mode::from_raw_mode(0o600))?)
 }
 
+/// Writes `data` as the new regular file `name` in `dir` (never over an existing name, never
+/// through a symlink), synced, with `owner` (when root) and then `mode` set on its descriptor.
+/// For restore code that writes files of its own (a Cyrus mailbox's new header) into a folder
+/// opened with [`crate::restore::dest::open_folder`].
+pub fn write_new_file_at(
+    dir: BorrowedFd<'_>,
+    name: &[u8],
+    data: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
+    use std::io::Write;
+    let mut f = std::fs::File::from(create_file_at(dir, name)?);
+    f.write_all(data)?;
+    f.sync_all()?;
+    if let (Some((uid, gid)), true) = (owner, rustix::process::geteuid().is_root()) {
+        rfs::fchown(&f, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))?;
+    }
+    rfs::fchmod(&f, Mode::from_raw_mode(mode & 0o7777))?;
+    Ok(())
+}
+
 /// Opens an existing regular file for reading without following a symlink or blocking on a
 /// fifo swapped in; anything but a regular file is [`replaced`].
 pub fn open_file_at(dir: BorrowedFd<'_>, name: &[u8]) -> io::Result<OwnedFd> {
@@ -375,6 +397,23 @@ mod tests {
     fn open(p: &std::path::Path) -> OwnedFd {
         let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
         rfs::open(p, flags, Mode::empty()).unwrap()
+    }
+
+    #[test]
+    fn a_new_file_is_written_by_descriptor_and_never_through_a_link() {
+        let t = tempfile::tempdir().unwrap();
+        let dir = open(t.path());
+        let owner = is_root().then_some((4242, 4242));
+        write_new_file_at(dir.as_fd(), b"cyrus.header", b"hdr", 0o640, owner).unwrap();
+        let md = std::fs::symlink_metadata(t.path().join("cyrus.header")).unwrap();
+        assert_eq!(md.mode() & 0o7777, 0o640);
+        if is_root() {
+            assert_eq!(md.uid(), 4242);
+        }
+        std::fs::write(t.path().join("target"), b"keep").unwrap();
+        std::os::unix::fs::symlink("target", t.path().join("l")).unwrap();
+        assert!(write_new_file_at(dir.as_fd(), b"l", b"x", 0o644, owner).is_err());
+        assert_eq!(std::fs::read(t.path().join("target")).unwrap(), b"keep");
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! front end: the CLI (and any other) calls these functions and prints their reports.
 
 pub mod cyrus_folder;
-mod dest;
+pub mod dest;
 pub mod diff;
 pub mod entities;
 mod file;
