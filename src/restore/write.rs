@@ -110,6 +110,8 @@ pub(super) struct Ctx<'a> {
     pub(super) is_root: bool,
     pub(super) root: BorrowedFd<'a>,
     dest: &'a Path,
+    /// Length of DEST's absolute path, to keep every restored path within PATH_MAX.
+    base_len: usize,
     pub(super) links: HashMap<LinkId, FirstLink>,
 }
 
@@ -187,6 +189,7 @@ pub fn restore(
         }
         return Ok(report);
     }
+    raise_open_files_limit();
     let root = dest::open_dest(dest, true).map_err(io_error(dest))?;
     // DEST stands for the restored folder, and gets its metadata, when it holds nothing but
     // the folder's own entries (made by this restore or by an interrupted run of it); an
@@ -200,6 +203,7 @@ pub fn restore(
         is_root: rustix::process::geteuid().is_root(),
         root: root.as_fd(),
         dest,
+        base_len: std::path::absolute(dest).map_or(dest.as_os_str().len(), |p| p.as_os_str().len()),
         links: HashMap::new(),
     };
     match single {
@@ -232,6 +236,20 @@ pub fn restore(
         ctx.fail(dest, fsmeta::replaced());
     }
     Ok(ctx.report)
+}
+
+/// The walk holds one descriptor per folder level (up to ~2000 for the deepest path Linux
+/// allows): lift the soft limit on open files to the hard one, as far as 65536.
+fn raise_open_files_limit() {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut lim = getrlimit(Resource::Nofile);
+    let want = lim.maximum.map_or(65536, |m| m.min(65536));
+    if lim.current.is_some_and(|c| c < want) {
+        lim.current = Some(want);
+        if let Err(e) = setrlimit(Resource::Nofile, lim) {
+            log::debug!("open files limit not raised: {e}");
+        }
+    }
 }
 
 /// Whether the folder `dir` holds no name but `tree`'s entries and temporary names.
@@ -311,6 +329,16 @@ fn restore_entry(ctx: &mut Ctx<'_>, e: &Entry, dir: BorrowedFd<'_>, rel: &mut Ve
     let path = ctx.shown(rel, &e.name);
     if bad_name(&e.name) {
         return ctx.fail(&path, "invalid name in the snapshot");
+    }
+    // Descriptors could go deeper than any path, but nothing else could then reach the file
+    // (and only a forged tree is that deep: see tree::MAX_DEPTH).
+    let len = ctx.base_len + rel.iter().map(|c| c.len() + 1).sum::<usize>() + 1 + e.name.len();
+    if len >= libc::PATH_MAX as usize {
+        return ctx.fail(
+            &path,
+            "its path would be longer than Linux allows (PATH_MAX, 4096 bytes): restore this \
+             folder into a shorter DEST",
+        );
     }
     let existing = match fsmeta::stat_at(dir, &e.name) {
         Ok(st) => st,
