@@ -1,7 +1,7 @@
 //! Restore engines: everything that reads snapshots back out of a repository for an admin.
 //!
 //! * [`write`]: writes a snapshot, subtree or file into a destination folder (the engine the
-//!   others call) by directory descriptors: `dest` opens DEST once, `file` writes a regular
+//!   others call) by directory descriptors: [`dest`] opens DEST once, `file` writes a regular
 //!   file, `links` makes hard links, [`fsmeta`] makes special files and sets owners, modes,
 //!   times, xattrs and flags.
 //! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
