@@ -9,6 +9,8 @@
 //! `reconstruct` rebuilds them and gives them a new UIDVALIDITY. The live mailboxes are not
 //! touched, so no UID is reused and clients see a new folder.
 
+use super::dest::{open_folder, NewFolders};
+use super::fsmeta::write_new_file_at;
 use super::mailboxes::{entry_at, read_file, Folder, Located};
 use super::{restore, RestoreOptions, RestoreReport};
 use crate::cyrus::header::Header;
@@ -18,6 +20,7 @@ use crate::cyrus::ImapdConf;
 use crate::model::Snapshot;
 use crate::repo::Repository;
 use crate::restore::glob::Glob;
+use std::os::fd::AsFd;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -109,8 +112,15 @@ pub fn write(
         None => None,
     };
     let owner = (folder.uid, folder.gid);
-    if !opts.dry_run {
-        make_parents(&nf.dest, owner, folder.mode).map_err(|e| ctx(&e))?;
+    if let (Some(parent), false) = (nf.dest.parent(), opts.dry_run) {
+        // The missing folders above it get the mailbox folder's owner and mode, as Cyrus would
+        // have given them (a root-owned `uuid/x/y/` would stop Cyrus from creating siblings
+        // there), set on their descriptors as the restore does (see restore::dest).
+        let new = NewFolders {
+            mode: folder.mode,
+            owner: Some(owner),
+        };
+        open_folder(parent, Some(new)).map_err(|e| ctx(&e))?;
     }
     let report = restore(
         repo,
@@ -145,8 +155,20 @@ pub fn write(
         None => Header::fresh(&nf.name.legacy(), &nf.uniqueid, &mbtype, &acl),
     };
     if !opts.dry_run {
+        // A new file (never over an existing one, never through a symlink) owned like the
+        // mailbox, 0600, written and chowned on its descriptor in the folder just restored.
         let path = nf.dest.join("cyrus.header");
-        write_owned(&path, &new.encode(), owner).map_err(|e| format!("{}: {e}", path.display()))?;
+        open_folder(&nf.dest, None)
+            .and_then(|dir| {
+                write_new_file_at(
+                    dir.as_fd(),
+                    b"cyrus.header",
+                    &new.encode(),
+                    0o600,
+                    Some(owner),
+                )
+            })
+            .map_err(|e| format!("{}: {e}", path.display()))?;
     }
     Ok((report, acl))
 }
@@ -157,47 +179,6 @@ fn owner_acl(name: &MboxName) -> Vec<(String, String)> {
         Some(u) => vec![(u, "lrswipkxtecdan".into())],
         None => vec![("anyone".into(), "lrs".into())],
     }
-}
-
-/// Creates the missing folders above `dest` with the mailbox folder's owner and mode, as Cyrus
-/// would have (a root-owned `uuid/x/y/` would stop Cyrus from creating siblings there).
-fn make_parents(dest: &Path, owner: (u32, u32), mode: u32) -> std::io::Result<()> {
-    let mut missing = Vec::new();
-    let mut p = dest.parent();
-    while let Some(d) = p {
-        if d.exists() {
-            break;
-        }
-        missing.push(d.to_path_buf());
-        p = d.parent();
-    }
-    for d in missing.iter().rev() {
-        std::fs::DirBuilder::new().mode(mode & 0o7777).create(d)?;
-        chown_if_root(d, owner)?;
-    }
-    Ok(())
-}
-
-fn chown_if_root(p: &Path, owner: (u32, u32)) -> std::io::Result<()> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1))?;
-    }
-    Ok(())
-}
-
-/// Writes a new file (never over an existing one) owned like the mailbox, mode 0600.
-fn write_owned(path: &Path, data: &[u8], owner: (u32, u32)) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(path)?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    chown_if_root(path, owner)
 }
 
 /// The `ctl_mboxlist -u` input (Cyrus 3.6 JSON) creating the new mailboxes.
