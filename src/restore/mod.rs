@@ -2,7 +2,8 @@
 //!
 //! * [`write`]: writes a snapshot, subtree or file into a destination folder (the engine the
 //!   others call) by directory descriptors: [`dest`] opens DEST once, `file` writes a regular
-//!   file, `links` makes hard links, [`fsmeta`] makes special files and sets owners, modes,
+//!   file, `links` makes hard links, `remove` clears what is in the way, [`fsmeta`] makes
+//!   special files and sets owners, modes,
 //!   times, xattrs and flags.
 //! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
 //!   Cyrus does and put back as a new folder by [`cyrus_folder`]; [`server`]: every part of a
@@ -27,6 +28,7 @@ pub mod history;
 mod links;
 pub mod ls;
 pub mod mailboxes;
+mod remove;
 pub mod server;
 pub mod to_file;
 pub mod user;
@@ -34,4 +36,5 @@ pub mod when;
 mod write;
 
 pub use links::{link_id, LinkId};
+pub use remove::{remove_files, remove_tree};
 pub use write::*;
