@@ -3,8 +3,7 @@
 //! * [`write`]: writes a snapshot, subtree or file into a destination folder (the engine the
 //!   others call) by directory descriptors: [`dest`] opens DEST once, `file` writes a regular
 //!   file, `links` makes hard links, `remove` clears what is in the way, [`fsmeta`] makes
-//!   special files and sets owners, modes,
-//!   times, xattrs and flags.
+//!   special files and sets owners, modes, times, xattrs and flags.
 //! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
 //!   Cyrus does and put back as a new folder by [`cyrus_folder`]; [`server`]: every part of a
 //!   host.
