@@ -270,6 +270,37 @@ pub struct Manifest {
     pub name: Option<String>,
 }
 
+#[cfg(test)]
+impl Manifest {
+    /// A manifest of nothing (every count zero) from `source` `/src`, for tests that care about
+    /// the host, part, start time and status only; others set theirs with `..`.
+    pub(crate) fn sample(host: &str, part: &str, started_ns: i64, complete: bool) -> Manifest {
+        Manifest {
+            host: host.into(),
+            part: part.into(),
+            source: "/src".into(),
+            started_ns,
+            finished_ns: started_ns,
+            root: String::new(),
+            files: 0,
+            dirs: 0,
+            bytes: 0,
+            bytes_read: 0,
+            bytes_added: 0,
+            tool_version: "test".into(),
+            status: if complete {
+                SnapshotStatus::Complete
+            } else {
+                SnapshotStatus::Partial
+            },
+            problems: vec![],
+            parent: None,
+            root_meta: None,
+            name: None,
+        }
+    }
+}
+
 /// Metadata of a snapshot's top folder, so a whole-part restore recreates it as it was.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootMeta {

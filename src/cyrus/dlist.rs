@@ -13,6 +13,24 @@ pub enum Dlist {
     Kv(Vec<(Vec<u8>, Dlist)>),
 }
 
+/// An ACL kept as a dlist of `identifier → rights` atoms (in mailboxes.db records and 3.x
+/// cyrus.header files); anything else in it is skipped.
+pub fn acl_pairs(d: Option<&Dlist>) -> Vec<(String, String)> {
+    match d {
+        Some(Dlist::Kv(kv)) => kv
+            .iter()
+            .filter_map(|(k, v)| match v {
+                Dlist::Atom(a) => Some((
+                    String::from_utf8_lossy(k).into_owned(),
+                    String::from_utf8_lossy(a).into_owned(),
+                )),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Dlist {
     /// Parses one value; trailing spaces or a newline may follow it.
     pub fn parse(input: &[u8]) -> Result<Dlist, String> {

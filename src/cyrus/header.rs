@@ -84,19 +84,7 @@ impl Header {
     /// The ACL of a 3.x header.
     pub fn acl(&self) -> Vec<(String, String)> {
         match self {
-            Header::V3(d) => match d.get("A") {
-                Some(Dlist::Kv(kv)) => kv
-                    .iter()
-                    .filter_map(|(k, v)| match v {
-                        Dlist::Atom(a) => Some((
-                            String::from_utf8_lossy(k).into_owned(),
-                            String::from_utf8_lossy(a).into_owned(),
-                        )),
-                        _ => None,
-                    })
-                    .collect(),
-                _ => Vec::new(),
-            },
+            Header::V3(d) => super::dlist::acl_pairs(d.get("A")),
             Header::V2(_) => Vec::new(),
         }
     }

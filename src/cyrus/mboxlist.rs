@@ -98,22 +98,6 @@ impl MailboxList {
     }
 }
 
-fn acl_of(d: Option<&Dlist>) -> Vec<(String, String)> {
-    match d {
-        Some(Dlist::Kv(kv)) => kv
-            .iter()
-            .filter_map(|(k, v)| match v {
-                Dlist::Atom(a) => Some((
-                    String::from_utf8_lossy(k).into_owned(),
-                    String::from_utf8_lossy(a).into_owned(),
-                )),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    }
-}
-
 fn from_dlist(name: MboxName, v: &[u8], v36: bool) -> Option<Mailbox> {
     let d = Dlist::parse(v).ok()?;
     let mbtype = d.text("T").unwrap_or_default();
@@ -121,7 +105,7 @@ fn from_dlist(name: MboxName, v: &[u8], v36: bool) -> Option<Mailbox> {
         legacy_dirs: !v36 || mbtype.contains('l'),
         uniqueid: d.text("I").filter(|u| is_uniqueid(u)),
         partition: d.text("P").unwrap_or_default(),
-        acl: acl_of(d.get("A")),
+        acl: super::dlist::acl_pairs(d.get("A")),
         mbtype,
         name,
     })

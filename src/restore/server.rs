@@ -172,30 +172,16 @@ fn under(target: &Path, source: &str) -> Option<PathBuf> {
 mod tests {
     use super::*;
     use crate::id::{SnapshotId, TreeId};
-    use crate::model::{Manifest, SnapshotStatus};
+    use crate::model::Manifest;
 
     fn snap(host: &str, part: &str, ns: i64, version: &str) -> Snapshot {
         Snapshot {
             id: SnapshotId::of(format!("{host}{part}{ns}").as_bytes()),
             root: TreeId::of(b""),
             manifest: Manifest {
-                host: host.into(),
-                part: part.into(),
                 source: format!("/srv/{part}"),
-                started_ns: ns,
-                finished_ns: ns,
-                root: String::new(),
-                files: 0,
-                dirs: 0,
-                bytes: 0,
-                bytes_read: 0,
-                bytes_added: 0,
                 tool_version: version.into(),
-                status: SnapshotStatus::Complete,
-                problems: vec![],
-                parent: None,
-                root_meta: None,
-                name: None,
+                ..Manifest::sample(host, part, ns, true)
             },
         }
     }

@@ -339,27 +339,9 @@ mod tests {
             id: SnapshotId::of(&ns.to_le_bytes()),
             root: TreeId::of(b""),
             manifest: Manifest {
-                host: "h".into(),
-                part: "p".into(),
                 source: "/s".into(),
-                started_ns: ns,
-                finished_ns: ns,
-                root: String::new(),
-                files: 0,
-                dirs: 0,
-                bytes: 0,
-                bytes_read: 0,
-                bytes_added: 0,
                 tool_version: String::new(),
-                status: if complete {
-                    SnapshotStatus::Complete
-                } else {
-                    SnapshotStatus::Partial
-                },
-                problems: vec![],
-                parent: None,
-                root_meta: None,
-                name: None,
+                ..Manifest::sample("h", "p", ns, complete)
             },
         }
     }

@@ -197,16 +197,22 @@ pub fn plan_delete(repo: &Repository, doomed: &Doomed) -> Result<Plan, ForgetErr
     Ok(plan)
 }
 
-/// Deletes what `confirmed` (a [`plan_delete`] shown to the user) removes, under a shared store
-/// lock. The plan is made again under the lock and must remove exactly the same snapshots:
-/// otherwise nothing is deleted ([`ForgetError::Changed`]).
-pub fn delete(repo: &Repository, doomed: &Doomed, confirmed: &Plan) -> Result<usize, ForgetError> {
-    let lock = StoreLock::acquire(
+/// Forget's lock: shared (backups may run meanwhile: they only add manifests; a prune may
+/// not), never waited for.
+fn shared_lock(repo: &Repository) -> Result<StoreLock, LockError> {
+    StoreLock::acquire(
         repo.store.shared_backend(),
         LockKind::Shared,
         "forget",
         std::time::Duration::ZERO,
-    )?;
+    )
+}
+
+/// Deletes what `confirmed` (a [`plan_delete`] shown to the user) removes, under a shared store
+/// lock. The plan is made again under the lock and must remove exactly the same snapshots:
+/// otherwise nothing is deleted ([`ForgetError::Changed`]).
+pub fn delete(repo: &Repository, doomed: &Doomed, confirmed: &Plan) -> Result<usize, ForgetError> {
+    let lock = shared_lock(repo)?;
     repo.sync()?;
     let now = plan_delete(repo, doomed)?;
     let ids = |p: &Plan| -> Vec<SnapshotId> { p.removed().map(|v| v.snapshot.id).collect() };
@@ -225,12 +231,7 @@ pub fn forget(
     policy: &Policy,
     now_ns: i64,
 ) -> Result<(Plan, usize), ForgetError> {
-    let lock = StoreLock::acquire(
-        repo.store.shared_backend(),
-        LockKind::Shared,
-        "forget",
-        std::time::Duration::ZERO,
-    )?;
+    let lock = shared_lock(repo)?;
     let plan = plan(repo, selection, policy, now_ns)?;
     let removed = apply(repo, &plan, &lock)?;
     Ok((plan, removed))

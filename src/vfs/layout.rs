@@ -176,27 +176,8 @@ pub(crate) mod tests {
             id: SnapshotId(Digest([n; 32])),
             root: TreeId(Digest([n; 32])),
             manifest: Manifest {
-                host: host.into(),
-                part: part.into(),
-                source: "/src".into(),
-                started_ns,
                 finished_ns: started_ns + 1,
-                root: String::new(),
-                files: 0,
-                dirs: 0,
-                bytes: 0,
-                bytes_read: 0,
-                bytes_added: 0,
-                tool_version: "test".into(),
-                status: if complete {
-                    SnapshotStatus::Complete
-                } else {
-                    SnapshotStatus::Partial
-                },
-                problems: vec![],
-                parent: None,
-                root_meta: None,
-                name: None,
+                ..Manifest::sample(host, part, started_ns, complete)
             },
         }
     }
