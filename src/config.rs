@@ -61,6 +61,20 @@ pub struct Config {
     /// Where one user's data sits in each part, for `restore-user`.
     #[serde(default)]
     pub entities: Entities,
+    /// The `[console]` table: `bmbackup console`'s address and password file.
+    #[serde(default)]
+    pub console: ConsoleConfig,
+}
+
+/// The `[console]` table (every key optional; the command line overrides it).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {
+    /// ADDRESS:PORT to listen on [default: 127.0.0.1:8470].
+    pub listen: Option<String>,
+    /// The file holding the console password's hash [default: `console-password` beside the
+    /// config file, else /etc/bmbackup/console-password].
+    pub password_file: Option<PathBuf>,
 }
 
 /// The `[entities]` table: which part holds each kind of a user's data and, as an override, the
@@ -152,6 +166,7 @@ impl Default for Config {
             metrics_dir: None,
             parts: BTreeMap::new(),
             entities: Entities::default(),
+            console: ConsoleConfig::default(),
         }
     }
 }

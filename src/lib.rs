@@ -8,7 +8,7 @@
 //! store     store/ (backend, pack, lock, damage, private) immutable private files, atomic writes, locks
 //! catalog   catalog/, repo/ (+ repo/writer)               the SQLite index; verified reads, dedup'd writes
 //! engines   backup/ (walk, read, run), restore/, retention/, integrity/, vfs/
-//! fronts    cli/, fuse/                                   parse, call one engine, show the result
+//! fronts    cli/, fuse/, console/                         parse, call one engine, show the result
 //! ```
 //! A floor uses only the floors below it: no engine knows a front end, and front ends take no
 //! store lock themselves (the operations that need one take it). `config` and `hostaddr` are read
@@ -153,6 +153,7 @@ pub mod vfs;
 
 // Front ends: they call engines; engines never know them.
 pub mod cli;
+pub mod console;
 pub mod fuse;
 
 // Shared by engines and front ends: the configuration file and a server's identity.

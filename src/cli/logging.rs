@@ -66,6 +66,10 @@ pub fn init(verbose: u8, quiet: bool) {
     builder.parse_filters(default);
     // fuser warns about an unmount the admin already did with fusermount3 -u.
     builder.filter_module("fuser::session", log::LevelFilter::Error);
+    // The console's audit lines (who started which backup or restore) are always kept.
+    if !quiet {
+        builder.filter_module(crate::console::LOG_TARGET, log::LevelFilter::Info);
+    }
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }

@@ -35,6 +35,7 @@ mod policy_args;
 mod stats;
 
 mod check;
+mod console;
 mod repair;
 
 mod diff;
@@ -122,6 +123,9 @@ pub enum Command {
     Entities(entities::EntitiesArgs),
     /// Restore every part of a server at a point in time to where it was backed up from.
     RestoreServer(restore_server::RestoreServerArgs),
+    /// Serve the admin web console (overview, browse, restore wizard, backup now), or set its
+    /// password with --set-password.
+    Console(console::ConsoleArgs),
     /// Every version of a file or folder across a part's snapshots.
     History(history::HistoryArgs),
     /// Find files by name (glob) across snapshots.
@@ -157,6 +161,7 @@ pub fn main() -> i32 {
         Command::RestoreUser(a) => restore_user::run(&cli, a),
         Command::Entities(a) => entities::run(&cli, a),
         Command::RestoreServer(a) => restore_server::run(&cli, a),
+        Command::Console(a) => console::run(&cli, a),
         Command::History(a) => history::run(&cli, a),
         Command::Find(a) => find::run(&cli, a),
         Command::Ls(a) => ls::run(&cli, a),

@@ -27,6 +27,7 @@ pub mod history;
 mod links;
 pub mod ls;
 pub mod mailboxes;
+pub mod next_steps;
 mod remove;
 pub mod server;
 pub mod to_file;

@@ -1,0 +1,373 @@
+//! The restore wizard's questions and its plan: the objects of a kind (users, archives and
+//! shared mailboxes from a spool snapshot, with the `[entities]` settings; parts; hosts), the
+//! dates that have a snapshot, and what a restore would write and remove. The run itself is in
+//! [`super::api_restore_run`]; both plan with the engines' own functions (`restore::user::plan`,
+//! `restore::server::plan`), as `restore-user` and `restore-server` do.
+
+use super::http::{error, field, json};
+use super::paths::{plain_path, snapshot_id};
+use super::server::Ctx;
+use crate::cyrus::ImapdConf;
+use crate::model::{Snapshot, SnapshotStatus};
+use crate::repo::named_snapshots;
+use crate::restore::entities::list;
+use crate::restore::mailboxes::meta_for;
+use crate::restore::server::{self as server_restore, ThisMachine};
+use crate::restore::user::{self, Destination, User, What};
+use crate::restore::when::{pick_part_at, When};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use tiny_http::ResponseBox;
+
+/// The kinds of object the wizard restores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    User,
+    Archive,
+    Shared,
+    Folder,
+    Server,
+}
+
+impl Kind {
+    pub fn parse(s: &str) -> Result<Kind, ResponseBox> {
+        Ok(match s {
+            "user" => Kind::User,
+            "archive" => Kind::Archive,
+            "shared" => Kind::Shared,
+            "folder" => Kind::Folder,
+            "server" => Kind::Server,
+            _ => return Err(error(400, &format!("unknown kind {s:?}"))),
+        })
+    }
+}
+
+fn all_snapshots(ctx: &Ctx<'_>) -> Result<Vec<Snapshot>, ResponseBox> {
+    ctx.repo
+        .sync()
+        .and_then(|_| ctx.repo.snapshots())
+        .map_err(|e| error(500, &e.to_string()))
+}
+
+/// The part whose dates count for `kind` (`part` for a folder; none for a whole server).
+fn part_of(ctx: &Ctx<'_>, kind: Kind, part: Option<&str>) -> Option<String> {
+    let e = &ctx.app.settings.config.entities;
+    match kind {
+        Kind::User | Kind::Shared => Some(e.mailbox.part.trim_matches('/').to_string()),
+        Kind::Archive => Some(e.archive.part.trim_matches('/').to_string()),
+        Kind::Folder => part.map(|p| p.trim_matches('/').to_string()),
+        Kind::Server => None,
+    }
+}
+
+/// `GET /api/entities?kind=K[&snapshot=ID]`: the objects to choose from.
+pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
+    let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let all = match all_snapshots(ctx) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let host = &ctx.app.settings.host;
+    match kind {
+        Kind::Server => {
+            let mut hosts: Vec<&str> = all.iter().map(|s| s.manifest.host.as_str()).collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            let objects: Vec<Value> = hosts.iter().map(|h| json!({ "name": h })).collect();
+            json(
+                200,
+                &json!({ "objects": objects, "source": "the store's hosts" }),
+            )
+        }
+        Kind::Folder => {
+            let mut parts: Vec<(String, String)> = all
+                .iter()
+                .map(|s| (s.manifest.host.clone(), s.manifest.part.clone()))
+                .collect();
+            parts.sort_unstable();
+            parts.dedup();
+            let objects: Vec<Value> = parts
+                .iter()
+                .map(|(h, p)| json!({ "name": p, "host": h }))
+                .collect();
+            json(
+                200,
+                &json!({ "objects": objects, "source": "the store's parts" }),
+            )
+        }
+        Kind::User | Kind::Archive | Kind::Shared => {
+            let e = &ctx.app.settings.config.entities;
+            let spool = match q.get("snapshot").filter(|s| !s.is_empty()) {
+                Some(id) => match snapshot_id(id).map(|id| ctx.repo.resolve(id)) {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return error(404, &e.to_string()),
+                    Err(e) => return error(400, &e),
+                },
+                None => match pick_part_at(
+                    &all,
+                    host,
+                    &e.mailbox.part,
+                    &When::instant(crate::store::now_ns()),
+                ) {
+                    Ok(s) => s.clone(),
+                    Err(err) => return error(404, &err.to_string()),
+                },
+            };
+            let meta = meta_for(&all, &spool, &e.mailboxes_db.part);
+            let l = match list(
+                ctx.repo,
+                &spool,
+                meta.map(|m| (m, e.mailboxes_db.path.as_str())),
+            ) {
+                Ok(l) => l,
+                Err(err) => return error(500, &err.to_string()),
+            };
+            let objects = if kind == Kind::Shared {
+                l.shared
+            } else {
+                l.users
+            };
+            json(
+                200,
+                &json!({
+                    "objects": objects,
+                    "source": l.source,
+                    "snapshot": spool.id.to_hex(),
+                    "date": crate::timefmt::iso8601(spool.manifest.started_ns),
+                }),
+            )
+        }
+    }
+}
+
+/// `GET /api/dates?kind=K[&part=P][&host=H]`: the snapshots to choose from, newest first.
+pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
+    let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
+        Ok(k) => k,
+        Err(r) => return r,
+    };
+    let all = match all_snapshots(ctx) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let host = q
+        .get("host")
+        .cloned()
+        .unwrap_or_else(|| ctx.app.settings.host.clone());
+    let part = part_of(ctx, kind, q.get("part").map(String::as_str));
+    let mut list: Vec<Value> = named_snapshots(&all)
+        .into_iter()
+        .filter(|(s, _)| s.manifest.host == host && s.manifest.status == SnapshotStatus::Complete)
+        .filter(|(s, _)| part.as_ref().is_none_or(|p| &s.manifest.part == p))
+        .map(|(s, n)| {
+            json!({
+                "id": s.id.to_hex(), "name": n, "part": s.manifest.part,
+                "started": crate::timefmt::iso8601(s.manifest.started_ns),
+                "started_ns": s.manifest.started_ns,
+            })
+        })
+        .collect();
+    list.reverse();
+    json(200, &Value::Array(list))
+}
+
+/// What a restore will do, planned by the engines.
+pub enum Planned {
+    User {
+        plan: user::Plan,
+        user: User,
+        dest: Destination,
+        conf: Option<ImapdConf>,
+    },
+    Folder {
+        snap: Snapshot,
+        path: Vec<u8>,
+        dest: PathBuf,
+        remove_first: bool,
+        overwrite: bool,
+    },
+    Server {
+        plan: server_restore::Plan,
+        overwrite: bool,
+    },
+}
+
+pub struct Prepared {
+    pub planned: Planned,
+    /// One line per restore: what into where.
+    pub items: Vec<String>,
+    /// Live folders removed (or files overwritten) first: the confirmation must name them.
+    pub removes: Vec<String>,
+    pub notes: Vec<String>,
+    /// For the logs: what is restored from when into where.
+    pub what: String,
+}
+
+/// Plans the restore a wizard body asks for: `{kind, object, snapshot, dest, to?, path?}`.
+pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, ResponseBox> {
+    let kind = Kind::parse(field(body, "kind")?)?;
+    let object = field(body, "object")?;
+    let id = snapshot_id(field(body, "snapshot")?).map_err(|e| error(400, &e))?;
+    let snap = ctx
+        .repo
+        .resolve(id)
+        .map_err(|e| error(404, &e.to_string()))?;
+    let all = all_snapshots(ctx)?;
+    let name = named_snapshots(&all)
+        .into_iter()
+        .find(|(s, _)| s.id == snap.id)
+        .map(|(_, n)| n)
+        .unwrap_or_default();
+    let at = When {
+        start_ns: snap.manifest.started_ns,
+        end_ns: snap.manifest.started_ns,
+        name: Some(name.clone()),
+    };
+    let dest_kind = field(body, "dest")?;
+    let to = body
+        .get("to")
+        .and_then(Value::as_str)
+        .filter(|t| !t.trim().is_empty())
+        .map(PathBuf::from);
+    if dest_kind == "to" && to.as_ref().is_none_or(|t| !t.is_absolute()) {
+        return Err(error(400, "give an absolute folder to restore into"));
+    }
+    let mut notes = Vec::new();
+    match kind {
+        Kind::User | Kind::Archive | Kind::Shared => {
+            let u = if kind == Kind::Shared {
+                User::parse_shared(object)
+            } else {
+                User::parse(object)
+            }
+            .map_err(|e| error(400, &e.to_string()))?;
+            let dest = match dest_kind {
+                "inplace" => Destination::InPlace,
+                "to" => Destination::To(to.unwrap_or_default()),
+                _ => Destination::Beside,
+            };
+            let what = [if kind == Kind::Archive {
+                What::Archive
+            } else {
+                What::Mail
+            }];
+            let entities = &ctx.app.settings.config.entities;
+            let conf = ImapdConf::read(&entities.cyrus_config).ok();
+            let req = user::Request {
+                user: &u,
+                what: &what,
+                lenient: false,
+                host: &snap.manifest.host,
+                at,
+                dest: &dest,
+                overwrite: false,
+                conf: conf.as_ref(),
+            };
+            let plan =
+                user::plan(ctx.repo, entities, &req).map_err(|e| error(400, &e.to_string()))?;
+            notes.extend(plan.skipped.iter().map(|s| format!("skipped {s}")));
+            notes.extend(plan.found.iter().map(|f| format!("mailboxes found by {f}")));
+            notes.extend(plan.notes.iter().cloned());
+            let items = plan
+                .items
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{} of {}/{}:{} into {}",
+                        i.what.name(),
+                        i.snapshot.manifest.part,
+                        i.snapshot.id.short(),
+                        i.path,
+                        i.dest.display()
+                    )
+                })
+                .collect();
+            let removes = plan
+                .items
+                .iter()
+                .filter(|i| i.remove_first)
+                .map(|i| i.dest.display().to_string())
+                .collect();
+            Ok(Prepared {
+                what: format!("{object}'s {} as of {name} ({dest_kind})", what[0].name()),
+                planned: Planned::User {
+                    plan,
+                    user: u,
+                    dest,
+                    conf,
+                },
+                items,
+                removes,
+                notes,
+            })
+        }
+        Kind::Folder => {
+            super::api_restore_run::prepare_folder(ctx.repo, snap, &name, body, dest_kind, to)
+        }
+        Kind::Server => {
+            let host = object;
+            let (target, overwrite) = match dest_kind {
+                "inplace" => (PathBuf::from("/"), true),
+                "to" => (to.unwrap_or_default(), false),
+                _ => (PathBuf::from(format!("/var/tmp/Restored-{name}")), false),
+            };
+            let ip = crate::hostaddr::primary_ipv4().to_string();
+            let me = ThisMachine {
+                ip: &ip,
+                version: env!("CARGO_PKG_VERSION"),
+            };
+            let at = When { name: None, ..at };
+            let plan = server_restore::plan(&all, host, &at, &target, overwrite, &me)
+                .map_err(|e| error(400, &e.to_string()))?;
+            notes.extend(plan.warnings.iter().cloned());
+            let items = plan
+                .items
+                .iter()
+                .map(|i| {
+                    format!(
+                        "{}/{} snapshot {} into {}",
+                        i.snapshot.manifest.host,
+                        i.snapshot.manifest.part,
+                        i.snapshot.id.short(),
+                        i.dest.display()
+                    )
+                })
+                .collect();
+            let removes = if overwrite {
+                plan.items
+                    .iter()
+                    .map(|i| format!("{} (files overwritten)", i.dest.display()))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            Ok(Prepared {
+                what: format!("server {host} as of {name} into {}", target.display()),
+                planned: Planned::Server { plan, overwrite },
+                items,
+                removes,
+                notes,
+            })
+        }
+    }
+}
+
+/// `POST /api/restore/plan`: what the restore would do, for the wizard's last step.
+pub fn plan(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
+    match prepare(ctx, body) {
+        Ok(p) => json(
+            200,
+            &json!({ "items": p.items, "removes": p.removes, "notes": p.notes, "what": p.what }),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// A folder of a part given in a body's `path` (within the snapshot).
+pub fn body_path(body: &Value) -> Result<Vec<u8>, ResponseBox> {
+    plain_path(body.get("path").and_then(Value::as_str).unwrap_or("")).map_err(|e| error(400, &e))
+}

@@ -1,0 +1,290 @@
+//! Running a planned restore as a background job: a user's, archive's or shared mailbox
+//! ([`crate::restore::user::execute`], then the next steps of
+//! [`crate::restore::next_steps`]), a folder of a part, or a whole server
+//! ([`crate::restore::restore`]). A restore that removes or overwrites live data runs only when
+//! the request confirms exactly the paths the plan names.
+
+use super::api_restore::{body_path, prepare, Planned, Prepared};
+use super::http::{error, json};
+use super::jobs::Job;
+use super::server::Ctx;
+use crate::model::Snapshot;
+use crate::restore::ls::{components, node_at, size_below, Node};
+use crate::restore::next_steps::next_steps;
+use crate::restore::user::execute;
+use crate::restore::{restore, RestoreOptions, RestoreReport};
+use serde_json::{json, Value};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tiny_http::ResponseBox;
+
+/// A folder (or file) of a part: into a new `Restored-<date>` folder beside it by default.
+pub fn prepare_folder(
+    repo: &crate::repo::Repository,
+    snap: Snapshot,
+    name: &str,
+    body: &Value,
+    dest_kind: &str,
+    to: Option<PathBuf>,
+) -> Result<Prepared, ResponseBox> {
+    let path = body_path(body)?;
+    let comps = components(&path);
+    let source = PathBuf::from(&snap.manifest.source);
+    let parent: PathBuf = comps[..comps.len().saturating_sub(1)]
+        .iter()
+        .map(|c| std::ffi::OsStr::from_bytes(c))
+        .collect();
+    let node = node_at(&mut |t| repo.read_tree(t), snap.root, &comps)
+        .map_err(|e| error(500, &e.to_string()))?
+        .ok_or_else(|| error(404, "no such file or folder in this snapshot"))?;
+    // A file is restored into its folder (under its own name); a folder stands for itself.
+    let last = match node {
+        Node::Entry(e) if e.subtree().is_none() => None,
+        _ => comps.last().map(|c| std::ffi::OsStr::from_bytes(c)),
+    };
+    let file = last.is_none() && !comps.is_empty();
+    let (dest, remove_first, overwrite) = match dest_kind {
+        "inplace" => match last {
+            Some(l) => (source.join(&parent).join(l), true, true),
+            None if file => (source.join(&parent), false, true),
+            None => (source.clone(), false, true),
+        },
+        "to" => (to.unwrap_or_default(), false, false),
+        _ => {
+            let mut d = source.join(&parent).join(format!("Restored-{name}"));
+            if let Some(l) = last {
+                d.push(l);
+            }
+            (d, false, false)
+        }
+    };
+    let shown = String::from_utf8_lossy(&path).into_owned();
+    let removes = match (remove_first, overwrite) {
+        (true, _) => vec![format!("{} (removed first)", dest.display())],
+        (false, true) => vec![format!("{} (files overwritten)", dest.display())],
+        _ => Vec::new(),
+    };
+    Ok(Prepared {
+        items: vec![format!(
+            "{}/{}:/{shown} of {name} into {}",
+            snap.manifest.host,
+            snap.manifest.part,
+            dest.display()
+        )],
+        what: format!(
+            "{}/{}:/{shown} as of {name} into {}",
+            snap.manifest.host,
+            snap.manifest.part,
+            dest.display()
+        ),
+        planned: Planned::Folder {
+            snap,
+            path,
+            dest,
+            remove_first,
+            overwrite,
+        },
+        removes,
+        notes: Vec::new(),
+    })
+}
+
+/// `POST /api/restore/run`: `confirm` must list the plan's `removes` when it has any.
+pub fn run(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
+    let p = match prepare(ctx, body) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    if !p.removes.is_empty() {
+        let confirmed: Vec<&str> = body
+            .get("confirm")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if confirmed != p.removes.iter().map(String::as_str).collect::<Vec<_>>() {
+            return error(
+                409,
+                &format!(
+                    "this restore replaces live data; confirm it by naming: {}",
+                    p.removes.join(", ")
+                ),
+            );
+        }
+    }
+    log::info!(target: super::LOG_TARGET, "{} started a restore: {}", ctx.who, p.what);
+    let app = Arc::clone(ctx.app);
+    let job = ctx
+        .app
+        .jobs
+        .start("restore", p.what.clone(), ctx.who.clone(), move |job| {
+            let outcome = match app.open_repo() {
+                Ok(repo) => execute_all(&app, &repo, p, job),
+                Err(e) => {
+                    job.log(format!("error: {e}"));
+                    "failed"
+                }
+            };
+            log::info!(target: super::LOG_TARGET, "{}: restore {} finished: {outcome}", job.who, job.what);
+            job.finish(outcome);
+        });
+    json(200, &json!({ "job": job.id }))
+}
+
+fn report_outcome(job: &Job, r: &RestoreReport, into: &std::path::Path) -> &'static str {
+    job.log(format!(
+        "{} files, {} folders, {} bytes written into {}{}",
+        r.files,
+        r.dirs,
+        r.bytes,
+        into.display(),
+        if r.skipped_identical > 0 {
+            format!(" ({} identical files kept)", r.skipped_identical)
+        } else {
+            String::new()
+        }
+    ));
+    for (path, why) in r.failed.iter().take(50) {
+        job.log(format!("not restored: {path}: {why}"));
+    }
+    if r.failed.is_empty() {
+        "complete"
+    } else {
+        "partial"
+    }
+}
+
+fn worst(a: &'static str, b: &'static str) -> &'static str {
+    let rank = |s| match s {
+        "failed" => 2,
+        "partial" => 1,
+        _ => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+fn execute_all(
+    app: &super::server::App,
+    repo: &crate::repo::Repository,
+    p: Prepared,
+    job: &Job,
+) -> &'static str {
+    for n in &p.notes {
+        job.log(format!("note: {n}"));
+    }
+    let opts = |overwrite| RestoreOptions {
+        overwrite,
+        progress: Some(Arc::clone(&job.progress)),
+        ..RestoreOptions::default()
+    };
+    let mut outcome = "complete";
+    match p.planned {
+        Planned::User {
+            plan,
+            user,
+            dest,
+            conf,
+        } => {
+            let mut expected = 0;
+            for i in &plan.items {
+                expected += size_below(repo, &i.snapshot, i.path.as_bytes()).unwrap_or(0);
+            }
+            job.expected.store(expected, Ordering::Relaxed);
+            let mut done = Vec::new();
+            for item in &plan.items {
+                job.log(format!(
+                    "restoring {user}'s {} ({}/{} snapshot {}) into {}",
+                    item.what.name(),
+                    item.snapshot.manifest.host,
+                    item.snapshot.manifest.part,
+                    item.snapshot.id.short(),
+                    item.dest.display()
+                ));
+                match execute(repo, item, &opts(false)) {
+                    Ok(d) => {
+                        outcome = worst(outcome, report_outcome(job, &d.report, &item.dest));
+                        done.extend(d.new_folder);
+                    }
+                    Err(e) => {
+                        job.log(format!("error: {e}"));
+                        return "failed";
+                    }
+                }
+            }
+            let work = app
+                .settings
+                .cache_dir
+                .clone()
+                .or_else(|| app.settings.config.cache_dir.clone())
+                .unwrap_or_else(crate::catalog::default_cache_dir)
+                .join("restore-user");
+            match next_steps(&dest, &plan, &done, conf.as_ref(), &work, &user) {
+                Ok(steps) => {
+                    let mut s = job.state.lock();
+                    s.explain = steps.explain;
+                    s.next = steps.commands;
+                }
+                Err(e) => {
+                    job.log(format!("error: {e}"));
+                    return "failed";
+                }
+            }
+        }
+        Planned::Folder {
+            snap,
+            path,
+            dest,
+            remove_first,
+            overwrite,
+        } => {
+            job.expected.store(
+                size_below(repo, &snap, &path).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            if remove_first {
+                if let Err(e) = crate::restore::remove_tree(&dest) {
+                    job.log(format!("error: cannot remove {}: {e}", dest.display()));
+                    return "failed";
+                }
+            }
+            if let Err(e) = std::fs::create_dir_all(&dest) {
+                job.log(format!("error: cannot create {}: {e}", dest.display()));
+                return "failed";
+            }
+            match restore(repo, &snap, &path, &dest, &opts(overwrite)) {
+                Ok(r) => outcome = report_outcome(job, &r, &dest),
+                Err(e) => {
+                    job.log(format!("error: {e}"));
+                    return "failed";
+                }
+            }
+        }
+        Planned::Server { plan, overwrite } => {
+            let expected = plan.items.iter().map(|i| i.snapshot.manifest.bytes).sum();
+            job.expected.store(expected, Ordering::Relaxed);
+            for item in &plan.items {
+                let m = &item.snapshot.manifest;
+                job.log(format!(
+                    "restoring {}/{} (snapshot {}) into {}",
+                    m.host,
+                    m.part,
+                    item.snapshot.id.short(),
+                    item.dest.display()
+                ));
+                match restore(repo, &item.snapshot, b"", &item.dest, &opts(overwrite)) {
+                    Ok(r) => outcome = worst(outcome, report_outcome(job, &r, &item.dest)),
+                    Err(e) => {
+                        job.log(format!("error: {e}"));
+                        outcome = "failed";
+                    }
+                }
+            }
+        }
+    }
+    outcome
+}
