@@ -12,12 +12,14 @@
 
 pub mod bytes;
 pub mod compare;
+pub mod console;
 pub mod env;
 pub mod mount;
 pub mod tree;
 
 pub use bytes::{bytes, seed, Xorshift};
 pub use compare::*;
+pub use console::*;
 pub use env::*;
 pub use mount::*;
 pub use tree::*;
