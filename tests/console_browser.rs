@@ -118,7 +118,10 @@ fn the_console_in_chromium() {
     // No script error and no Content-Security-Policy violation in the page.
     assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
     // The wrong password was refused and showed nothing.
-    assert!(seen["refused"].as_str().unwrap().contains("wrong password"), "{seen}");
+    assert!(
+        seen["refused"].as_str().unwrap().contains("wrong password"),
+        "{seen}"
+    );
     assert_eq!(seen["nav_hidden_after_refusal"], true);
     assert!(seen["overview"].as_str().unwrap().contains("mail/imap"));
     // The file's bytes, downloaded through the browser, are the source's.
@@ -140,12 +143,20 @@ fn the_console_in_chromium() {
     // step (reconstruct) is shown with its copy button.
     assert_eq!(seen["restore"], "complete", "{seen}");
     assert_eq!(seen["restore_progress"], 100.0);
-    assert!(seen["next_commands"].as_str().unwrap().contains("reconstruct"));
+    assert!(seen["next_commands"]
+        .as_str()
+        .unwrap()
+        .contains("reconstruct"));
     assert_eq!(seen["copy_button"], true);
     let restored: Vec<PathBuf> = std::fs::read_dir(spool.join(&user_dir))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("Restored-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("Restored-")
+        })
         .collect();
     assert_eq!(restored.len(), 1, "{restored:?}");
     let want = mail_files(&orig.join(&user_dir), "Restored-");
@@ -164,7 +175,10 @@ fn the_console_in_chromium() {
     assert_eq!(seen["backup"], "complete", "{seen}");
     assert_eq!(env.snapshots().len(), before + 1);
     // Both were logged with who started them and what.
-    assert!(log.contains("started a restore") && log.contains(&user), "{log}");
+    assert!(
+        log.contains("started a restore") && log.contains(&user),
+        "{log}"
+    );
     assert!(log.contains("started a backup"), "{log}");
     for shot in ["overview", "browse", "wizard"] {
         assert!(shots.join(format!("{shot}.png")).metadata().unwrap().len() > 10_000);

@@ -45,7 +45,10 @@ impl Env {
             .unwrap()
             .write_all(format!("{CONSOLE_PASSWORD}\n").as_bytes())
             .unwrap();
-        assert!(child.wait().unwrap().success(), "console --set-password failed");
+        assert!(
+            child.wait().unwrap().success(),
+            "console --set-password failed"
+        );
         let port = free_port();
         let log = self.path("console.log");
         let child = self
@@ -64,7 +67,10 @@ impl Env {
                     std::fs::read_to_string(&c.log).unwrap_or_default()
                 );
             }
-            assert!(start.elapsed() < Duration::from_secs(30), "console did not start");
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "console did not start"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         c
@@ -101,7 +107,13 @@ impl Console {
     }
 
     /// One request, sent exactly as given (`target` is not normalised).
-    pub fn request(&self, method: &str, target: &str, headers: &[(&str, &str)], body: &str) -> Answer {
+    pub fn request(
+        &self,
+        method: &str,
+        target: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Answer {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
         let mut req = format!(
@@ -117,35 +129,62 @@ impl Console {
         s.write_all(req.as_bytes()).unwrap();
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
-        let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("no header end");
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("no header end");
         let head = String::from_utf8_lossy(&raw[..split]).into_owned();
         let mut lines = head.split("\r\n");
-        let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+        let status = lines
+            .next()
+            .unwrap()
+            .split(' ')
+            .nth(1)
+            .unwrap()
+            .parse()
+            .unwrap();
         let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
             .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
             .collect();
         let mut body = raw[split + 4..].to_vec();
-        if headers.iter().any(|(k, v)| k == "transfer-encoding" && v.contains("chunked")) {
+        if headers
+            .iter()
+            .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+        {
             body = dechunk(&body);
         }
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Logs in; returns (cookie header value, CSRF token).
     pub fn login(&self) -> (String, String) {
         let body = serde_json::json!({ "password": CONSOLE_PASSWORD }).to_string();
-        let a = self.request("POST", "/api/login", &[("Content-Type", "application/json")], &body);
+        let a = self.request(
+            "POST",
+            "/api/login",
+            &[("Content-Type", "application/json")],
+            &body,
+        );
         assert_eq!(a.status, 200, "login: {}", a.text());
-        let cookie = a.header("set-cookie").unwrap().split(';').next().unwrap().to_string();
+        let cookie = a
+            .header("set-cookie")
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string();
         (cookie, a.json()["csrf"].as_str().unwrap().to_string())
     }
 }
 
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = b.windows(2).position(|w| w == b"\r\n") else { break };
+    while let Some(eol) = b.windows(2).position(|w| w == b"\r\n") {
         let n = usize::from_str_radix(std::str::from_utf8(&b[..eol]).unwrap().trim(), 16).unwrap();
         if n == 0 {
             break;

@@ -1,0 +1,324 @@
+//! The console's security over raw HTTP (tests/common/console.rs sends bytes as given): login
+//! required and slowed down after failures, the password stored hashed in a 0600 file, the
+//! session cookie's flags, CSRF tokens on every POST, the headers of every answer, path
+//! parameters that cannot leave the snapshot, downloads as attachments, confirmation before an
+//! in-place restore, and the audit log of what was started.
+
+mod common;
+use bmbackup::gen::{generate_spool, SpoolSpec};
+use common::*;
+use std::os::unix::fs::PermissionsExt;
+use std::time::Duration;
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+/// A store with one backup of a generated spool (the config's part), and the console on it.
+fn setup() -> (Env, Console, serde_json::Value) {
+    let env = Env::new();
+    let spool = env.path("spool");
+    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
+    env.write_config(&format!(
+        "[parts.\"mail/imap\"]\npath = \"{}\"\n",
+        spool.display()
+    ));
+    env.ok(&["backup"]);
+    let snap = env.snapshots().pop().unwrap();
+    let console = env.console();
+    (env, console, snap)
+}
+
+/// Waits for a job to finish; returns it.
+fn wait_job(c: &Console, cookie: &str, id: u64) -> serde_json::Value {
+    for _ in 0..600 {
+        let j = c
+            .request("GET", &format!("/api/jobs/{id}"), &[("Cookie", cookie)], "")
+            .json();
+        if j["running"] == false {
+            return j;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("job {id} did not finish");
+}
+
+#[test]
+fn login_is_required_slowed_down_and_the_password_kept_hashed() {
+    let (env, c, _) = setup();
+    // The password file: 0600, and a hash, not the password.
+    let pw = env.path("console-password");
+    assert_eq!(pw.metadata().unwrap().permissions().mode() & 0o777, 0o600);
+    let stored = std::fs::read_to_string(&pw).unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    assert!(!stored.contains(CONSOLE_PASSWORD));
+
+    // The page is served with its security headers; the API needs a session.
+    let page = c.request("GET", "/", &[], "");
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    assert!(!csp.contains("unsafe-inline"));
+    assert!(!page.text().contains("<script>"), "no inline script");
+    assert_eq!(page.header("x-content-type-options"), Some("nosniff"));
+    for path in [
+        "/api/overview",
+        "/api/snapshots",
+        "/api/session",
+        "/api/policy",
+    ] {
+        assert_eq!(c.request("GET", path, &[], "").status, 401, "{path}");
+    }
+    let forged = c.request(
+        "GET",
+        "/api/overview",
+        &[("Cookie", "bmb_session=0123")],
+        "",
+    );
+    assert_eq!(forged.status, 401);
+
+    // A form post (not JSON) is refused before any password check.
+    let form = c.request(
+        "POST",
+        "/api/login",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "password=x",
+    );
+    assert_eq!(form.status, 415);
+    // A wrong password: refused, and then even the right one must wait (doubling waits).
+    let wrong = serde_json::json!({ "password": "guess" }).to_string();
+    let right = serde_json::json!({ "password": CONSOLE_PASSWORD }).to_string();
+    assert_eq!(c.request("POST", "/api/login", &[JSON], &wrong).status, 401);
+    let busy = c.request("POST", "/api/login", &[JSON], &right);
+    assert_eq!(busy.status, 429, "{}", busy.text());
+    assert!(busy.header("retry-after").is_some());
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(c.request("POST", "/api/login", &[JSON], &wrong).status, 401);
+    std::thread::sleep(Duration::from_millis(1100));
+    // The second failure made the wait 2 s: still refused after 1.1 s.
+    assert_eq!(c.request("POST", "/api/login", &[JSON], &right).status, 429);
+    std::thread::sleep(Duration::from_millis(1000));
+    let ok = c.request("POST", "/api/login", &[JSON], &right);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    let cookie = ok.header("set-cookie").unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
+    let session = cookie.split(';').next().unwrap();
+    assert_eq!(
+        c.request("GET", "/api/overview", &[("Cookie", session)], "")
+            .status,
+        200
+    );
+    let log = std::fs::read_to_string(&c.log).unwrap();
+    assert!(log.contains("failed console login from 127.0.0.1"), "{log}");
+}
+
+#[test]
+fn every_post_needs_the_csrf_token_and_a_same_origin() {
+    let (_env, c, snap) = setup();
+    let (cookie, csrf) = c.login();
+    let plan = serde_json::json!({
+        "kind": "folder", "object": "mail/imap", "path": "", "snapshot": snap["id"], "dest": "new"
+    })
+    .to_string();
+    for path in [
+        "/api/restore/plan",
+        "/api/restore/run",
+        "/api/backup/run",
+        "/api/logout",
+    ] {
+        let none = c.request("POST", path, &[("Cookie", &cookie), JSON], &plan);
+        assert_eq!(none.status, 403, "{path} without a token: {}", none.text());
+        let bad = c.request(
+            "POST",
+            path,
+            &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf[1..])],
+            &plan,
+        );
+        assert_eq!(bad.status, 403, "{path} with a wrong token");
+        let cross = c.request(
+            "POST",
+            path,
+            &[
+                ("Cookie", &cookie),
+                JSON,
+                ("X-CSRF-Token", &csrf),
+                ("Origin", "http://evil.example"),
+            ],
+            &plan,
+        );
+        assert_eq!(cross.status, 403, "{path} from another origin");
+    }
+    // The token is bound to its session: another session's token does not do.
+    let (cookie2, csrf2) = c.login();
+    let swapped = c.request(
+        "POST",
+        "/api/restore/plan",
+        &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf2)],
+        &plan,
+    );
+    assert_eq!(swapped.status, 403);
+    let good = c.request(
+        "POST",
+        "/api/restore/plan",
+        &[("Cookie", &cookie2), JSON, ("X-CSRF-Token", &csrf2)],
+        &plan,
+    );
+    assert_eq!(good.status, 200, "{}", good.text());
+    // Nothing was started by the refused requests.
+    let jobs = c
+        .request("GET", "/api/jobs", &[("Cookie", &cookie)], "")
+        .json();
+    assert_eq!(jobs, serde_json::json!([]));
+}
+
+#[test]
+fn paths_cannot_leave_the_snapshot_and_downloads_are_attachments() {
+    let (env, c, snap) = setup();
+    let (cookie, csrf) = c.login();
+    let id = snap["id"].as_str().unwrap();
+    let spool = env.path("spool");
+    let (local, domain) = users(&spool)[0].clone();
+    let dir = format!("{domain}/user/{local}");
+    // A secret beside the spool that no URL may reach.
+    std::fs::write(env.path("secret"), "SECRET").unwrap();
+    let get = |target: &str| c.request("GET", target, &[("Cookie", &cookie)], "");
+    for api in ["ls", "download", "history"] {
+        for bad in [
+            format!("/api/{api}/{id}/../../secret"),
+            format!("/api/{api}/{id}/{dir}/../../../.."),
+            format!("/api/{api}/{id}/%2E%2E/%2e%2e/secret"),
+            format!("/api/{api}/{id}/{domain}%2Fuser"),
+            format!("/api/{api}/{id}/..%2F..%2Fsecret"),
+            format!("/api/{api}/{id}/{domain}%00"),
+            format!("/api/{api}/{id}/./{domain}"),
+            format!("/api/{api}/..%2F..%2F{id}/{domain}"),
+            format!("/api/{api}/../../etc/passwd"),
+        ] {
+            // Refused as malformed (400), not merely looked up and not found.
+            let a = get(&bad);
+            assert_eq!(a.status, 400, "{bad}: {}", a.text());
+            assert!(!a.text().contains("SECRET"), "{bad}");
+        }
+    }
+    // A folder restore's path in a JSON body: the same rules, so its destination (computed
+    // from the path) cannot leave the part's source either.
+    for bad in ["../../etc", "acme.test/../../../tmp", "a\0b", "./x"] {
+        let body = serde_json::json!({
+            "kind": "folder", "object": "mail/imap", "path": bad, "snapshot": id, "dest": "new"
+        });
+        let a = c.request(
+            "POST",
+            "/api/restore/plan",
+            &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf)],
+            &body.to_string(),
+        );
+        assert_eq!(a.status, 400, "{bad:?}: {}", a.text());
+    }
+    // The same paths spelled plainly work.
+    assert_eq!(get(&format!("/api/ls/{id}/{dir}")).status, 200);
+    // A file: its bytes, as an attachment that the browser never renders.
+    let name = std::fs::read_dir(spool.join(&dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| !n.starts_with("cyrus."))
+        .min()
+        .unwrap();
+    let f = get(&format!("/api/download/{id}/{dir}/{name}"));
+    assert_eq!(f.status, 200);
+    assert_eq!(f.body, std::fs::read(spool.join(&dir).join(&name)).unwrap());
+    assert_eq!(f.header("content-type"), Some("application/octet-stream"));
+    assert!(f
+        .header("content-disposition")
+        .unwrap()
+        .starts_with("attachment;"));
+    assert_eq!(f.header("x-content-type-options"), Some("nosniff"));
+    // A folder: a tar of its files, streamed.
+    let t = get(&format!("/api/download/{id}/{dir}"));
+    assert_eq!(t.status, 200);
+    assert!(t
+        .header("content-disposition")
+        .unwrap()
+        .contains(&format!("{local}.tar")));
+    let mut archive = tar::Archive::new(&t.body[..]);
+    let out = env.path("untarred");
+    archive.unpack(&out).unwrap();
+    for p in walk(&spool.join(&dir)).into_iter().filter(|p| p.is_file()) {
+        let rel = p.strip_prefix(spool.join(&dir)).unwrap();
+        assert_eq!(
+            std::fs::read(out.join(&local).join(rel)).unwrap(),
+            std::fs::read(&p).unwrap(),
+            "{}",
+            rel.display()
+        );
+    }
+}
+
+#[test]
+fn in_place_needs_its_confirmation_and_everything_started_is_logged() {
+    let (env, c, snap) = setup();
+    let (cookie, csrf) = c.login();
+    let spool = env.path("spool");
+    let (local, domain) = users(&spool)[1].clone();
+    let dir = format!("{domain}/user/{local}");
+    let live = spool.join(&dir);
+    // The live folder changed since the backup: a file lost, one added.
+    let victim = walk(&live).into_iter().find(|p| p.is_file()).unwrap();
+    let kept = std::fs::read(&victim).unwrap();
+    std::fs::remove_file(&victim).unwrap();
+    std::fs::write(live.join("new-since-backup"), "x").unwrap();
+    let post = |path: &str, body: &serde_json::Value| {
+        c.request(
+            "POST",
+            path,
+            &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf)],
+            &body.to_string(),
+        )
+    };
+    let mut body = serde_json::json!({
+        "kind": "folder", "object": "mail/imap", "path": dir, "snapshot": snap["id"], "dest": "inplace"
+    });
+    let plan = post("/api/restore/plan", &body).json();
+    let removes = plan["removes"].clone();
+    assert_eq!(
+        removes,
+        serde_json::json!([format!("{} (removed first)", live.display())])
+    );
+    // Unconfirmed, or confirmed for something else: refused, nothing touched.
+    let refused = post("/api/restore/run", &body);
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert!(refused.text().contains(&live.display().to_string()));
+    body["confirm"] = serde_json::json!(["/somewhere/else"]);
+    assert_eq!(post("/api/restore/run", &body).status, 409);
+    assert!(live.join("new-since-backup").exists());
+    // Confirmed: the folder is the snapshot's again (removed first, not merged).
+    body["confirm"] = removes;
+    let run = post("/api/restore/run", &body);
+    assert_eq!(run.status, 200, "{}", run.text());
+    let job = wait_job(&c, &cookie, run.json()["job"].as_u64().unwrap());
+    assert_eq!(job["outcome"], "complete", "{job}");
+    assert!(!live.join("new-since-backup").exists());
+    assert_eq!(std::fs::read(&victim).unwrap(), kept);
+
+    // A backup from the console; a second one while it runs is refused.
+    let b = post("/api/backup/run", &serde_json::json!({}));
+    assert_eq!(b.status, 200, "{}", b.text());
+    let job = wait_job(&c, &cookie, b.json()["job"].as_u64().unwrap());
+    assert_eq!(job["outcome"], "complete", "{job}");
+    assert_eq!(env.snapshots().len(), 2);
+    let log = std::fs::read_to_string(&c.log).unwrap();
+    let who = "admin@127.0.0.1#";
+    assert!(
+        log.lines()
+            .any(|l| l.contains(who) && l.contains("started a restore") && l.contains(&dir)),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains(who) && l.contains("started a backup")),
+        "{log}"
+    );
+}
