@@ -24,7 +24,7 @@ STRIP ?= strip
 RELEASE_BIN := target/release/bmbackup
 BIN ?= $(RELEASE_BIN)
 
-UNITS := bmbackup.service bmbackup.timer bmbackup-mount.service
+UNITS := bmbackup.service bmbackup.timer bmbackup-mount.service bmbackup-console.service
 # The units and the helper name the binary by its default path; rewritten for other prefixes.
 SUBST := sed -e 's|/usr/local/bin/bmbackup|$(BINDIR)/bmbackup|g'
 
