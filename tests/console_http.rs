@@ -322,3 +322,54 @@ fn in_place_needs_its_confirmation_and_everything_started_is_logged() {
         "{log}"
     );
 }
+
+#[test]
+fn the_overview_warns_of_stale_backups_and_an_open_store() {
+    let env = Env::new();
+    let spool = env.path("spool");
+    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
+    env.write_config(&format!(
+        "[parts.\"mail/imap\"]\npath = \"{}\"\n",
+        spool.display()
+    ));
+    env.ok(&["backup", "--simulate-time", "2d"]);
+    let c = env.console();
+    let (cookie, _) = c.login();
+    let overview = |c: &Console| {
+        c.request("GET", "/api/overview", &[("Cookie", &cookie)], "")
+            .json()
+    };
+    let o = overview(&c);
+    let warnings = o["warnings"].to_string();
+    assert!(
+        warnings.contains("no complete backup for more than 26 h"),
+        "{o}"
+    );
+    assert!(!warnings.contains("read by other users"), "{o}");
+    assert_eq!(o["parts"][0]["last"]["status"], "complete");
+    std::fs::set_permissions(env.store(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = overview(&c);
+    assert!(
+        o["warnings"]
+            .to_string()
+            .contains("may be read by other users"),
+        "{o}"
+    );
+    // A fresh backup clears the stale warning; a passed check is recorded and warns of nothing.
+    std::fs::set_permissions(env.store(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    env.ok(&["backup"]);
+    env.ok(&["check"]);
+    let o = overview(&c);
+    assert_eq!(o["warnings"], serde_json::json!([]), "{o}");
+    assert_eq!(o["last_check"]["ok"], true, "{o}");
+    // A check that failed is a warning until a check passes again.
+    let pack = env.pack_files().pop().unwrap();
+    flip(&pack, 100);
+    assert!(!env.run(&["check", "--read-data"]).status.success());
+    let o = overview(&c);
+    let w = o["warnings"].to_string();
+    assert!(
+        w.contains("the last check") && w.contains(") failed: 1 "),
+        "{o}"
+    );
+}

@@ -22,6 +22,10 @@ pub fn run(cli: &Cli, a: &CheckArgs) -> anyhow::Result<i32> {
     };
     let (scan, _) = check(&repo, &opts)?;
     let r = &scan.report;
+    // For the console's overview; the check's own answer does not depend on it.
+    if let Err(e) = crate::integrity::last_check::record(&repo, r, opts.read_data_percent > 0.0) {
+        log::warn!("the check's outcome was not recorded for the console: {e}");
+    }
     if a.json {
         let mut v = serde_json::to_value(r)?;
         v["ok"] = serde_json::Value::Bool(r.is_ok());

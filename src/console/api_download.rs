@@ -197,3 +197,18 @@ fn write_tree<W: Write>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::disposition;
+
+    #[test]
+    fn the_file_name_cannot_break_the_header() {
+        let d = disposition(b"a\"b\r\nSet-Cookie: x;\xff.eml");
+        assert!(
+            d.starts_with("attachment; filename=\"a_b__Set-Cookie__x__.eml\"; filename*=UTF-8''")
+        );
+        assert!(!d.contains('\r') && !d.contains('\n'));
+        assert!(d.ends_with("a%22b%0D%0ASet-Cookie%3A%20x%3B%FF.eml"), "{d}");
+    }
+}

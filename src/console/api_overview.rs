@@ -135,6 +135,7 @@ pub fn overview(ctx: &Ctx<'_>) -> ResponseBox {
             "retention": retention,
             "stats": *ctx.app.stats.lock(),
             "warnings": warnings,
+            "last_check": crate::integrity::last_check::read(ctx.repo),
         }),
     )
 }
@@ -153,6 +154,14 @@ fn store_warnings(ctx: &Ctx<'_>) -> Vec<String> {
                 ));
             }
         }
+    }
+    match crate::integrity::last_check::read(ctx.repo) {
+        Some(c) if !c.ok => w.push(format!(
+            "the last check ({} UTC) failed: {}; `bmbackup check` names the files, `bmbackup repair` sets damage aside",
+            crate::timefmt::display(c.finished_ns),
+            c.summary
+        )),
+        _ => {}
     }
     let damaged = store.join(crate::store::damage::DAMAGED_DIR);
     if std::fs::read_dir(&damaged).is_ok_and(|mut d| d.next().is_some()) {

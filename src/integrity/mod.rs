@@ -6,5 +6,6 @@
 //! end.
 
 pub mod check;
+pub mod last_check;
 pub mod repair;
 mod uses;

@@ -90,7 +90,9 @@ async function loadOverview() {
   const s = o.stats;
   $('#ov-store').textContent = o.store + ': ' + (s ? size(s.stored_bytes) + ' on disk for ' + size(s.logical_bytes) +
     ' of snapshots (' + (s.logical_bytes && s.stored_bytes ? (s.logical_bytes / s.stored_bytes).toFixed(1) + '× saved' : '') +
-    ', ' + s.snapshots + ' snapshots)' : 'figures being computed…');
+    ', ' + s.snapshots + ' snapshots)' : 'figures being computed…') +
+    (o.last_check ? '. Last check: ' + when(new Date(o.last_check.finished_ns / 1e6).toISOString()) + ' UTC, ' +
+      (o.last_check.ok ? 'passed' : 'FAILED: ' + o.last_check.summary) : '. No check recorded: run `bmbackup check`.');
 }
 
 async function loadTimeline() {
