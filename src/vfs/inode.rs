@@ -58,8 +58,10 @@ pub struct Node {
     /// Doubles as FUSE node id and `st_ino` (fuser 0.18 sends `FileAttr::ino` as both).
     pub ino: u64,
     pub parent: u64,
-    /// The bytes `ino` was hashed from: two different nodes with one ino are caught, not mixed.
-    pub key: Vec<u8>,
+    /// More bits of the hash `ino` came from: two different nodes with one ino are caught,
+    /// not mixed (2^-128 to miss one). The key itself (up to hundreds of bytes for a hard link)
+    /// is not kept: the kernel may hold a node for every file of a snapshot.
+    pub check: u64,
     pub kind: NodeKind,
 }
 
@@ -124,15 +126,20 @@ pub fn hardlink_key(snap: SnapshotId, last: bool, e: &Entry) -> Vec<u8> {
 }
 
 pub fn ino_of(key: &[u8]) -> u64 {
+    ident(key).0
+}
+
+/// The inode number of `key` and the check kept beside it ([`Node::check`]).
+pub fn ident(key: &[u8]) -> (u64, u64) {
     let h = blake3::hash(key);
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&h.as_bytes()[..8]);
-    let ino = u64::from_le_bytes(b);
-    if ino <= ROOT_INO {
-        ino + 2
-    } else {
-        ino
-    }
+    let word = |i: usize| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&h.as_bytes()[i..i + 8]);
+        u64::from_le_bytes(b)
+    };
+    let ino = word(0);
+    let ino = if ino <= ROOT_INO { ino + 2 } else { ino };
+    (ino, word(8))
 }
 
 /// Two different nodes hashed to one inode number (about 2^-64 per pair).
@@ -154,7 +161,7 @@ impl NodeTable {
         let root = Node {
             ino: ROOT_INO,
             parent: ROOT_INO,
-            key: synth_key(&[]),
+            check: ident(&synth_key(&[])).1,
             kind: NodeKind::Synth { path: Vec::new() },
         };
         let mut map = HashMap::new();
@@ -179,7 +186,7 @@ impl NodeTable {
     pub fn remember(&self, node: Node) -> Result<Arc<Node>, Collision> {
         let mut map = self.map.lock();
         if let Some(slot) = map.get_mut(&node.ino) {
-            if slot.node.key != node.key {
+            if slot.node.check != node.check {
                 return Err(Collision(node.ino));
             }
             slot.lookups += 1;
@@ -231,10 +238,11 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
             let mut path = path.to_vec();
             path.push(name.to_string());
             let key = synth_key(&path);
+            let (ino, check) = ident(&key);
             Node {
-                ino: ino_of(&key),
+                ino,
                 parent,
-                key,
+                check,
                 kind: NodeKind::Synth { path },
             }
         }
@@ -248,10 +256,11 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
                 entry,
                 ends: OnceLock::new(),
             };
+            let (ino, check) = ident(&key);
             Node {
-                ino: ino_of(&key),
+                ino,
                 parent,
-                key,
+                check,
                 kind: NodeKind::Snap(s),
             }
         }
@@ -259,7 +268,9 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
 }
 
 pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
-    let mut path = s.path.clone();
+    // Sized exactly: one is kept per node the kernel holds.
+    let mut path = Vec::with_capacity(s.path.len() + 1 + entry.name.len());
+    path.extend_from_slice(&s.path);
     if !path.is_empty() {
         path.push(b'/');
     }
@@ -276,10 +287,11 @@ pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
         entry,
         ends: OnceLock::new(),
     });
+    let (ino, check) = ident(&key);
     Node {
-        ino: ino_of(&key),
+        ino,
         parent,
-        key,
+        check,
         kind,
     }
 }
@@ -335,11 +347,11 @@ mod tests {
 
     fn synth(path: &[&str]) -> Node {
         let path: Vec<String> = path.iter().map(|s| s.to_string()).collect();
-        let key = synth_key(&path);
+        let (ino, check) = ident(&synth_key(&path));
         Node {
-            ino: ino_of(&key),
+            ino,
             parent: ROOT_INO,
-            key,
+            check,
             kind: NodeKind::Synth { path },
         }
     }

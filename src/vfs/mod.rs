@@ -264,6 +264,25 @@ impl Vfs {
         }
     }
 
+    /// A snapshot root counts its subfolders in `st_nlink` like any folder (its tree is
+    /// read for that, only when the kernel gets its attributes). A root whose tree cannot be
+    /// read keeps 2: the listing of its part folder must not fail for it, and opening it
+    /// reports the damage.
+    fn with_root_nlink(&self, mut node: Node) -> Node {
+        if let NodeKind::Snap(s) = &mut node.kind {
+            if s.path.is_empty() {
+                match self.tree(s) {
+                    Ok(tree) => {
+                        let dirs = tree.entries.iter().filter(|e| e.kind == EntryKind::Dir);
+                        s.entry.nlink = 2 + u32::try_from(dirs.count()).unwrap_or(u32::MAX - 2);
+                    }
+                    Err(e) => log::debug!("{}: no subfolder count: {e}", s.display()),
+                }
+            }
+        }
+        node
+    }
+
     /// Bytes the store holds, for `df`: the mount is read-only, so all of it is in use.
     pub fn stored_bytes(&self) -> u64 {
         self.source.stored_bytes()
@@ -286,7 +305,10 @@ impl Vfs {
                 let dir = layout.dir(path).ok_or(VfsError::NotFound)?;
                 let name = std::str::from_utf8(name).map_err(|_| VfsError::NotFound)?;
                 let child = dir.get(name).ok_or(VfsError::NotFound)?;
-                (synth_child(parent, path, name, child), true)
+                (
+                    self.with_root_nlink(synth_child(parent, path, name, child)),
+                    true,
+                )
             }
             NodeKind::Snap(s) => {
                 let tree = self.tree(s)?;
@@ -358,12 +380,11 @@ impl Vfs {
                     return Ok(());
                 };
                 for (i, (name, child)) in dir.iter().enumerate().skip(skip) {
-                    if emit(
-                        i,
-                        synth_child(ino, path, name, child),
-                        true,
-                        name.as_bytes(),
-                    )? {
+                    let mut child = synth_child(ino, path, name, child);
+                    if plus {
+                        child = self.with_root_nlink(child);
+                    }
+                    if emit(i, child, true, name.as_bytes())? {
                         break;
                     }
                 }
