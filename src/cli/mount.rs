@@ -21,8 +21,8 @@ pub struct MountArgs {
     #[arg(long, short = 'f')]
     pub foreground: bool,
     /// Mount options, comma-separated: allow_other, cache_mib=N, threads=N, fsname=NAME,
-    /// nonempty; fstab-only options (_netdev, noauto, nofail, x-systemd.*) are accepted and
-    /// ignored.
+    /// nonempty, noxattr; fstab-only options (_netdev, noauto, nofail, x-systemd.*) are
+    /// accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Memory for decompressed chunks, MiB.

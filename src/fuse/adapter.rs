@@ -60,6 +60,9 @@ pub(super) struct Fs {
     /// the page cache (its default is `FOPEN_KEEP_CACHE`). A warm read of a small file is then
     /// no round trip at all instead of three (open, flush, release).
     pub(super) no_open: bool,
+    /// `-o noxattr`: xattr requests answer ENOSYS, which the kernel remembers for the whole
+    /// mount (callers see EOPNOTSUPP without a round trip).
+    pub(super) no_xattr: bool,
 }
 
 fn system_time(t: Timestamp) -> SystemTime {
@@ -328,6 +331,9 @@ impl fuser::Filesystem for Fs {
     }
 
     fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        if self.no_xattr {
+            return reply.error(Errno::ENOSYS);
+        }
         let value = try_reply!(
             reply,
             "getxattr",
@@ -338,6 +344,9 @@ impl fuser::Filesystem for Fs {
     }
 
     fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        if self.no_xattr {
+            return reply.error(Errno::ENOSYS);
+        }
         let names = try_reply!(reply, "listxattr", ino.0, self.vfs.listxattr(ino.0));
         reply_xattr(reply, size, &names);
     }

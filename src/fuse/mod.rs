@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct MountOptions {
     pub allow_other: bool,
-    /// Budget for decompressed chunks, MiB; trees get a quarter of it on top.
+    /// Budget for decompressed chunks, MiB; trees get a fixed 24 MiB on top.
     pub cache_mib: usize,
     /// Threads serving kernel requests.
     pub threads: usize,
@@ -79,6 +79,7 @@ pub fn mount_store(
     foreground: bool,
     opts: &MountOptions,
 ) -> Result<(), MountError> {
+    bound_malloc_arenas();
     // The daemon leaves its cwd once ready; relative paths must not depend on it.
     let store = std::path::absolute(store)?;
     let cache_dir = cache_dir.map(std::path::absolute).transpose()?;
@@ -119,14 +120,29 @@ enum SessionEnd {
     FromOutside,
 }
 
+/// Decoded trees get a fixed budget, not a share of the chunk cache: the daemon's whole
+/// footprint besides chunks (trees, nodes, code, allocator) must stay within 64 MiB.
+const TREE_CACHE_BYTES: usize = 24 << 20;
+
 fn vfs_config(opts: &MountOptions) -> Result<VfsConfig, MountError> {
     let parsed = parse_options(&opts.options)?;
     let cache_mib = parsed.cache_mib.unwrap_or(opts.cache_mib).max(1);
     Ok(VfsConfig {
         chunk_cache_bytes: cache_mib << 20,
-        tree_cache_bytes: (cache_mib << 18).max(16 << 20),
+        tree_cache_bytes: TREE_CACHE_BYTES,
         ..VfsConfig::default()
     })
+}
+
+/// glibc gives every thread that allocates its own arena (up to 8 per core), each holding on
+/// to freed chunk buffers: the daemon's RSS grew with its thread count, well past its caches.
+/// Two arenas keep the serving threads from contending on one lock.
+fn bound_malloc_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets an allocator parameter; called before the serving threads.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Mounts `source` read-only on `mountpoint` and serves it until unmounted (`fusermount3 -u`,
@@ -172,6 +188,7 @@ fn serve(
     ready: impl FnOnce(),
 ) -> Result<SessionEnd, MountError> {
     let started = Instant::now();
+    bound_malloc_arenas();
     let parsed = parse_options(&opts.options)?;
     daemon::clear_stale_mount(mountpoint)?;
     kernel_mount::check_mount_point(mountpoint, parsed.nonempty)?;
@@ -219,6 +236,7 @@ fn serve(
     let fs = Fs {
         vfs,
         no_open: false,
+        no_xattr: parsed.noxattr,
     };
     let direct = kernel_mount::DirectMount {
         source: &source,

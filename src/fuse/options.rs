@@ -12,6 +12,9 @@ pub struct ParsedOptions {
     /// Mount over a folder that has files (hidden while mounted).
     pub nonempty: bool,
     pub fsname: Option<String>,
+    /// Show no extended attributes: the first getxattr/listxattr answers ENOSYS, and the
+    /// kernel stops asking for the rest of the mount (`ls -l` asks two per file).
+    pub noxattr: bool,
     pub cache_mib: Option<usize>,
     pub threads: Option<usize>,
 }
@@ -52,6 +55,7 @@ pub fn parse_options<S: AsRef<str>>(strings: &[S]) -> Result<ParsedOptions, Opti
             "allow_root" => p.allow_root = true,
             "noexec" => p.noexec = true,
             "nonempty" => p.nonempty = true,
+            "noxattr" => p.noxattr = true,
             "fsname" => p.fsname = value.map(str::to_string),
             "cache_mib" => p.cache_mib = Some(number(value)?),
             "threads" => p.threads = Some(number(value)?),
@@ -87,7 +91,8 @@ mod tests {
         );
         let p =
             parse_options(&["defaults,noexec,cache_mib=512,threads=8,fsname=/srv/store"]).unwrap();
-        assert!(p.noexec && !p.allow_other);
+        assert!(p.noexec && !p.allow_other && !p.noxattr);
+        assert!(parse_options(&["ro,noxattr"]).unwrap().noxattr);
         assert_eq!((p.cache_mib, p.threads), (Some(512), Some(8)));
         assert_eq!(p.fsname.as_deref(), Some("/srv/store"));
         assert_eq!(
