@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Debug)]
 pub struct MountOptions {
     pub allow_other: bool,
-    /// Budget for decompressed chunks, MiB; trees get a fixed 24 MiB on top.
+    /// Budget for decompressed chunks, MiB; trees get a fixed 16 MiB on top.
     pub cache_mib: usize,
     /// Threads serving kernel requests.
     pub threads: usize,
@@ -122,7 +122,7 @@ enum SessionEnd {
 
 /// Decoded trees get a fixed budget, not a share of the chunk cache: the daemon's whole
 /// footprint besides chunks (trees, nodes, code, allocator) must stay within 64 MiB.
-const TREE_CACHE_BYTES: usize = 24 << 20;
+const TREE_CACHE_BYTES: usize = 16 << 20;
 
 fn vfs_config(opts: &MountOptions) -> Result<VfsConfig, MountError> {
     let parsed = parse_options(&opts.options)?;

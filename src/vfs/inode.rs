@@ -32,6 +32,7 @@ pub struct SnapNode {
     pub last: bool,
     /// Path inside the snapshot, without leading `/`; empty for the snapshot root.
     pub path: Vec<u8>,
+    /// The entry as its folder's tree has it, without its name (the end of `path`).
     pub entry: Entry,
     /// Where each chunk of a regular file ends, computed at its first read (reads come by
     /// inode, without an open handle to keep them in).
@@ -280,6 +281,9 @@ pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
     } else {
         snap_key(s.snap.id(), s.last, &path)
     };
+    // The path ends with the name: one copy per node is enough.
+    let mut entry = entry;
+    entry.name = Vec::new();
     let kind = NodeKind::Snap(SnapNode {
         snap: s.snap.clone(),
         last: s.last,
