@@ -73,8 +73,8 @@ pub fn run(cmd: &GenerateCmd) -> anyhow::Result<i32> {
         GenerateCmd::Day { dir, seed, day } => {
             let s = gen::simulate_day(dir, *seed, *day)?;
             println!(
-                "day {day}: {} new, {} deleted, {} moved, {} folders touched",
-                s.new_messages, s.deleted, s.moved, s.touched_folders
+                "day {day}: {} new, {} deleted, {} moved, {} folders touched ({} with flag changes)",
+                s.new_messages, s.deleted, s.moved, s.touched_folders, s.flagged_folders
             );
         }
         GenerateCmd::Dbdump { file, size, seed } => gen::generate_db_dump(file, *seed, *size)?,

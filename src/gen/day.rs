@@ -1,8 +1,9 @@
 //! One simulated day of mail on an existing spool: ~1% new message files, ~0.3% deleted, ~0.2%
 //! moved between a user's folders; each touched folder gets its `cyrus.index` rewritten and its
-//! `cyrus.cache` appended, as Cyrus does.
+//! `cyrus.cache` appended, as Cyrus does; and ~5% of the other folders get flag changes (read, flagged),
+//! which rewrite their `cyrus.index` in place without touching the directory.
 
-use super::cyrus::{self, IndexRecord};
+use super::cyrus::{self, IndexRecord, FLAG_FLAGGED, FLAG_SEEN};
 use super::folder::{Folder, Mailbox, INBOX};
 use super::rng::Rng;
 use super::spool::{display_name, originate, Origin, Shape};
@@ -14,6 +15,8 @@ use std::path::{Path, PathBuf};
 const NEW_FRACTION: f64 = 0.01;
 const DELETE_FRACTION: f64 = 0.003;
 const MOVE_FRACTION: f64 = 0.002;
+/// Chance that a folder's flags change in a day (a user reading or flagging mail in it).
+const READ_FRACTION: f64 = 0.05;
 
 /// What [`simulate_day`] changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,6 +30,8 @@ pub struct DayStats {
     pub deleted: u64,
     pub moved: u64,
     pub touched_folders: u64,
+    /// Folders whose flags changed (their index rewritten even without new mail).
+    pub flagged_folders: u64,
 }
 
 /// The shape of the day's new mail (the initial spool's own shape is not stored in it).
@@ -121,6 +126,7 @@ pub fn simulate_day(root: &Path, seed: u64, day: u32) -> Result<DayStats, GenErr
         let src = mailboxes[m].folders[f].message_path(record.uid);
         gone.entry((m, f)).or_default().insert(record.uid);
         mailboxes[m].folders[f].touched = true;
+        mailboxes[m].folders[f].names_changed = true;
         if (k as u64) < deletes || mailboxes[m].folders.len() < 2 {
             std::fs::remove_file(&src).ctx("delete", &src)?;
             stats.deleted += 1;
@@ -184,6 +190,26 @@ pub fn simulate_day(root: &Path, seed: u64, day: u32) -> Result<DayStats, GenErr
         stats.new_bytes += d.bytes * d.files;
     }
 
+    // Users read and flag mail: Cyrus rewrites the index of each folder a client changed flags
+    // in, new mail or not (~550 folders a day on the `full` spool, as a live Cyrus).
+    for mb in &mut mailboxes {
+        for f in mb.folders.iter_mut() {
+            if f.index.records.is_empty() || !rng.chance(READ_FRACTION) {
+                continue;
+            }
+            let n = f.index.records.len() as u64;
+            for _ in 0..(1 + rng.below(n.min(20))) {
+                let r = &mut f.index.records[rng.below(n) as usize];
+                r.flags |= FLAG_SEEN;
+                if rng.chance(0.1) {
+                    r.flags ^= FLAG_FLAGGED;
+                }
+                r.last_updated = day_start + rng.below(DAY_SECS as u64) as i64;
+            }
+            f.touched = true;
+            stats.flagged_folders += 1;
+        }
+    }
     for mb in &mut mailboxes {
         for f in mb.folders.iter_mut().rev() {
             if f.touched {

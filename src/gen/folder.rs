@@ -22,6 +22,8 @@ pub(crate) struct Folder {
     pub cache_len: u64,
     pub pending_cache: Vec<u8>,
     pub touched: bool,
+    /// A message file was added or removed: the directory's mtime changes with the index.
+    pub names_changed: bool,
 }
 
 impl Folder {
@@ -53,6 +55,7 @@ impl Folder {
             cache_len: cache.len() as u64,
             pending_cache: Vec::new(),
             touched: true,
+            names_changed: true,
         })
     }
 
@@ -70,6 +73,7 @@ impl Folder {
             cache_len,
             pending_cache: Vec::new(),
             touched: false,
+            names_changed: false,
         })
     }
 
@@ -90,6 +94,7 @@ impl Folder {
         self.index.last_updated = self.index.last_updated.max(record.last_updated);
         self.index.records.push(record);
         self.touched = true;
+        self.names_changed = true;
     }
 
     /// Reserves a uid for a message moved in from another folder.
@@ -130,20 +135,27 @@ impl Folder {
         self.index.last_updated = self.index.last_updated.max(mtime);
         let index_path = self.dir.join(cyrus::INDEX_FILE);
         write_file(&index_path, &self.index.encode(), Some(mtime))?;
-        let cache_path = self.dir.join(cyrus::CACHE_FILE);
-        let mut cache = OpenOptions::new()
-            .append(true)
-            .open(&cache_path)
-            .ctx("open", &cache_path)?;
-        cache
-            .write_all(&self.pending_cache)
-            .ctx("append to", &cache_path)?;
-        drop(cache);
-        self.cache_len += self.pending_cache.len() as u64;
-        self.pending_cache.clear();
-        set_times(&cache_path, mtime, 0)?;
-        set_times(&self.dir, mtime, 0)?;
+        // A flag change rewrites the index alone; the cache and the directory change with the
+        // message files (added, moved or removed).
+        if !self.pending_cache.is_empty() || self.names_changed {
+            let cache_path = self.dir.join(cyrus::CACHE_FILE);
+            let mut cache = OpenOptions::new()
+                .append(true)
+                .open(&cache_path)
+                .ctx("open", &cache_path)?;
+            cache
+                .write_all(&self.pending_cache)
+                .ctx("append to", &cache_path)?;
+            drop(cache);
+            self.cache_len += self.pending_cache.len() as u64;
+            self.pending_cache.clear();
+            set_times(&cache_path, mtime, 0)?;
+        }
+        if self.names_changed {
+            set_times(&self.dir, mtime, 0)?;
+        }
         self.touched = false;
+        self.names_changed = false;
         Ok(())
     }
 }
