@@ -37,7 +37,10 @@ pub struct Config {
     /// Where `bmbackup mount` shows the store when no MOUNTPOINT is given (the systemd unit's
     /// mount uses it), e.g. /var/backups/bluemind.
     pub mountpoint: Option<PathBuf>,
+    /// zstd level of every part that does not set its own [default: 1, see `backup`].
     pub compression_level: Option<i32>,
+    /// Threads of a backup run (reading, chunking, compressing, `lstat`) [default: the CPUs].
+    pub threads: Option<usize>,
     /// Do not descend into filesystems mounted inside a part (as `backup --one-file-system`).
     #[serde(default)]
     pub one_file_system: bool,
@@ -158,6 +161,7 @@ impl Default for Config {
             cache_dir: None,
             mountpoint: None,
             compression_level: None,
+            threads: None,
             one_file_system: false,
             backup_emails: true,
             backup_archived_emails: false,
@@ -181,6 +185,9 @@ pub struct PartConfig {
     pub pre: Option<String>,
     /// Shell command run after the part's backup, whatever its outcome (to undo what `pre` did).
     pub post: Option<String>,
+    /// zstd level for this part's new data, over the top-level `compression_level` (e.g. a
+    /// higher one for a database dump that changes little, a lower one for a big spool).
+    pub compression_level: Option<i32>,
 }
 
 /// The `[retention]` table: the keys of `bmbackup forget`'s flags, with `_` for `-`.
@@ -293,9 +300,11 @@ mod tests {
         let c = Config::parse(
             r#"store = "/srv/bmstore"
                compression_level = 5
+               threads = 3
                one_file_system = true
                [parts."mail/imap"]
                path = "/var/spool/cyrus"
+               compression_level = 2
                [parts."mail/archive"]
                path = "/var/spool/bm-hsm"
                enabled = false"#,
@@ -306,6 +315,9 @@ mod tests {
         assert!(c.one_file_system);
         assert!(!Config::default().one_file_system);
         assert!(c.parts["mail/imap"].enabled);
+        assert_eq!(c.threads, Some(3));
+        assert_eq!(c.parts["mail/imap"].compression_level, Some(2));
+        assert_eq!(c.parts["mail/archive"].compression_level, None);
         assert!(!c.parts["mail/archive"].enabled);
         assert!(Config::parse("stroe = \"/x\"", Path::new("t.toml")).is_err());
     }

@@ -122,6 +122,7 @@ pub fn back_up_twice(
         spec: PartSpec {
             name: name.into(),
             path: path.to_path_buf(),
+            compression_level: None,
         },
         pre: None,
         post: None,
@@ -130,7 +131,7 @@ pub fn back_up_twice(
         parts: vec![part("mail/imap", &p.spool), part("bm/pgsql", &p.pgsql)],
         options: BackupOptions {
             host: HOST.into(),
-            compression_level: 3,
+            compression_level: crate::backup::DEFAULT_COMPRESSION_LEVEL,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
             started_at_ns: None,
             one_file_system: false,

@@ -10,6 +10,7 @@
 pub mod hooks;
 mod meta;
 pub mod metrics;
+mod pipeline;
 mod read;
 pub mod run;
 
@@ -53,11 +54,18 @@ pub enum BackupError {
     },
 }
 
+/// zstd level of new data unless the config or `--compression-level` says otherwise: measured
+/// on the bench's mail data (README, "Compression"), level 1 costs a few % of store size
+/// against level 3 and halves the compression time.
+pub const DEFAULT_COMPRESSION_LEVEL: i32 = 1;
+
 /// One part to back up: its name (`mail/imap`) and source folder.
 #[derive(Debug, Clone)]
 pub struct PartSpec {
     pub name: String,
     pub path: PathBuf,
+    /// The part's own zstd level (config `[parts.NAME] compression_level`), over the run's.
+    pub compression_level: Option<i32>,
 }
 
 #[derive(Debug, Clone)]
@@ -117,12 +125,14 @@ struct Ctx<'a> {
     threads: usize,
     /// Compression context of the walking thread, which writes tree blobs.
     tree_codec: Mutex<Codec>,
+    /// The compress stage new chunks go to.
+    compressors: pipeline::Compressors,
 }
 
-/// A worker thread's reusable buffers.
+/// A reader thread's read buffer and its end of the compress queue.
 pub(crate) struct Scratch {
     pub buf: Vec<u8>,
-    pub codec: Codec,
+    pub tx: pipeline::ChunkSender,
 }
 
 /// A file for a worker to read, and where to send the outcome.
@@ -198,8 +208,12 @@ pub fn backup_part(
         },
         None => None,
     };
-    let writer = BlobWriter::new(repo, opts.compression_level);
+    let writer = BlobWriter::new(
+        repo,
+        part.compression_level.unwrap_or(opts.compression_level),
+    );
     let tree_codec = Mutex::new(writer.codec()?);
+    let (compressors, chunk_tx) = pipeline::Compressors::new(opts.threads.max(1));
     let ctx = Ctx {
         repo,
         writer,
@@ -211,6 +225,7 @@ pub fn backup_part(
         one_file_system: opts.one_file_system,
         threads: opts.threads.max(1),
         tree_codec,
+        compressors,
     };
     let (jobs, queue) = mpsc::channel::<Job>();
     let queue = Mutex::new(queue);
@@ -224,14 +239,26 @@ pub fn backup_part(
             flags: meta::path_flags(&source),
         }
     };
+    // Readers and compressors, `threads` of each: readers wait on the disk and compressors on
+    // the readers, so together they keep `threads` cores busy.
     let root = std::thread::scope(|s| {
         for _ in 0..ctx.threads {
-            s.spawn(|| worker(&ctx, &queue));
+            s.spawn(|| ctx.compressors.run(&ctx.writer));
         }
-        let root = backup_dir(&ctx, &jobs, &source, Path::new(""), parent_tree.as_ref());
+        for _ in 0..ctx.threads {
+            let tx = chunk_tx.clone();
+            s.spawn(|| worker(&ctx, &queue, tx));
+        }
+        drop(chunk_tx);
+        let parent = parent_tree.as_ref().zip(parent.as_ref().map(|p| p.root));
+        let root = backup_dir(&ctx, &jobs, &source, Path::new(""), parent);
         drop(jobs);
         root
-    })?;
+    });
+    if let Some(e) = ctx.compressors.take_error() {
+        return Err(e.into());
+    }
+    let root = root?;
     ctx.writer.flush()?;
     let mut problems = ctx.problems.into_inner();
     problems.sort_by(|a, b| a.path.cmp(&b.path));
@@ -323,53 +350,109 @@ fn unchanged(now: &Entry, before: &Entry) -> bool {
         && now.link_id() == before.link_id()
 }
 
-/// True when every chunk of the parent's entry is still in the store. After a `repair` the
-/// catalog no longer lists lost chunks: such a file is read again, so the new snapshot is complete
-/// and the lost chunks are stored anew while the source still has them.
-fn chunks_stored(ctx: &Ctx<'_>, before: &Entry) -> bool {
-    before.chunks().iter().all(|c| {
-        ctx.repo
-            .catalog
-            .has_blob(BlobKind::Chunk, &c.id.0)
-            .unwrap_or(false)
+/// True when a folder's own metadata is the parent's: its extended attributes and inode flags
+/// (which change its ctime) are the parent's too, so they are not read again.
+fn dir_unchanged(now: &Entry, before: &Entry) -> bool {
+    before.kind == EntryKind::Dir
+        && now.mtime == before.mtime
+        && now.ctime == before.ctime
+        && now.link_id() == before.link_id()
+}
+
+/// Which of `candidates` (indexes of files taken from the parent) have every chunk still in
+/// the store. After a `repair` the catalog no longer lists lost chunks: such a file is read
+/// again, so the new snapshot is complete and the lost chunks are stored anew while the source
+/// still has them. One catalog transaction for the whole folder.
+fn chunks_stored(
+    ctx: &Ctx<'_>,
+    entries: &[Entry],
+    candidates: &[usize],
+) -> Result<Vec<bool>, BackupError> {
+    let ids: Vec<_> = candidates
+        .iter()
+        .flat_map(|&i| entries[i].chunks().iter().map(|c| c.id.0))
+        .collect();
+    let found = ctx
+        .repo
+        .catalog
+        .has_blobs(BlobKind::Chunk, &ids)
+        .map_err(RepoError::from)?;
+    let mut found = found.into_iter();
+    Ok(candidates
+        .iter()
+        .map(|&i| {
+            let n = entries[i].chunks().len();
+            // Counts rather than `all`, which would stop early and misalign the rest.
+            found.by_ref().take(n).filter(|f| !f).count() == 0
+        })
+        .collect())
+}
+
+/// `lstat` of every name of a folder, spread over the run's threads when the folder is big
+/// enough to pay for them (a cold inode is a disk read; a warm one a few microseconds).
+fn lstat_all(
+    ctx: &Ctx<'_>,
+    abs: &Path,
+    names: &[Vec<u8>],
+) -> Vec<std::io::Result<std::fs::Metadata>> {
+    let stat =
+        |name: &Vec<u8>| std::fs::symlink_metadata(abs.join(std::ffi::OsStr::from_bytes(name)));
+    let threads = ctx.threads.min(names.len() / LSTAT_PER_THREAD).max(1);
+    if threads == 1 {
+        return names.iter().map(stat).collect();
+    }
+    let per = names.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let parts: Vec<_> = names
+            .chunks(per)
+            .map(|part| {
+                (
+                    part.len(),
+                    s.spawn(move || part.iter().map(stat).collect::<Vec<_>>()),
+                )
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|(n, h)| {
+                h.join().unwrap_or_else(|_| {
+                    (0..n)
+                        .map(|_| Err(std::io::Error::other("lstat thread failed")))
+                        .collect()
+                })
+            })
+            .collect()
     })
 }
 
+/// Below this many names per thread a folder is stat'ed on the walking thread alone.
+const LSTAT_PER_THREAD: usize = 64;
+
 /// Reads files handed out by the walker until the walk is over.
-fn worker(ctx: &Ctx<'_>, queue: &Mutex<mpsc::Receiver<Job>>) {
-    let mut scratch = match ctx.writer.codec() {
-        Ok(codec) => Some(Scratch {
-            buf: Vec::new(),
-            codec,
-        }),
-        Err(e) => {
-            log::error!("{e}");
-            None
-        }
+fn worker(ctx: &Ctx<'_>, queue: &Mutex<mpsc::Receiver<Job>>, tx: pipeline::ChunkSender) {
+    let mut scratch = Scratch {
+        buf: Vec::new(),
+        tx,
     };
     loop {
         let job = match queue.lock().recv() {
             Ok(job) => job,
             Err(_) => return,
         };
-        let outcome = match scratch.as_mut() {
-            Some(scratch) => read::read_file(ctx, &job.path, &job.entry, scratch),
-            None => Err(BackupError::Source {
-                part: String::new(),
-                path: job.path.display().to_string(),
-                source: std::io::Error::other("no compression context"),
-            }),
-        };
+        let outcome = read::read_file(ctx, &job.path, &job.entry, &mut scratch);
         let _ = job.reply.send((job.idx, outcome));
     }
 }
 
+/// Backs up one folder and returns its tree id. `parent` is the same folder in the parent
+/// snapshot, with its tree id: when every entry comes out equal to the parent's (no file
+/// changed, no folder below changed) that id is reused without encoding or hashing the tree.
 fn backup_dir(
     ctx: &Ctx<'_>,
     jobs: &mpsc::Sender<Job>,
     abs: &Path,
     rel: &Path,
-    parent: Option<&Tree>,
+    parent: Option<(&Tree, TreeId)>,
 ) -> Result<TreeId, BackupError> {
     ctx.progress.dirs.fetch_add(1, Ordering::Relaxed);
     let mut names: Vec<Vec<u8>> = Vec::new();
@@ -392,13 +475,17 @@ fn backup_dir(
         Err(e) => ctx.problem(rel, format!("cannot list folder: {e}")),
     }
     names.sort();
+    let stats = lstat_all(ctx, abs, &names);
+    let parent_tree = parent.map(|(t, _)| t);
     let mut entries: Vec<Entry> = Vec::with_capacity(names.len());
     let mut to_read: Vec<usize> = Vec::new();
-    for name in names {
+    // Files whose stat is the parent's: reused once their chunks are known to be stored.
+    let mut reused: Vec<usize> = Vec::new();
+    for (name, md) in names.into_iter().zip(stats) {
         let os_name = std::ffi::OsStr::from_bytes(&name);
         let path = abs.join(os_name);
         let rel_path = rel.join(os_name);
-        let md = match std::fs::symlink_metadata(&path) {
+        let md = match md {
             Ok(md) => md,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 log::warn!(
@@ -417,8 +504,8 @@ fn backup_dir(
             continue;
         };
         entry.dev = ctx.dev_index(md.dev());
-        let before = parent.and_then(|t| t.find(&name));
-        if let Some(b) = before.filter(|b| unchanged(&entry, b) && chunks_stored(ctx, b)) {
+        let before = parent_tree.and_then(|t| t.find(&name));
+        if let Some(b) = before.filter(|b| unchanged(&entry, b)) {
             entry.xattrs = b.xattrs.clone();
             entry.content = b.content.clone();
             // `chattr` changes ctime, so an unchanged file has its parent's flags; a parent
@@ -427,24 +514,24 @@ fn backup_dir(
                 Some(_) => b.flags,
                 None => meta::path_flags(&path),
             };
-            ctx.progress.files.fetch_add(1, Ordering::Relaxed);
-            ctx.progress.bytes.fetch_add(entry.size, Ordering::Relaxed);
-            ctx.progress
-                .bytes_unchanged
-                .fetch_add(entry.size, Ordering::Relaxed);
+            reused.push(entries.len());
             entries.push(entry);
             continue;
         }
-        match meta::read_xattrs(&path) {
-            Ok(x) => entry.xattrs = x,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                log::warn!(
-                    "{}: vanished during the backup, skipped",
-                    rel_path.display()
-                );
-                continue;
-            }
-            Err(e) => log::warn!("{}: extended attributes not read: {e}", rel_path.display()),
+        let same_dir = before.filter(|b| dir_unchanged(&entry, b));
+        match same_dir {
+            Some(b) => entry.xattrs = b.xattrs.clone(),
+            None => match meta::read_xattrs(&path) {
+                Ok(x) => entry.xattrs = x,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    log::warn!(
+                        "{}: vanished during the backup, skipped",
+                        rel_path.display()
+                    );
+                    continue;
+                }
+                Err(e) => log::warn!("{}: extended attributes not read: {e}", rel_path.display()),
+            },
         }
         match entry.kind {
             EntryKind::Symlink => match std::fs::read_link(&path) {
@@ -455,17 +542,14 @@ fn backup_dir(
                 }
             },
             EntryKind::File => {
-                // `-v`: each file read, as borg's --list (A added, M changed).
-                log::info!(
-                    target: "bmbackup::list",
-                    "{} {}",
-                    if before.is_some() { 'M' } else { 'A' },
-                    rel_path.display()
-                );
+                log_read(&rel_path, before.is_some());
                 to_read.push(entries.len());
             }
             EntryKind::Dir => {
-                entry.flags = meta::path_flags(&path);
+                entry.flags = match same_dir {
+                    Some(b) => b.flags,
+                    None => meta::path_flags(&path),
+                };
                 let sub = if ctx.one_file_system && md.dev() != ctx.root_dev {
                     log::info!(
                         "{}: another filesystem, recorded as an empty folder (--one-file-system)",
@@ -474,17 +558,38 @@ fn backup_dir(
                     ctx.progress.dirs.fetch_add(1, Ordering::Relaxed);
                     write_tree(ctx, Tree::default())?
                 } else {
-                    let sub_parent = match before.and_then(Entry::subtree) {
-                        Some(t) => ctx.repo.read_tree(t).ok(),
-                        None => None,
-                    };
-                    backup_dir(ctx, jobs, &path, &rel_path, sub_parent.as_ref())?
+                    let sub_parent = before
+                        .and_then(Entry::subtree)
+                        .and_then(|t| Some((ctx.repo.read_tree(t).ok()?, t)));
+                    let sub_parent = sub_parent.as_ref().map(|(t, id)| (t, *id));
+                    backup_dir(ctx, jobs, &path, &rel_path, sub_parent)?
                 };
                 entry.content = Content::Tree(sub);
             }
             _ => {}
         }
         entries.push(entry);
+    }
+    let stored = chunks_stored(ctx, &entries, &reused)?;
+    for (&i, stored) in reused.iter().zip(stored) {
+        let entry = &mut entries[i];
+        if stored {
+            ctx.progress.files.fetch_add(1, Ordering::Relaxed);
+            ctx.progress.bytes.fetch_add(entry.size, Ordering::Relaxed);
+            ctx.progress
+                .bytes_unchanged
+                .fetch_add(entry.size, Ordering::Relaxed);
+            continue;
+        }
+        // A chunk is gone from the store (see `chunks_stored`): read the file again.
+        let rel_path = rel.join(std::ffi::OsStr::from_bytes(&entry.name));
+        entry.content = Content::None;
+        match meta::read_xattrs(&abs.join(std::ffi::OsStr::from_bytes(&entry.name))) {
+            Ok(x) => entry.xattrs = x,
+            Err(e) => log::warn!("{}: extended attributes not read: {e}", rel_path.display()),
+        }
+        log_read(&rel_path, true);
+        to_read.push(i);
     }
     let skipped = read_files(ctx, jobs, abs, rel, &mut entries, &to_read)?;
     if !skipped.is_empty() {
@@ -495,7 +600,24 @@ fn backup_dir(
         let mut flags = keep.into_iter();
         entries.retain(|_| flags.next().unwrap_or(true));
     }
+    if let Some((t, id)) = parent {
+        // Equal entries encode to the same bytes, hence the same id; the parent's tree was
+        // just read from the catalog, so it is stored.
+        if t.entries == entries {
+            return Ok(id);
+        }
+    }
     write_tree(ctx, Tree { entries })
+}
+
+/// `-v`: each file read, as borg's --list (A added, M changed).
+fn log_read(rel_path: &Path, changed: bool) {
+    log::info!(
+        target: "bmbackup::list",
+        "{} {}",
+        if changed { 'M' } else { 'A' },
+        rel_path.display()
+    );
 }
 
 fn write_tree(ctx: &Ctx<'_>, tree: Tree) -> Result<TreeId, BackupError> {

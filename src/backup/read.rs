@@ -7,7 +7,6 @@
 use super::{chunk_ref, BackupError, Ctx, LinkedFile, Scratch};
 use crate::chunker::{for_each_chunk, ChunkParams};
 use crate::model::{ChunkRef, Entry, Timestamp};
-use crate::store::pack::BlobKind;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -120,9 +119,10 @@ pub(crate) fn read_file(
         let mut chunks = Vec::new();
         let mut size = 0u64;
         let mut write_err: Option<BackupError> = None;
-        let Scratch { buf, codec } = &mut *scratch;
+        let Scratch { buf, tx } = &mut *scratch;
         let mut add = |r: ChunkRef, data: &[u8], read: bool| -> Result<(), io::Error> {
-            if let Err(e) = ctx.writer.add(BlobKind::Chunk, r.id.0, data, codec) {
+            if let Err(e) = super::pipeline::submit(&ctx.writer, &ctx.compressors, tx, r.id.0, data)
+            {
                 write_err = Some(e.into());
                 return Err(io::Error::other("store write failed"));
             }

@@ -133,6 +133,7 @@ pub fn parse_part(s: &str) -> Result<PartSpec, RunError> {
     Ok(PartSpec {
         name: name.to_string(),
         path: PathBuf::from(path),
+        compression_level: None,
     })
 }
 
@@ -175,6 +176,7 @@ pub fn planned_parts(
             spec: PartSpec {
                 name,
                 path: p.path.clone(),
+                compression_level: p.compression_level,
             },
             pre: p.pre.clone(),
             post: p.post.clone(),

@@ -18,10 +18,12 @@ pub struct BackupArgs {
     /// Overrides the parts of the config file.
     #[arg(long = "part", value_name = "NAME=PATH")]
     pub parts: Vec<String>,
-    /// zstd level (1-19).
+    /// zstd level (1-19) of every part [default: the config's, else 1]; over the config's
+    /// per-part levels.
     #[arg(long, value_parser = clap::value_parser!(i32).range(1..=19))]
     pub compression_level: Option<i32>,
-    /// Threads reading and compressing files [default: number of CPUs].
+    /// Threads for each stage of the backup: reading and chunking files, compressing, `lstat`
+    /// [default: `threads` in the config, else the number of CPUs].
     #[arg(long)]
     pub threads: Option<usize>,
     /// Record the snapshots as taken at this time (same formats as --at) instead of now; for
@@ -57,16 +59,24 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         .or_else(|| config.host.clone())
         .unwrap_or_else(|| crate::hostaddr::primary_ipv4().to_string());
     let printer = Printer::new(&repo, &host, a.json);
+    let mut parts = planned_parts(config, &a.parts, &printer)?;
+    if a.compression_level.is_some() {
+        for p in &mut parts {
+            p.spec.compression_level = None;
+        }
+    }
     let plan = RunPlan {
-        parts: planned_parts(config, &a.parts, &printer)?,
+        parts,
         options: BackupOptions {
             host,
             compression_level: a
                 .compression_level
                 .or(config.compression_level)
-                .unwrap_or(3),
+                .unwrap_or(crate::backup::DEFAULT_COMPRESSION_LEVEL),
             threads: a
                 .threads
+                .or(config.threads)
+                .filter(|&n| n > 0)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
             started_at_ns: match &a.simulate_time {
                 Some(w) => {

@@ -4,7 +4,7 @@
 
 use crate::id::{Digest, PackId};
 use crate::repo::Repository;
-use crate::store::pack::{encode_frame, BlobKind, Codec, IndexEntry, PackBuilder};
+use crate::store::pack::{encode_frame, BlobKind, Codec, Frame, IndexEntry, PackBuilder};
 use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,19 +70,56 @@ impl<'a> BlobWriter<'a> {
         if self.known(kind, &id)? {
             return Ok(false);
         }
-        let frame = encode_frame(data, &id, codec).map_err(|e| WriteError::Encode {
+        let frame = self.encode(kind, id, data, codec)?;
+        if !self.written.lock().insert((kind.code(), id)) {
+            return Ok(false);
+        }
+        self.append(kind, id, &frame)?;
+        Ok(true)
+    }
+
+    /// Claims `id` for this run when the store does not have it yet: true means the caller must
+    /// now hand the blob to [`BlobWriter::store_claimed`] (and nobody else will), false that it
+    /// is stored or claimed already. What the content pipeline calls before compressing, so a
+    /// chunk already stored costs its hash and this look-up, and each new one is compressed once.
+    pub fn claim(&self, kind: BlobKind, id: &Digest) -> Result<bool, WriteError> {
+        if self.known(kind, id)? {
+            return Ok(false);
+        }
+        Ok(self.written.lock().insert((kind.code(), *id)))
+    }
+
+    /// Compresses, verifies and appends a blob claimed with [`BlobWriter::claim`].
+    pub fn store_claimed(
+        &self,
+        kind: BlobKind,
+        id: Digest,
+        data: &[u8],
+        codec: &mut Codec,
+    ) -> Result<(), WriteError> {
+        let frame = self.encode(kind, id, data, codec)?;
+        self.append(kind, id, &frame)
+    }
+
+    fn encode(
+        &self,
+        kind: BlobKind,
+        id: Digest,
+        data: &[u8],
+        codec: &mut Codec,
+    ) -> Result<Frame, WriteError> {
+        encode_frame(data, &id, codec).map_err(|e| WriteError::Encode {
             kind: kind.name(),
             id,
             detail: e.to_string(),
-        })?;
+        })
+    }
+
+    /// Appends an encoded frame to the pack being filled, committing the pack when full.
+    fn append(&self, kind: BlobKind, id: Digest, frame: &Frame) -> Result<(), WriteError> {
         let full = {
-            let mut written = self.written.lock();
-            if !written.insert((kind.code(), id)) {
-                return Ok(false);
-            }
             let mut builder = self.builder.lock();
-            drop(written);
-            builder.add(kind, id, &frame);
+            builder.add(kind, id, frame);
             self.bytes_added
                 .fetch_add(frame.bytes.len() as u64, Ordering::Relaxed);
             if builder.len() >= self.target_size {
@@ -94,7 +131,7 @@ impl<'a> BlobWriter<'a> {
         if let Some(b) = full {
             self.commit(b)?;
         }
-        Ok(true)
+        Ok(())
     }
 
     fn commit(&self, builder: PackBuilder) -> Result<(), WriteError> {
