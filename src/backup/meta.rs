@@ -2,40 +2,109 @@
 
 use crate::model::{inode_flags, Content, Entry, EntryKind, Timestamp, Xattr};
 use std::ffi::CString;
-use std::fs::Metadata;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
+/// The fields of an `lstat` the walk uses, taken relative to the open folder (`fstatat`, one
+/// name to look up instead of the whole path from the root each time).
+pub struct Lstat {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub mtime: (i64, u32),
+    pub ctime: (i64, u32),
+    pub ino: u64,
+    pub nlink: u64,
+    pub blocks: u64,
+    pub rdev: u64,
+    pub dev: u64,
+}
+
+impl Lstat {
+    /// `lstat` of `name` in the folder open as `dir` (never following a symlink).
+    pub fn at(dir: &std::os::fd::OwnedFd, name: &[u8]) -> io::Result<Lstat> {
+        let st = rustix::fs::statat(
+            dir,
+            std::ffi::OsStr::from_bytes(name),
+            rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
+        )?;
+        // The kernel's field widths differ by architecture; every value fits the widths here.
+        #[allow(clippy::unnecessary_cast)]
+        Ok(Lstat {
+            mode: st.st_mode as u32,
+            uid: st.st_uid as u32,
+            gid: st.st_gid as u32,
+            size: st.st_size as u64,
+            mtime: (st.st_mtime as i64, st.st_mtime_nsec as u32),
+            ctime: (st.st_ctime as i64, st.st_ctime_nsec as u32),
+            ino: st.st_ino as u64,
+            nlink: st.st_nlink as u64,
+            blocks: st.st_blocks as u64,
+            rdev: st.st_rdev as u64,
+            dev: st.st_dev as u64,
+        })
+    }
+
+    /// `lstat` of a path.
+    pub fn of(path: &Path) -> io::Result<Lstat> {
+        let md = std::fs::symlink_metadata(path)?;
+        Ok(Lstat {
+            mode: md.mode(),
+            uid: md.uid(),
+            gid: md.gid(),
+            size: md.size(),
+            mtime: (md.mtime(), md.mtime_nsec() as u32),
+            ctime: (md.ctime(), md.ctime_nsec() as u32),
+            ino: md.ino(),
+            nlink: md.nlink(),
+            blocks: md.blocks(),
+            rdev: md.rdev(),
+            dev: md.dev(),
+        })
+    }
+}
+
+/// Opens a folder for [`Lstat::at`] (`O_PATH`: no read permission needed, nothing read).
+pub fn open_dir(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    Ok(rustix::fs::open(
+        path,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?)
+}
+
 /// Builds an entry (without content) from `lstat` metadata.
-pub fn entry_from_metadata(name: &[u8], md: &Metadata) -> Option<Entry> {
-    let kind = EntryKind::from_mode(md.mode())?;
+pub fn entry_from_metadata(name: &[u8], md: &Lstat) -> Option<Entry> {
+    let kind = EntryKind::from_mode(md.mode)?;
     Some(Entry {
         name: name.to_vec(),
         kind,
-        mode: md.mode() & 0o7777,
-        uid: md.uid(),
-        gid: md.gid(),
-        size: if kind == EntryKind::Dir { 0 } else { md.size() },
+        mode: md.mode & 0o7777,
+        uid: md.uid,
+        gid: md.gid,
+        size: if kind == EntryKind::Dir { 0 } else { md.size },
         mtime: Timestamp {
-            sec: md.mtime(),
-            nsec: md.mtime_nsec() as u32,
+            sec: md.mtime.0,
+            nsec: md.mtime.1,
         },
         ctime: Timestamp {
-            sec: md.ctime(),
-            nsec: md.ctime_nsec() as u32,
+            sec: md.ctime.0,
+            nsec: md.ctime.1,
         },
-        ino: md.ino(),
+        ino: md.ino,
         // Set by the walk, which numbers the part's filesystems.
         dev: 0,
-        nlink: md.nlink() as u32,
-        blocks: (kind == EntryKind::File).then(|| md.blocks()),
+        nlink: md.nlink as u32,
+        blocks: (kind == EntryKind::File).then_some(md.blocks),
         // Read from an open descriptor by the walk (folders) and the reader (files).
         flags: 0,
         rdev: match kind {
-            EntryKind::CharDev | EntryKind::BlockDev => md.rdev(),
+            EntryKind::CharDev | EntryKind::BlockDev => md.rdev,
             _ => 0,
         },
         target: Vec::new(),

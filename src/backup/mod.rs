@@ -390,18 +390,18 @@ fn chunks_stored(
 
 /// `lstat` of every name of a folder, spread over the run's threads when the folder is big
 /// enough to pay for them (a cold inode is a disk read; a warm one a few microseconds).
-fn lstat_all(
-    ctx: &Ctx<'_>,
-    abs: &Path,
-    names: &[Vec<u8>],
-) -> Vec<std::io::Result<std::fs::Metadata>> {
-    let stat =
-        |name: &Vec<u8>| std::fs::symlink_metadata(abs.join(std::ffi::OsStr::from_bytes(name)));
+fn lstat_all(ctx: &Ctx<'_>, abs: &Path, names: &[Vec<u8>]) -> Vec<std::io::Result<meta::Lstat>> {
+    let dir = meta::open_dir(abs).ok();
+    let stat = |name: &Vec<u8>| match &dir {
+        Some(fd) => meta::Lstat::at(fd, name),
+        None => meta::Lstat::of(&abs.join(std::ffi::OsStr::from_bytes(name))),
+    };
     let threads = ctx.threads.min(names.len() / LSTAT_PER_THREAD).max(1);
     if threads == 1 {
         return names.iter().map(stat).collect();
     }
     let per = names.len().div_ceil(threads);
+    let stat = &stat;
     std::thread::scope(|s| {
         let parts: Vec<_> = names
             .chunks(per)
@@ -503,7 +503,7 @@ fn backup_dir(
             ctx.problem(&rel_path, "unknown file type".into());
             continue;
         };
-        entry.dev = ctx.dev_index(md.dev());
+        entry.dev = ctx.dev_index(md.dev);
         let before = parent_tree.and_then(|t| t.find(&name));
         if let Some(b) = before.filter(|b| unchanged(&entry, b)) {
             entry.xattrs = b.xattrs.clone();
@@ -550,7 +550,7 @@ fn backup_dir(
                     Some(b) => b.flags,
                     None => meta::path_flags(&path),
                 };
-                let sub = if ctx.one_file_system && md.dev() != ctx.root_dev {
+                let sub = if ctx.one_file_system && md.dev != ctx.root_dev {
                     log::info!(
                         "{}: another filesystem, recorded as an empty folder (--one-file-system)",
                         rel_path.display()
