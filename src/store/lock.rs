@@ -329,15 +329,18 @@ fn heartbeat_loop(
     lost: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
 ) {
-    let step = Duration::from_millis(200);
-    let mut waited = Duration::ZERO;
+    // Parked, not sleeping: dropping the lock unparks this thread, so releasing a lock takes no
+    // time (a fixed 200 ms sleep made every backup of a part up to 0.2 s longer per lock).
+    let mut last = std::time::Instant::now();
     while !stop.load(Ordering::SeqCst) {
-        std::thread::sleep(step);
-        waited += step;
-        if waited < HEARTBEAT {
+        std::thread::park_timeout(HEARTBEAT.saturating_sub(last.elapsed()));
+        if stop.load(Ordering::SeqCst) {
+            return;
+        }
+        if last.elapsed() < HEARTBEAT {
             continue;
         }
-        waited = Duration::ZERO;
+        last = std::time::Instant::now();
         match refresh(backend.as_ref(), &key, &mut info) {
             Ok(true) => {}
             Ok(false) => {
@@ -357,6 +360,7 @@ impl Drop for StoreLock {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.heartbeat.take() {
+            h.thread().unpark();
             let _ = h.join();
         }
         if !self.lost.load(Ordering::SeqCst) {
@@ -391,6 +395,26 @@ mod tests {
         );
         x.check().unwrap();
         drop(x);
+        assert!(list_locks(b.as_ref()).unwrap().is_empty());
+    }
+
+    #[test]
+    fn releasing_a_lock_does_not_wait_for_the_heartbeat() {
+        let dir = tempfile::tempdir().unwrap();
+        let b: Arc<dyn Backend> = Arc::new(LocalBackend::new(dir.path()));
+        // Each release used to wait for the heartbeat thread's 200 ms sleep to end; a backup
+        // releases one lock per part and the store lock, so a night lost up to 0.2 s on each.
+        for _ in 0..3 {
+            let l = StoreLock::acquire(Arc::clone(&b), LockKind::Shared, "backup", Duration::ZERO)
+                .unwrap();
+            let t = std::time::Instant::now();
+            drop(l);
+            assert!(
+                t.elapsed() < Duration::from_millis(150),
+                "{:?}",
+                t.elapsed()
+            );
+        }
         assert!(list_locks(b.as_ref()).unwrap().is_empty());
     }
 
