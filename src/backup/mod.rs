@@ -1,6 +1,8 @@
 //! `backup`: walks one part of a server and writes a snapshot of it. Each directory becomes a tree
 //! blob; each file is compared with the same path in the parent snapshot and only read when its
-//! size, mtime, ctime or inode changed. Files of one directory are read by several threads.
+//! size, mtime, ctime or inode changed, through the pipeline of `pipeline.rs` (readers, then
+//! compressors, `threads` of each); a folder whose entries all equal the parent's keeps its tree
+//! id (`stat.rs`: what the walk learns from `lstat` and the parent).
 //!
 //! Filesystems mounted inside a part are crossed unless `one_file_system` is set (then a mount
 //! point is recorded as an empty folder). Each filesystem met gets a per-part index recorded in
@@ -13,6 +15,7 @@ pub mod metrics;
 mod pipeline;
 mod read;
 pub mod run;
+mod stat;
 
 use crate::id::{ChunkId, SnapshotId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
@@ -135,14 +138,6 @@ pub(crate) struct Scratch {
     pub tx: pipeline::ChunkSender,
 }
 
-/// A file for a worker to read, and where to send the outcome.
-struct Job {
-    path: PathBuf,
-    entry: Entry,
-    idx: usize,
-    reply: mpsc::Sender<(usize, Result<read::Outcome, BackupError>)>,
-}
-
 impl Ctx<'_> {
     fn dev_index(&self, dev: u64) -> u32 {
         let mut devs = self.devs.lock();
@@ -227,7 +222,7 @@ pub fn backup_part(
         tree_codec,
         compressors,
     };
-    let (jobs, queue) = mpsc::channel::<Job>();
+    let (jobs, queue) = mpsc::channel::<pipeline::Job>();
     let queue = Mutex::new(queue);
     let root_meta = {
         crate::model::RootMeta {
@@ -247,7 +242,7 @@ pub fn backup_part(
         }
         for _ in 0..ctx.threads {
             let tx = chunk_tx.clone();
-            s.spawn(|| worker(&ctx, &queue, tx));
+            s.spawn(|| pipeline::worker(&ctx, &queue, tx));
         }
         drop(chunk_tx);
         let parent = parent_tree.as_ref().zip(parent.as_ref().map(|p| p.root));
@@ -341,115 +336,12 @@ fn lock_part(
     Ok(lock)
 }
 
-/// True when the parent's entry describes the same unchanged file, so its chunks can be reused.
-fn unchanged(now: &Entry, before: &Entry) -> bool {
-    before.kind == EntryKind::File
-        && now.size == before.size
-        && now.mtime == before.mtime
-        && now.ctime == before.ctime
-        && now.link_id() == before.link_id()
-}
-
-/// True when a folder's own metadata is the parent's: its extended attributes and inode flags
-/// (which change its ctime) are the parent's too, so they are not read again.
-fn dir_unchanged(now: &Entry, before: &Entry) -> bool {
-    before.kind == EntryKind::Dir
-        && now.mtime == before.mtime
-        && now.ctime == before.ctime
-        && now.link_id() == before.link_id()
-}
-
-/// Which of `candidates` (indexes of files taken from the parent) have every chunk still in
-/// the store. After a `repair` the catalog no longer lists lost chunks: such a file is read
-/// again, so the new snapshot is complete and the lost chunks are stored anew while the source
-/// still has them. One catalog transaction for the whole folder.
-fn chunks_stored(
-    ctx: &Ctx<'_>,
-    entries: &[Entry],
-    candidates: &[usize],
-) -> Result<Vec<bool>, BackupError> {
-    let ids: Vec<_> = candidates
-        .iter()
-        .flat_map(|&i| entries[i].chunks().iter().map(|c| c.id.0))
-        .collect();
-    let found = ctx
-        .repo
-        .catalog
-        .has_blobs(BlobKind::Chunk, &ids)
-        .map_err(RepoError::from)?;
-    let mut found = found.into_iter();
-    Ok(candidates
-        .iter()
-        .map(|&i| {
-            let n = entries[i].chunks().len();
-            // Counts rather than `all`, which would stop early and misalign the rest.
-            found.by_ref().take(n).filter(|f| !f).count() == 0
-        })
-        .collect())
-}
-
-/// `lstat` of every name of a folder, spread over the run's threads when the folder is big
-/// enough to pay for them (a cold inode is a disk read; a warm one a few microseconds).
-fn lstat_all(ctx: &Ctx<'_>, abs: &Path, names: &[Vec<u8>]) -> Vec<std::io::Result<meta::Lstat>> {
-    let dir = meta::open_dir(abs).ok();
-    let stat = |name: &Vec<u8>| match &dir {
-        Some(fd) => meta::Lstat::at(fd, name),
-        None => meta::Lstat::of(&abs.join(std::ffi::OsStr::from_bytes(name))),
-    };
-    let threads = ctx.threads.min(names.len() / LSTAT_PER_THREAD).max(1);
-    if threads == 1 {
-        return names.iter().map(stat).collect();
-    }
-    let per = names.len().div_ceil(threads);
-    let stat = &stat;
-    std::thread::scope(|s| {
-        let parts: Vec<_> = names
-            .chunks(per)
-            .map(|part| {
-                (
-                    part.len(),
-                    s.spawn(move || part.iter().map(stat).collect::<Vec<_>>()),
-                )
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|(n, h)| {
-                h.join().unwrap_or_else(|_| {
-                    (0..n)
-                        .map(|_| Err(std::io::Error::other("lstat thread failed")))
-                        .collect()
-                })
-            })
-            .collect()
-    })
-}
-
-/// Below this many names per thread a folder is stat'ed on the walking thread alone.
-const LSTAT_PER_THREAD: usize = 64;
-
-/// Reads files handed out by the walker until the walk is over.
-fn worker(ctx: &Ctx<'_>, queue: &Mutex<mpsc::Receiver<Job>>, tx: pipeline::ChunkSender) {
-    let mut scratch = Scratch {
-        buf: Vec::new(),
-        tx,
-    };
-    loop {
-        let job = match queue.lock().recv() {
-            Ok(job) => job,
-            Err(_) => return,
-        };
-        let outcome = read::read_file(ctx, &job.path, &job.entry, &mut scratch);
-        let _ = job.reply.send((job.idx, outcome));
-    }
-}
-
 /// Backs up one folder and returns its tree id. `parent` is the same folder in the parent
 /// snapshot, with its tree id: when every entry comes out equal to the parent's (no file
 /// changed, no folder below changed) that id is reused without encoding or hashing the tree.
 fn backup_dir(
     ctx: &Ctx<'_>,
-    jobs: &mpsc::Sender<Job>,
+    jobs: &mpsc::Sender<pipeline::Job>,
     abs: &Path,
     rel: &Path,
     parent: Option<(&Tree, TreeId)>,
@@ -475,14 +367,19 @@ fn backup_dir(
         Err(e) => ctx.problem(rel, format!("cannot list folder: {e}")),
     }
     names.sort();
-    let stats = lstat_all(ctx, abs, &names);
     let parent_tree = parent.map(|(t, _)| t);
     let mut entries: Vec<Entry> = Vec::with_capacity(names.len());
     let mut to_read: Vec<usize> = Vec::new();
     // Files whose stat is the parent's: reused once their chunks are known to be stored.
     let mut reused: Vec<usize> = Vec::new();
-    for (name, md) in names.into_iter().zip(stats) {
-        let os_name = std::ffi::OsStr::from_bytes(&name);
+    let dir = meta::open_dir(abs).ok();
+    // Stat'ed a batch at a time, so a million-name folder holds one batch of stats, not all.
+    let batches = names.chunks(stat::LSTAT_BATCH).flat_map(|batch| {
+        let stats = stat::lstat_all(ctx, dir.as_ref(), abs, batch);
+        batch.iter().zip(stats)
+    });
+    for (name, md) in batches {
+        let os_name = std::ffi::OsStr::from_bytes(name);
         let path = abs.join(os_name);
         let rel_path = rel.join(os_name);
         let md = match md {
@@ -499,13 +396,13 @@ fn backup_dir(
                 continue;
             }
         };
-        let Some(mut entry) = meta::entry_from_metadata(&name, &md) else {
+        let Some(mut entry) = meta::entry_from_metadata(name, &md) else {
             ctx.problem(&rel_path, "unknown file type".into());
             continue;
         };
         entry.dev = ctx.dev_index(md.dev);
-        let before = parent_tree.and_then(|t| t.find(&name));
-        if let Some(b) = before.filter(|b| unchanged(&entry, b)) {
+        let before = parent_tree.and_then(|t| t.find(name));
+        if let Some(b) = before.filter(|b| stat::unchanged(&entry, b)) {
             entry.xattrs = b.xattrs.clone();
             entry.content = b.content.clone();
             // `chattr` changes ctime, so an unchanged file has its parent's flags; a parent
@@ -518,7 +415,7 @@ fn backup_dir(
             entries.push(entry);
             continue;
         }
-        let same_dir = before.filter(|b| dir_unchanged(&entry, b));
+        let same_dir = before.filter(|b| stat::dir_unchanged(&entry, b));
         match same_dir {
             Some(b) => entry.xattrs = b.xattrs.clone(),
             None => match meta::read_xattrs(&path) {
@@ -570,7 +467,7 @@ fn backup_dir(
         }
         entries.push(entry);
     }
-    let stored = chunks_stored(ctx, &entries, &reused)?;
+    let stored = stat::chunks_stored(ctx, &entries, &reused)?;
     for (&i, stored) in reused.iter().zip(stored) {
         let entry = &mut entries[i];
         if stored {
@@ -591,7 +488,7 @@ fn backup_dir(
         log_read(&rel_path, true);
         to_read.push(i);
     }
-    let skipped = read_files(ctx, jobs, abs, rel, &mut entries, &to_read)?;
+    let skipped = pipeline::read_files(ctx, jobs, abs, rel, &mut entries, &to_read)?;
     if !skipped.is_empty() {
         let mut keep = vec![true; entries.len()];
         for i in skipped {
@@ -626,102 +523,6 @@ fn write_tree(ctx: &Ctx<'_>, tree: Tree) -> Result<TreeId, BackupError> {
     ctx.writer
         .add(BlobKind::Tree, id.0, &bytes, &mut ctx.tree_codec.lock())?;
     Ok(id)
-}
-
-/// Has the workers read the changed files of one directory. Returns the indexes of files that
-/// could not be stored (they are left out of the tree).
-fn read_files(
-    ctx: &Ctx<'_>,
-    jobs: &mpsc::Sender<Job>,
-    abs: &Path,
-    rel: &Path,
-    entries: &mut [Entry],
-    to_read: &[usize],
-) -> Result<Vec<usize>, BackupError> {
-    let (reply, replies) = mpsc::channel();
-    // Jobs go out in a bounded window: queuing a million-file folder at once would hold a copy
-    // of every entry and path in the queue.
-    let window = ctx.threads * 32;
-    let mut in_flight = 0usize;
-    let mut results = Vec::with_capacity(to_read.len());
-    let mut fatal = None;
-    let mut take = |r: (usize, Result<read::Outcome, BackupError>)| match r {
-        (idx, Ok(o)) => results.push((idx, o)),
-        (_, Err(e)) => fatal = Some(e),
-    };
-    for &idx in to_read {
-        if in_flight >= window {
-            // Every job sent is answered (workers reply whatever happens), so this returns.
-            if let Ok(r) = replies.recv() {
-                take(r);
-                in_flight -= 1;
-            }
-        }
-        let entry = &entries[idx];
-        let job = Job {
-            path: abs.join(std::ffi::OsStr::from_bytes(&entry.name)),
-            entry: entry.clone(),
-            idx,
-            reply: reply.clone(),
-        };
-        if jobs.send(job).is_err() {
-            return Err(BackupError::Source {
-                part: String::new(),
-                path: abs.display().to_string(),
-                source: std::io::Error::other("reader threads stopped"),
-            });
-        }
-        in_flight += 1;
-    }
-    drop(reply);
-    for r in replies.iter() {
-        take(r);
-    }
-    if let Some(e) = fatal {
-        return Err(e);
-    }
-    let mut skipped = Vec::new();
-    for (idx, outcome) in results {
-        let entry = &mut entries[idx];
-        let rel_path = rel.join(std::ffi::OsStr::from_bytes(&entry.name));
-        match outcome {
-            read::Outcome::Read {
-                chunks,
-                size,
-                warning,
-                stat,
-                flags,
-            } => {
-                if let Some(w) = warning {
-                    ctx.problem(&rel_path, w);
-                }
-                if let Some(s) = stat {
-                    entry.mtime = s.mtime;
-                    entry.ctime = s.ctime;
-                    entry.ino = s.ino;
-                    entry.nlink = s.nlink;
-                    entry.blocks = Some(s.blocks);
-                    entry.flags = s.flags;
-                }
-                if let Some(f) = flags {
-                    entry.flags = f;
-                }
-                entry.size = size;
-                entry.content = Content::Chunks(chunks);
-                ctx.progress.files.fetch_add(1, Ordering::Relaxed);
-                ctx.progress.bytes.fetch_add(size, Ordering::Relaxed);
-            }
-            read::Outcome::Vanished(why) => {
-                log::warn!("{}: {why}, skipped", rel_path.display());
-                skipped.push(idx);
-            }
-            read::Outcome::Unreadable(e) => {
-                ctx.problem(&rel_path, format!("cannot read: {e}"));
-                skipped.push(idx);
-            }
-        }
-    }
-    Ok(skipped)
 }
 
 /// Chunk list of a file; used by tests and `read.rs`.
