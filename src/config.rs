@@ -67,6 +67,8 @@ pub struct Config {
     /// The `[console]` table: `bmbackup console`'s address and password file.
     #[serde(default)]
     pub console: ConsoleConfig,
+    /// Endpoint, region and credentials of a store on S3 (`store = "s3://BUCKET/PREFIX"`).
+    pub s3: Option<crate::store::s3::S3Config>,
 }
 
 /// The `[console]` table (every key optional; the command line overrides it).
@@ -171,6 +173,7 @@ impl Default for Config {
             parts: BTreeMap::new(),
             entities: Entities::default(),
             console: ConsoleConfig::default(),
+            s3: None,
         }
     }
 }

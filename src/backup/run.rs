@@ -360,7 +360,10 @@ fn write_metrics(
         &parts,
         &all,
         &plan.store,
-        metrics::disk_usage(repo.store.root()),
+        match repo.store.local_root() {
+            Some(root) => metrics::disk_usage(root),
+            None => repo.store.backend().stored_bytes().ok().flatten().unwrap_or(0),
+        },
         now_ns(),
     );
     metrics::write_atomically(dir, &text).map_err(|e| e.to_string())

@@ -11,8 +11,16 @@ pub(crate) struct Common {
 }
 
 impl Cli {
-    pub(crate) fn common(&self) -> anyhow::Result<Common> {
+    /// The config file (explicit, else the default one), whose `[s3]` settings then apply to
+    /// every store opened by this process.
+    pub(crate) fn load_config(&self) -> anyhow::Result<crate::config::Config> {
         let config = crate::config::Config::load_default_or(self.config.as_deref())?;
+        crate::store::s3::configure(config.s3.clone());
+        Ok(config)
+    }
+
+    pub(crate) fn common(&self) -> anyhow::Result<Common> {
+        let config = self.load_config()?;
         let store = self
             .store
             .clone()

@@ -1,12 +1,13 @@
 //! `bmbackup init STORE [--chunk-avg SIZE]`: creates a new, empty store.
 
-use super::EXIT_OK;
+use super::{Cli, EXIT_OK};
 use clap::Args;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct InitArgs {
-    /// Folder to create the store in (must be new or empty).
+    /// Folder to create the store in (must be new or empty), or `s3://BUCKET/PREFIX` (an
+    /// unused prefix; endpoint and credentials from `[s3]` in the config file or `AWS_*`).
     pub store_dir: PathBuf,
     /// Average chunk size (power of two, 4K to 4M; min is a quarter, max four times it).
     /// Small chunks keep daily growth low when big files change in scattered places
@@ -15,7 +16,8 @@ pub struct InitArgs {
     pub chunk_avg: u32,
 }
 
-pub fn run(a: &InitArgs) -> anyhow::Result<i32> {
+pub fn run(cli: &Cli, a: &InitArgs) -> anyhow::Result<i32> {
+    cli.load_config()?;
     init(&a.store_dir, a.chunk_avg)
 }
 

@@ -141,7 +141,7 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
     let result = match &cli.command {
-        Command::Init(a) => init::run(a),
+        Command::Init(a) => init::run(&cli, a),
         Command::Backup(a) => backup::run(&cli, a),
         Command::Snapshots(a) => snapshots::run(&cli, a),
         Command::Restore(a) => restore::run(&cli, a),

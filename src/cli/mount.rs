@@ -34,7 +34,7 @@ pub struct MountArgs {
 }
 
 pub fn run(cli: &Cli, a: &MountArgs) -> anyhow::Result<i32> {
-    let config = crate::config::Config::load_default_or(cli.config.as_deref())?;
+    let config = cli.load_config()?;
     let (store, mountpoint) = match a.paths.as_slice() {
         [store, mountpoint] => (store.clone(), mountpoint.clone()),
         rest => {

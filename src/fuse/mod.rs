@@ -81,7 +81,11 @@ pub fn mount_store(
 ) -> Result<(), MountError> {
     bound_malloc_arenas();
     // The daemon leaves its cwd once ready; relative paths must not depend on it.
-    let store = std::path::absolute(store)?;
+    let store = if crate::store::s3::is_s3(store) {
+        store.to_path_buf()
+    } else {
+        std::path::absolute(store)?
+    };
     let cache_dir = cache_dir.map(std::path::absolute).transpose()?;
     let mountpoint = std::path::absolute(mountpoint)?;
     let parsed = parse_options(&opts.options)?; // fail in the foreground, before forking

@@ -82,6 +82,9 @@ pub trait Backend: Send + Sync {
     fn size(&self, key: &str) -> io::Result<u64>;
     /// Names of the objects directly under the folder `prefix` (no recursion, temp objects included).
     fn list(&self, prefix: &str) -> io::Result<Vec<String>>;
+    /// Paths (relative to `prefix`, `/`-separated) of every object under the folder `prefix`,
+    /// at any depth: one listing on object storage instead of one per sub-folder.
+    fn list_deep(&self, prefix: &str) -> io::Result<Vec<String>>;
     fn delete(&self, key: &str) -> io::Result<()>;
     /// Moves an object to another key (repair sets damaged files aside, never deletes them).
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
@@ -93,6 +96,11 @@ pub trait Backend: Send + Sync {
     fn forget(&self, _key: &str) {}
     /// Closes objects kept open for longer than `older_than`.
     fn close_idle(&self, _older_than: Duration) {}
+    /// Bytes the store takes, when the backend knows it cheaply without a local walk (a local
+    /// store's size is measured on disk by the caller).
+    fn stored_bytes(&self) -> io::Result<Option<u64>> {
+        Ok(None)
+    }
     /// Files and folders of the store that other users may read, with their modes (a backend
     /// without Unix modes has none).
     fn loose_modes(&self) -> io::Result<Vec<(String, u32)>> {
@@ -240,6 +248,37 @@ impl Backend for LocalBackend {
             let ent = ent?;
             if let Some(name) = ent.file_name().to_str() {
                 out.push(name.to_string());
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    fn list_deep(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut stack = vec![String::new()];
+        while let Some(rel) = stack.pop() {
+            let dir = self.path(prefix).join(&rel);
+            let rd = match fs::read_dir(&dir) {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for ent in rd {
+                let ent = ent?;
+                let Some(name) = ent.file_name().to_str().map(str::to_string) else {
+                    continue;
+                };
+                let path = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if ent.file_type()?.is_dir() {
+                    stack.push(path);
+                } else {
+                    out.push(path);
+                }
             }
         }
         out.sort();

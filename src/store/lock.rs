@@ -301,11 +301,11 @@ fn conflicts_once(
         };
         if info.is_stale(now) {
             log::warn!("removing stale lock of {}", info.describe());
-            if let Err(e) = backend.delete(&key) {
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    raced = true;
-                }
-            }
+            // Always list again afterwards: its holder may have refreshed it under a new name
+            // just before (on object storage a delete cannot tell whether the object was still
+            // there at that instant; the holder can, as it looks before it deletes its old file).
+            let _ = backend.delete(&key);
+            raced = true;
             continue;
         }
         if kind == LockKind::Exclusive || info.kind == LockKind::Exclusive {

@@ -1,12 +1,15 @@
 //! The store: a folder of immutable, self-describing files (format file, packs, snapshot
 //! manifests) reached only through a [`Backend`]. This module owns the layout and the format
-//! version; packs are in `pack.rs`, the I/O primitives in `backend.rs`.
+//! version; packs are in `pack.rs`, the I/O primitives in `backend.rs` (a local or NFS folder)
+//! and `s3.rs` (a bucket: a location `s3://BUCKET/PREFIX`).
 
 pub mod backend;
 pub mod damage;
 pub mod lock;
 pub mod pack;
 pub mod private;
+pub mod s3;
+pub mod s3http;
 
 use crate::chunker::ChunkParams;
 use crate::id::{Digest, PackId, SnapshotId};
@@ -59,6 +62,8 @@ pub enum StoreError {
     },
     #[error("{path} is not empty; `bmbackup init` only creates a store in a new or empty folder")]
     NotEmpty { path: String },
+    #[error(transparent)]
+    S3(#[from] s3::S3Error),
     #[error("damaged {what} in {path}: {detail}; run `bmbackup check` to see which snapshots are affected")]
     Corrupt {
         what: String,
@@ -149,7 +154,8 @@ fn warn_if_loose(root: &Path) {
 }
 
 impl Store {
-    /// Creates a store in a new or empty folder.
+    /// Creates a store in a new or empty folder, or under an unused prefix of a bucket
+    /// (`s3://BUCKET/PREFIX`).
     pub fn init(root: &Path, chunking: ChunkParams) -> Result<Store> {
         let shown = root.display().to_string();
         if let Ok(existing) = Store::open(root) {
@@ -160,22 +166,17 @@ impl Store {
                 id: existing.info.store_id,
             });
         }
-        match std::fs::read_dir(root) {
-            Ok(mut rd) => {
-                if rd.next().is_some() {
-                    return Err(StoreError::NotEmpty { path: shown });
-                }
+        let backend: Arc<dyn Backend> = if s3::is_s3(root) {
+            let backend = s3::S3Backend::open(root)?;
+            // Objects under the prefix: another store, or something else, is there.
+            if !backend.list("").map_err(io_err(&shown))?.is_empty() {
+                return Err(StoreError::NotEmpty { path: shown });
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                private::create_dir_all(root).map_err(io_err(&shown))?;
-            }
-            Err(e) => return Err(io_err(&shown)(e)),
-        }
-        // An empty folder made for the store (a mount point, say) becomes the store: private.
-        private::tighten(root).map_err(io_err(&shown))?;
-        for dir in [PACKS_DIR, SNAPSHOTS_DIR, LOCKS_DIR] {
-            private::create_dir_all(&root.join(dir)).map_err(io_err(&shown))?;
-        }
+            Arc::new(backend)
+        } else {
+            Self::init_folder(root, &shown)?;
+            Arc::new(LocalBackend::new(root))
+        };
         let info = FormatInfo {
             magic: FORMAT_MAGIC.to_string(),
             format_major: FORMAT_MAJOR,
@@ -184,7 +185,6 @@ impl Store {
             created_ns: now_ns(),
             chunking,
         };
-        let backend = LocalBackend::new(root);
         let json = serde_json::to_vec_pretty(&info).map_err(|e| StoreError::Corrupt {
             what: "format file".into(),
             path: shown.clone(),
@@ -194,17 +194,54 @@ impl Store {
             .write_atomic(FORMAT_FILE, &json)
             .map_err(io_err(backend.describe(FORMAT_FILE)))?;
         Ok(Store {
-            backend: Arc::new(backend),
+            backend,
             root: root.to_path_buf(),
             info,
         })
     }
 
+    /// Makes the new or empty folder `root` a private store folder with its sub-folders.
+    fn init_folder(root: &Path, shown: &str) -> Result<()> {
+        match std::fs::read_dir(root) {
+            Ok(mut rd) => {
+                if rd.next().is_some() {
+                    return Err(StoreError::NotEmpty {
+                        path: shown.to_string(),
+                    });
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                private::create_dir_all(root).map_err(io_err(shown))?;
+            }
+            Err(e) => return Err(io_err(shown)(e)),
+        }
+        // An empty folder made for the store (a mount point, say) becomes the store: private.
+        private::tighten(root).map_err(io_err(shown))?;
+        for dir in [PACKS_DIR, SNAPSHOTS_DIR, LOCKS_DIR] {
+            private::create_dir_all(&root.join(dir)).map_err(io_err(shown))?;
+        }
+        Ok(())
+    }
+
+    /// Opens the store at `root`: a folder, or `s3://BUCKET/PREFIX` (with the settings given
+    /// to [`s3::configure`] and the `AWS_*` environment).
     pub fn open(root: &Path) -> Result<Store> {
-        let backend = LocalBackend::new(root);
         let shown = root.display().to_string();
+        let s3 = s3::is_s3(root);
+        let backend: Arc<dyn Backend> = if s3 {
+            Arc::new(s3::S3Backend::open(root)?)
+        } else {
+            Arc::new(LocalBackend::new(root))
+        };
         let bytes = match backend.read_all(FORMAT_FILE) {
             Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && s3 => {
+                return Err(StoreError::NotAStore {
+                    path: shown,
+                    detail: format!("no {FORMAT_FILE} under this prefix"),
+                    hint: "",
+                });
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(not_a_store(root, shown));
             }
@@ -236,14 +273,22 @@ impl Store {
                 minor: info.format_minor,
             });
         }
-        warn_if_loose(root);
+        if !s3 {
+            warn_if_loose(root);
+        }
         Ok(Store {
-            backend: Arc::new(backend),
+            backend,
             root: root.to_path_buf(),
             info,
         })
     }
 
+    /// The store's folder on this machine; `None` for a store on object storage.
+    pub fn local_root(&self) -> Option<&Path> {
+        (!s3::is_s3(&self.root)).then_some(self.root.as_path())
+    }
+
+    /// Where the store is: its folder, or `s3://BUCKET/PREFIX`, as given (for messages).
     pub fn root(&self) -> &Path {
         &self.root
     }
@@ -279,26 +324,18 @@ impl Store {
 
     /// Every committed pack in the store (temp files excluded).
     pub fn list_packs(&self) -> Result<Vec<PackId>> {
-        let mut out = Vec::new();
-        let dirs = self
+        let names = self
             .backend
-            .list(PACKS_DIR)
+            .list_deep(PACKS_DIR)
             .map_err(io_err(self.backend.describe(PACKS_DIR)))?;
-        for d in dirs.iter().filter(|d| d.len() == 2) {
-            let sub = format!("{PACKS_DIR}/{d}");
-            for name in self
-                .backend
-                .list(&sub)
-                .map_err(io_err(self.backend.describe(&sub)))?
-            {
-                if let Some(hex) = name.strip_suffix(PACK_SUFFIX) {
-                    if let Ok(id) = hex.parse::<Digest>() {
-                        out.push(PackId(id));
-                    }
-                }
-            }
-        }
-        Ok(out)
+        Ok(names
+            .iter()
+            .filter_map(|n| n.split_once('/'))
+            .filter(|(d, _)| d.len() == 2)
+            .filter_map(|(_, name)| name.strip_suffix(PACK_SUFFIX))
+            .filter_map(|hex| hex.parse::<Digest>().ok())
+            .map(PackId)
+            .collect())
     }
 
     /// Reads and checks a pack's index (trailer and index only, not the blobs).

@@ -1,0 +1,513 @@
+//! The store on S3-compatible object storage (`s3://BUCKET/PREFIX`): its settings (the `[s3]`
+//! table of the config file, else the usual `AWS_*` environment variables) and the
+//! [`S3Backend`] implementing [`Backend`] on top of [`super::s3http`].
+//!
+//! Objects map one to one onto S3 objects under PREFIX. Every write is one PUT: S3 makes an
+//! object visible whole or not at all, so an upload cut halfway leaves nothing a reader could
+//! take for a pack (no temp objects, no multipart). Objects are content-named and immutable, so
+//! no write needs a conditional PUT. Reads of blobs are range GETs. Deletes check the object is
+//! there first, because S3 answers a delete of a missing object with success and the lock code
+//! needs to know whether it removed a lock or found it gone.
+
+use super::backend::Backend;
+use super::s3http::{Client, Reply, Request, Retry, SIGNED_FOR};
+use rusty_s3::actions::S3Action;
+use rusty_s3::{Bucket, Credentials, UrlStyle};
+use serde::Deserialize;
+use std::io;
+use std::path::Path;
+use std::time::SystemTime;
+
+/// How a store location names a bucket.
+pub const SCHEME: &str = "s3://";
+
+/// The `[s3]` table of the config file. Every key may instead come from the environment
+/// (`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL`, `AWS_REGION` or `AWS_DEFAULT_REGION`,
+/// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`); the file wins.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// `http(s)://host[:port]` of the S3 API; AWS's regional endpoint when absent.
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    /// Bucket in the path (`endpoint/bucket/key`) rather than in the host name; the default
+    /// when an endpoint is given (Garage, MinIO, Ceph RGW), not on AWS.
+    pub path_style: Option<bool>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+}
+
+/// Never shows the secret key (the config is logged and printed in errors).
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .field("access_key_id", &self.access_key_id)
+            .field(
+                "secret_access_key",
+                &self.secret_access_key.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum S3Error {
+    #[error("{0}: not an S3 store location; write s3://BUCKET or s3://BUCKET/PREFIX")]
+    BadUrl(String),
+    #[error("{0}: no S3 credentials; set access_key_id and secret_access_key in the [s3] table of the config file, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")]
+    NoCredentials(String),
+    #[error("S3 endpoint {0:?} is not an http:// or https:// URL ({1}); fix `endpoint` in [s3] or AWS_ENDPOINT_URL")]
+    BadEndpoint(String, String),
+}
+
+/// The settings of the config file this process runs with, set once by the command line
+/// front end (see [`configure`]) so that every store opened by location finds them.
+static CONFIGURED: parking_lot::RwLock<Option<S3Config>> = parking_lot::RwLock::new(None);
+
+/// Uses `config` (the config file's `[s3]` table) for every S3 store opened from now on.
+pub fn configure(config: Option<S3Config>) {
+    *CONFIGURED.write() = config;
+}
+
+/// `s3://BUCKET/PREFIX` split into bucket and prefix (no leading or trailing `/`), or `None`
+/// for a local path.
+pub fn parse_location(location: &Path) -> Option<Result<(String, String), S3Error>> {
+    let s = location.to_str()?;
+    let rest = s.strip_prefix(SCHEME)?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    let valid = !bucket.is_empty()
+        && bucket
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+    if !valid || prefix.split('/').any(|c| c == "." || c == "..") {
+        return Some(Err(S3Error::BadUrl(s.to_string())));
+    }
+    Some(Ok((bucket.to_string(), prefix.trim_matches('/').to_string())))
+}
+
+/// Whether `location` names an S3 store rather than a folder.
+pub fn is_s3(location: &Path) -> bool {
+    location
+        .to_str()
+        .is_some_and(|s| s.starts_with(SCHEME))
+}
+
+/// The settings in force: the config file's, completed from `env`.
+struct Resolved {
+    endpoint: url::Url,
+    region: String,
+    path_style: bool,
+    creds: Credentials,
+}
+
+fn resolve(
+    file: &S3Config,
+    env: impl Fn(&str) -> Option<String>,
+    location: &str,
+) -> Result<Resolved, S3Error> {
+    let env = |k: &str| env(k).filter(|v| !v.is_empty());
+    let region = file
+        .region
+        .clone()
+        .or_else(|| env("AWS_REGION"))
+        .or_else(|| env("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".to_string());
+    let given = file
+        .endpoint
+        .clone()
+        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
+        .or_else(|| env("AWS_ENDPOINT_URL"));
+    let path_style = file.path_style.unwrap_or(given.is_some());
+    let endpoint = given.unwrap_or_else(|| format!("https://s3.{region}.amazonaws.com"));
+    let url: url::Url = endpoint
+        .parse()
+        .map_err(|e: url::ParseError| S3Error::BadEndpoint(endpoint.clone(), e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(S3Error::BadEndpoint(endpoint, "no http(s) host".into()));
+    }
+    let creds = match (&file.access_key_id, &file.secret_access_key) {
+        (Some(k), Some(s)) => Credentials::new(k.clone(), s.clone()),
+        _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
+            (Some(k), Some(s)) => match env("AWS_SESSION_TOKEN") {
+                Some(t) => Credentials::new_with_token(k, s, t),
+                None => Credentials::new(k, s),
+            },
+            _ => return Err(S3Error::NoCredentials(location.to_string())),
+        },
+    };
+    Ok(Resolved {
+        endpoint: url,
+        region,
+        path_style,
+        creds,
+    })
+}
+
+/// A store under a prefix of a bucket.
+pub struct S3Backend {
+    client: Client,
+    /// `PREFIX/`, or empty for the whole bucket.
+    prefix: String,
+    /// `s3://BUCKET/PREFIX`, for messages.
+    shown: String,
+}
+
+impl S3Backend {
+    /// Connects (lazily: no request is made) to the store at `location` with the configured
+    /// settings and the process environment.
+    pub fn open(location: &Path) -> Result<S3Backend, S3Error> {
+        let shown = location.display().to_string();
+        let (bucket, prefix) = match parse_location(location) {
+            Some(r) => r?,
+            None => return Err(S3Error::BadUrl(shown)),
+        };
+        let file = CONFIGURED.read().clone().unwrap_or_default();
+        let r = resolve(&file, |k| std::env::var(k).ok(), &shown)?;
+        let style = if r.path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let endpoint = r.endpoint.to_string();
+        let bucket = Bucket::new(r.endpoint, style, bucket, r.region)
+            .map_err(|e| S3Error::BadEndpoint(endpoint, e.to_string()))?;
+        let prefix = if prefix.is_empty() {
+            prefix
+        } else {
+            prefix + "/"
+        };
+        Ok(S3Backend {
+            client: Client::new(bucket, r.creds, Retry::DEFAULT),
+            prefix,
+            shown: shown.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// Changes how requests are retried (tests make failures quick).
+    pub fn with_retry(mut self, retry: Retry) -> Self {
+        self.client.retry = retry;
+        self
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn get(&self, op: &'static str, key: &str, range: Option<(u64, usize)>) -> io::Result<Reply> {
+        let full = self.full(key);
+        let headers = match range {
+            Some((o, n)) => vec![("Range", format!("bytes={o}-{}", o + n as u64 - 1))],
+            None => Vec::new(),
+        };
+        let req = Request {
+            op,
+            method: "GET",
+            headers,
+            body: None,
+        };
+        let c = &self.client;
+        let reply = c.send(&req, || {
+            c.bucket
+                .get_object(Some(c.creds()), &full)
+                .sign(SIGNED_FOR)
+        })?;
+        if reply.status == 404 {
+            return Err(not_found(op));
+        }
+        Ok(reply)
+    }
+
+    fn head(&self, key: &str) -> io::Result<Reply> {
+        let full = self.full(key);
+        let req = Request {
+            op: "HEAD",
+            method: "HEAD",
+            headers: Vec::new(),
+            body: None,
+        };
+        let c = &self.client;
+        let reply = c.send(&req, || {
+            c.bucket
+                .head_object(Some(c.creds()), &full)
+                .sign(SIGNED_FOR)
+        })?;
+        if reply.status == 404 {
+            return Err(not_found("HEAD"));
+        }
+        Ok(reply)
+    }
+
+    /// Every object whose key starts with `prefix` (a folder path ending in `/`, relative to
+    /// the store), with sizes, one page of up to 1000 at a time; with `folders`, only those
+    /// directly inside it plus the sub-folders' names (ending in `/`).
+    fn list_pages(&self, prefix: &str, folders: bool) -> io::Result<Vec<(String, u64)>> {
+        let full = self.full(prefix);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = Request {
+                op: "LIST",
+                method: "GET",
+                headers: Vec::new(),
+                body: None,
+            };
+            let c = &self.client;
+            let reply = c.send(&req, || {
+                let mut a = c.bucket.list_objects_v2(Some(c.creds()));
+                a.with_prefix(full.as_str());
+                if folders {
+                    a.with_delimiter("/");
+                }
+                if let Some(t) = &token {
+                    a.with_continuation_token(t.as_str());
+                }
+                a.sign(SIGNED_FOR)
+            })?;
+            if reply.status == 404 {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    "S3 LIST: HTTP 404 (no such bucket?)",
+                ));
+            }
+            let text = String::from_utf8_lossy(&reply.body);
+            let page = rusty_s3::actions::ListObjectsV2::parse_response(&text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("S3 LIST: unreadable reply: {e}"),
+                )
+            })?;
+            for o in page.contents {
+                if let Some(rel) = o.key.strip_prefix(&full) {
+                    out.push((rel.to_string(), o.size));
+                }
+            }
+            for p in page.common_prefixes {
+                if let Some(rel) = p.prefix.strip_prefix(&full) {
+                    out.push((rel.to_string(), 0));
+                }
+            }
+            match page.next_continuation_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    /// Total bytes stored under the store's prefix.
+    pub fn stored_bytes(&self) -> io::Result<u64> {
+        Ok(self.list_pages("", false)?.iter().map(|(_, n)| n).sum())
+    }
+}
+
+fn not_found(op: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("S3 {op}: no such object (HTTP 404)"),
+    )
+}
+
+fn folder(prefix: &str) -> String {
+    let p = prefix.trim_matches('/');
+    if p.is_empty() {
+        String::new()
+    } else {
+        format!("{p}/")
+    }
+}
+
+impl Backend for S3Backend {
+    fn write_atomic(&self, key: &str, data: &[u8]) -> io::Result<()> {
+        let full = self.full(key);
+        let req = Request {
+            op: "PUT",
+            method: "PUT",
+            headers: Vec::new(),
+            body: Some(data),
+        };
+        let c = &self.client;
+        let reply = c.send(&req, || {
+            c.bucket
+                .put_object(Some(c.creds()), &full)
+                .sign(SIGNED_FOR)
+        })?;
+        if reply.status == 404 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "S3 PUT: HTTP 404 (no such bucket?)",
+            ));
+        }
+        Ok(())
+    }
+
+    fn read_range(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        if len == 0 {
+            let size = self.size(key)?;
+            return if offset <= size {
+                Ok(Vec::new())
+            } else {
+                Err(io::ErrorKind::UnexpectedEof.into())
+            };
+        }
+        let reply = self.get("GET range", key, Some((offset, len)))?;
+        // 416: the range starts past the end. A server may also answer 200 with the whole
+        // object (ranges are optional in HTTP): cut it.
+        let bytes = match reply.status {
+            416 => Vec::new(),
+            206 => reply.body,
+            _ => reply
+                .body
+                .get(offset as usize..)
+                .map(|b| b[..b.len().min(len)].to_vec())
+                .unwrap_or_default(),
+        };
+        if bytes.len() != len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "object is shorter than {} bytes",
+                    offset.saturating_add(len as u64)
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    fn read_all(&self, key: &str) -> io::Result<Vec<u8>> {
+        Ok(self.get("GET", key, None)?.body)
+    }
+
+    fn size(&self, key: &str) -> io::Result<u64> {
+        self.head(key)?.content_length.ok_or_else(|| {
+            io::Error::new(io::ErrorKind::InvalidData, "S3 HEAD: no Content-Length")
+        })
+    }
+
+    fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .list_pages(&folder(prefix), true)?
+            .into_iter()
+            .map(|(n, _)| n.trim_end_matches('/').to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
+    fn list_deep(&self, prefix: &str) -> io::Result<Vec<String>> {
+        let mut names: Vec<String> = self
+            .list_pages(&folder(prefix), false)?
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn delete(&self, key: &str) -> io::Result<()> {
+        // S3 deletes a missing object "successfully": look first, so that a lock removed by
+        // someone else is seen as gone (see store::lock).
+        self.head(key)?;
+        let full = self.full(key);
+        let req = Request {
+            op: "DELETE",
+            method: "DELETE",
+            headers: Vec::new(),
+            body: None,
+        };
+        let c = &self.client;
+        c.send(&req, || {
+            c.bucket
+                .delete_object(Some(c.creds()), &full)
+                .sign(SIGNED_FOR)
+        })?;
+        Ok(())
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        // Only repair moves objects (damaged ones, set aside): rare and small enough to copy.
+        let data = self.read_all(from)?;
+        self.write_atomic(to, &data)?;
+        self.delete(from)
+    }
+
+    fn modified(&self, key: &str) -> io::Result<SystemTime> {
+        let reply = self.head(key)?;
+        let text = reply.last_modified.unwrap_or_default();
+        httpdate::parse_http_date(&text).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("S3 HEAD: unreadable Last-Modified {text:?}"),
+            )
+        })
+    }
+
+    fn describe(&self, key: &str) -> String {
+        format!("{}/{key}", self.shown)
+    }
+
+    fn stored_bytes(&self) -> io::Result<Option<u64>> {
+        S3Backend::stored_bytes(self).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        let p = |s: &str| parse_location(Path::new(s));
+        assert_eq!(
+            p("s3://bk/a/b/").unwrap().unwrap(),
+            ("bk".into(), "a/b".into())
+        );
+        assert_eq!(p("s3://bk").unwrap().unwrap(), ("bk".into(), "".into()));
+        assert!(p("/srv/store").is_none());
+        assert!(p("s3://").unwrap().is_err());
+        assert!(p("s3://Bad_Name/x").unwrap().is_err());
+        assert!(p("s3://bk/../x").unwrap().is_err());
+    }
+
+    #[test]
+    fn settings_come_from_the_file_then_the_environment() {
+        let env = |k: &str| match k {
+            "AWS_ACCESS_KEY_ID" => Some("AKENV".to_string()),
+            "AWS_SECRET_ACCESS_KEY" => Some("envsecret".to_string()),
+            "AWS_REGION" => Some("eu-west-3".to_string()),
+            _ => None,
+        };
+        let r = resolve(&S3Config::default(), env, "s3://b").unwrap();
+        assert_eq!(r.creds.key(), "AKENV");
+        assert_eq!(r.region, "eu-west-3");
+        assert_eq!(r.endpoint.as_str(), "https://s3.eu-west-3.amazonaws.com/");
+        assert!(!r.path_style);
+        let file = S3Config {
+            endpoint: Some("http://127.0.0.1:3900".into()),
+            region: Some("garage".into()),
+            path_style: None,
+            access_key_id: Some("GKfile".into()),
+            secret_access_key: Some("filesecret".into()),
+        };
+        let r = resolve(&file, env, "s3://b").unwrap();
+        assert_eq!((r.creds.key(), r.region.as_str()), ("GKfile", "garage"));
+        assert!(r.path_style, "a custom endpoint defaults to path style");
+        let none = resolve(&S3Config::default(), |_| None, "s3://b/p").err().unwrap();
+        assert!(none.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{none}");
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret() {
+        let c = S3Config {
+            secret_access_key: Some("s3cr3t-value".into()),
+            access_key_id: Some("GK1".into()),
+            ..S3Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("s3cr3t-value") && shown.contains("GK1"), "{shown}");
+    }
+}
