@@ -362,7 +362,13 @@ fn write_metrics(
         &plan.store,
         match repo.store.local_root() {
             Some(root) => metrics::disk_usage(root),
-            None => repo.store.backend().stored_bytes().ok().flatten().unwrap_or(0),
+            None => repo
+                .store
+                .backend()
+                .stored_bytes()
+                .ok()
+                .flatten()
+                .unwrap_or(0),
         },
         now_ns(),
     );

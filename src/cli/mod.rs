@@ -62,7 +62,8 @@ pub const EXIT_USAGE: i32 = 2;
     about = "Deduplicating backups of mail servers, browsable as a time-travel filesystem"
 )]
 pub struct Cli {
-    /// The store folder (or set BMBACKUP_STORE, or `store` in the config file).
+    /// The store folder, or `s3://BUCKET/PREFIX` (or set BMBACKUP_STORE, or `store` in the config
+    /// file).
     #[arg(long, global = true, env = "BMBACKUP_STORE")]
     pub store: Option<PathBuf>,
     /// Where the catalog (a rebuildable index of the store) is kept.

@@ -85,14 +85,15 @@ pub fn parse_location(location: &Path) -> Option<Result<(String, String), S3Erro
     if !valid || prefix.split('/').any(|c| c == "." || c == "..") {
         return Some(Err(S3Error::BadUrl(s.to_string())));
     }
-    Some(Ok((bucket.to_string(), prefix.trim_matches('/').to_string())))
+    Some(Ok((
+        bucket.to_string(),
+        prefix.trim_matches('/').to_string(),
+    )))
 }
 
 /// Whether `location` names an S3 store rather than a folder.
 pub fn is_s3(location: &Path) -> bool {
-    location
-        .to_str()
-        .is_some_and(|s| s.starts_with(SCHEME))
+    location.to_str().is_some_and(|s| s.starts_with(SCHEME))
 }
 
 /// The settings in force: the config file's, completed from `env`.
@@ -210,9 +211,7 @@ impl S3Backend {
         };
         let c = &self.client;
         let reply = c.send(&req, || {
-            c.bucket
-                .get_object(Some(c.creds()), &full)
-                .sign(SIGNED_FOR)
+            c.bucket.get_object(Some(c.creds()), &full).sign(SIGNED_FOR)
         })?;
         if reply.status == 404 {
             return Err(not_found(op));
@@ -330,9 +329,7 @@ impl Backend for S3Backend {
         };
         let c = &self.client;
         let reply = c.send(&req, || {
-            c.bucket
-                .put_object(Some(c.creds()), &full)
-                .sign(SIGNED_FOR)
+            c.bucket.put_object(Some(c.creds()), &full).sign(SIGNED_FOR)
         })?;
         if reply.status == 404 {
             return Err(io::Error::new(
@@ -381,9 +378,9 @@ impl Backend for S3Backend {
     }
 
     fn size(&self, key: &str) -> io::Result<u64> {
-        self.head(key)?.content_length.ok_or_else(|| {
-            io::Error::new(io::ErrorKind::InvalidData, "S3 HEAD: no Content-Length")
-        })
+        self.head(key)?
+            .content_length
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "S3 HEAD: no Content-Length"))
     }
 
     fn list(&self, prefix: &str) -> io::Result<Vec<String>> {
@@ -496,7 +493,9 @@ mod tests {
         let r = resolve(&file, env, "s3://b").unwrap();
         assert_eq!((r.creds.key(), r.region.as_str()), ("GKfile", "garage"));
         assert!(r.path_style, "a custom endpoint defaults to path style");
-        let none = resolve(&S3Config::default(), |_| None, "s3://b/p").err().unwrap();
+        let none = resolve(&S3Config::default(), |_| None, "s3://b/p")
+            .err()
+            .unwrap();
         assert!(none.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{none}");
     }
 
@@ -508,6 +507,9 @@ mod tests {
             ..S3Config::default()
         };
         let shown = format!("{c:?}");
-        assert!(!shown.contains("s3cr3t-value") && shown.contains("GK1"), "{shown}");
+        assert!(
+            !shown.contains("s3cr3t-value") && shown.contains("GK1"),
+            "{shown}"
+        );
     }
 }

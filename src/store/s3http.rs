@@ -146,7 +146,8 @@ impl Client {
                 // The connection broke in the middle of the body: the reply is incomplete.
                 return Ok(Attempt::Transient(format!("reading the reply: {e}")));
             }
-            if (200..300).contains(&status) && content_length.is_some_and(|n| n != body.len() as u64)
+            if (200..300).contains(&status)
+                && content_length.is_some_and(|n| n != body.len() as u64)
             {
                 return Ok(Attempt::Transient("reply cut short".into()));
             }

@@ -21,6 +21,10 @@ pub const HOST: &str = "10.9.9.9";
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// A store not in the temp folder (`s3://…`, see `garage.rs`).
+    location: Option<PathBuf>,
+    /// Appended to every config file written (the `[s3]` table of a store on S3).
+    config_tail: String,
 }
 
 impl Env {
@@ -53,9 +57,23 @@ impl Env {
     fn prepared(dir: tempfile::TempDir) -> Env {
         // Other users must be able to reach the mount point (the allow_other test).
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-        let env = Env { dir };
+        let env = Env {
+            dir,
+            location: None,
+            config_tail: String::new(),
+        };
         // An empty config file: no /etc config leaks in, entities get their defaults.
         fs::write(env.config(), "").unwrap();
+        env
+    }
+
+    /// No store yet at `location` (e.g. `s3://BUCKET/PREFIX`); every config file written holds
+    /// `config_tail`.
+    pub fn uninit_at(location: &str, config_tail: &str) -> Env {
+        let mut env = Self::prepared(tempfile::tempdir().unwrap());
+        env.location = Some(PathBuf::from(location));
+        env.config_tail = config_tail.to_string();
+        fs::write(env.config(), config_tail).unwrap();
         env
     }
 
@@ -78,8 +96,9 @@ impl Env {
         self.dir.path().join(p)
     }
 
+    /// The store's folder, or its location when it is elsewhere (`s3://…`).
     pub fn store(&self) -> PathBuf {
-        self.path("store")
+        self.location.clone().unwrap_or_else(|| self.path("store"))
     }
 
     pub fn cache(&self) -> PathBuf {
@@ -99,7 +118,11 @@ impl Env {
         } else {
             format!("post_backup_hook = \"\"\n{text}")
         };
-        fs::write(self.config(), format!("host = \"10.0.0.5\"\n{text}")).unwrap();
+        fs::write(
+            self.config(),
+            format!("host = \"10.0.0.5\"\n{text}\n{}", self.config_tail),
+        )
+        .unwrap();
     }
 
     /// The mount point (created on first use).
