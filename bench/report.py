@@ -9,7 +9,7 @@ import os
 import shutil
 import sys
 
-TOOLS = ["bmbackup", "rsync", "restic", "borg"]
+TOOLS = ["bmbackup", "bmbackup-s3", "rsync", "restic", "borg"]
 PEERS = TOOLS[1:]
 
 # (key, label, kind); kind: s = seconds, b = bytes, k = KiB. "store:N" is store_bytes[N].

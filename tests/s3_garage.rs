@@ -355,3 +355,33 @@ fn a_server_that_stays_down_fails_the_backup_cleanly() {
     let last = snapshot_ids(&env).pop().unwrap();
     env.restore_matches(&last, &src);
 }
+
+/// The README's configuration example, with this server's endpoint and key put in, is what
+/// an admin runs: `init` (store from the config), `backup`, `snapshots`.
+#[test]
+fn the_readme_config_example_works() {
+    let g = Garage::start();
+    let readme = fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = &readme[readme.find("### A store on S3-compatible").unwrap()..];
+    let start = section.find("```toml\n").unwrap() + "```toml\n".len();
+    let example = &section[start..start + section[start..].find("```").unwrap()];
+    let location = g.new_location();
+    let config = example
+        .replace("s3://bmbackup/bluemind", &location)
+        .replace("http://127.0.0.1:3900", &g.endpoint())
+        .replace("\"GK…\"", &format!("{:?}", g.access_key))
+        .replace("\"…\"", &format!("{:?}", g.secret_key));
+    assert!(!config.contains('…'), "{config}");
+    let env = Env::uninit_at(&location, "");
+    fs::write(env.config(), &config).unwrap();
+    let src = bulky_source(&env, "src", 8);
+    let part = format!("mail/imap={}", src.display());
+    let bare = |args: &[&str]| {
+        let out = env.cmd(args).env_remove("BMBACKUP_STORE").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    bare(&["init", &location]);
+    bare(&["backup", "--host", "h", "--part", &part]);
+    assert!(bare(&["snapshots"]).contains("mail/imap"));
+}

@@ -464,6 +464,87 @@ mod tests {
         drop(held);
     }
 
+    /// A store whose deletes succeed whether or not the object is there (as S3 answers), and
+    /// which runs `before_delete` once, right before the first delete: another process acting
+    /// between a locker's listing and its delete.
+    struct DeleteAlwaysSucceeds {
+        inner: Arc<LocalBackend>,
+        before_delete: parking_lot::Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+
+    impl Backend for DeleteAlwaysSucceeds {
+        fn write_atomic(&self, key: &str, data: &[u8]) -> std::io::Result<()> {
+            self.inner.write_atomic(key, data)
+        }
+        fn read_range(&self, key: &str, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+            self.inner.read_range(key, offset, len)
+        }
+        fn read_all(&self, key: &str) -> std::io::Result<Vec<u8>> {
+            self.inner.read_all(key)
+        }
+        fn size(&self, key: &str) -> std::io::Result<u64> {
+            self.inner.size(key)
+        }
+        fn list(&self, prefix: &str) -> std::io::Result<Vec<String>> {
+            self.inner.list(prefix)
+        }
+        fn list_deep(&self, prefix: &str) -> std::io::Result<Vec<String>> {
+            self.inner.list_deep(prefix)
+        }
+        fn delete(&self, key: &str) -> std::io::Result<()> {
+            if let Some(f) = self.before_delete.lock().take() {
+                f();
+            }
+            match self.inner.delete(key) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        }
+        fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+            self.inner.rename(from, to)
+        }
+        fn modified(&self, key: &str) -> std::io::Result<std::time::SystemTime> {
+            self.inner.modified(key)
+        }
+        fn describe(&self, key: &str) -> String {
+            self.inner.describe(key)
+        }
+    }
+
+    #[test]
+    fn a_lock_refreshed_while_removed_as_stale_still_holds_on_object_storage() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = Arc::new(LocalBackend::new(dir.path()));
+        let held = StoreLock::acquire(
+            Arc::clone(&local) as Arc<dyn Backend>,
+            LockKind::Shared,
+            "backup",
+            Duration::ZERO,
+        )
+        .unwrap();
+        // The holder froze: its lock looks stale to a prune.
+        let (key, info) = list_locks(local.as_ref()).unwrap().remove(0);
+        let mut info = info.unwrap();
+        info.refreshed_ns -= STALE_AFTER.as_nanos() as i64 + 1;
+        write_lock(local.as_ref(), &key, &info).unwrap();
+        // It thaws and refreshes just after the prune listed the locks, before its delete;
+        // the prune's delete then "succeeds" on the object already gone.
+        let (holder_store, holder_key) = (Arc::clone(&local), Arc::clone(&held.key));
+        let s3_like: Arc<dyn Backend> = Arc::new(DeleteAlwaysSucceeds {
+            inner: Arc::clone(&local),
+            before_delete: parking_lot::Mutex::new(Some(Box::new(move || {
+                assert!(refresh(holder_store.as_ref(), &holder_key, &mut info).unwrap());
+            }))),
+        });
+        let prune = StoreLock::acquire(s3_like, LockKind::Exclusive, "prune", Duration::ZERO);
+        assert!(
+            matches!(prune, Err(LockError::Busy(_))),
+            "prune took the store while the backup holds its refreshed lock"
+        );
+        held.check().unwrap();
+        drop(held);
+    }
+
     #[test]
     fn dead_process_on_this_host_is_stale() {
         let info = LockInfo {
