@@ -154,6 +154,8 @@ pub struct S3Backend {
     prefix: String,
     /// `s3://BUCKET/PREFIX`, for messages.
     shown: String,
+    /// Keys asked for per listing request (S3's maximum is 1000).
+    page_size: usize,
 }
 
 impl S3Backend {
@@ -184,7 +186,14 @@ impl S3Backend {
             client: Client::new(bucket, r.creds, Retry::DEFAULT),
             prefix,
             shown: shown.trim_end_matches('/').to_string(),
+            page_size: 1000,
         })
+    }
+
+    /// Lists `n` keys per request (tests make listings span several pages).
+    pub fn with_page_size(mut self, n: usize) -> Self {
+        self.page_size = n.clamp(1, 1000);
+        self
     }
 
     /// Changes how requests are retried (tests make failures quick).
@@ -257,6 +266,7 @@ impl S3Backend {
             let reply = c.send(&req, || {
                 let mut a = c.bucket.list_objects_v2(Some(c.creds()));
                 a.with_prefix(full.as_str());
+                a.with_max_keys(self.page_size);
                 if folders {
                     a.with_delimiter("/");
                 }
