@@ -147,6 +147,8 @@ fn credentials_never_show_in_output_or_logs() {
     assert!(err.contains("403") && err.contains("secret key"), "{err}");
     for o in &outputs {
         assert!(!o.contains(&g.secret_key), "the secret key leaked: {o}");
+        // A presigned URL is a credential too, for as long as it is valid.
+        assert!(!o.contains("X-Amz-Signature"), "a signed URL leaked: {o}");
         assert!(!o.contains(wrong), "the wrong secret leaked: {o}");
     }
     // From the environment instead of the file: the same.
