@@ -30,8 +30,9 @@
 //! (`.tmp-<pid>+<host>+…`: a backup removes those of dead writers on its host), fsync'd,
 //! renamed, and its folder fsync'd. Folders are 0700 and files 0600 whatever the umask
 //! ([`store::private`]; the catalog too): the mount is how others read backups. All I/O goes through [`store::backend::Backend`] (write an
-//! object atomically, read a range, list, delete), so an object-storage backend needs no other
-//! change.
+//! object atomically, read a range, list, delete). The same objects can live under a prefix of
+//! an S3 bucket (`s3://BUCKET/PREFIX`, [`store::s3`]): one PUT per object (no temp objects),
+//! range GETs for blobs, retried requests; nothing above the backend knows the difference.
 //!
 //! ```text
 //! STORE/bmbackup-store.json      format file: magic, format major.minor, random store id

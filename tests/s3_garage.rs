@@ -365,7 +365,7 @@ fn server_stopped_and_restarted_during_a_backup() {
     log.extend(rx.try_iter());
     let text = format!("{}\n{}", show(&out), log.join("\n"));
     eprintln!("backup across the restart: {text}");
-    // Retried through the outage (the retry budget, ~40 s, is far more than this outage).
+    // Retried through the outage (the retry budget, ~30 s, is far more than this outage).
     assert!(out.status.success(), "{text}");
     env.assert_check_passes();
     env.restore_matches(&first, &seen);

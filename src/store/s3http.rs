@@ -26,7 +26,8 @@ pub struct Retry {
 }
 
 impl Retry {
-    /// About 40 s of retries: rides out a server restart or a short network cut.
+    /// About 30 s of retries (0.25 s doubling to 8 s): rides out a server restart or a short
+    /// network cut.
     pub const DEFAULT: Retry = Retry {
         attempts: 9,
         first_delay: Duration::from_millis(250),
