@@ -426,9 +426,10 @@ fn the_readme_config_example_works() {
 }
 
 /// Listings follow continuation tokens: a folder of more keys than one page holds is listed
-/// whole, flat (`list`, with sub-folders) and deep (`list_deep`), here 4 keys per page.
+/// whole, flat (`list`, with sub-folders) and deep (`list_deep`), here 4 keys per page. Range
+/// reads return exactly the bytes asked for, through the backend's windows too.
 #[test]
-fn listings_span_pages() {
+fn listings_span_pages_and_ranges_are_exact() {
     use bmbackup::store::backend::Backend;
     use bmbackup::store::s3::{configure, S3Backend, S3Config};
     let g = Garage::start();
@@ -473,4 +474,31 @@ fn listings_span_pages() {
         b.read_all("packs/r").unwrap_err().kind(),
         std::io::ErrorKind::NotFound
     );
+    // Small reads are served from 1 MiB windows: across a window's edge, up to the object's
+    // end, past it; large reads as asked.
+    let w = bmbackup::store::s3::WINDOW as usize;
+    let big = bytes(2 * w + 1000, 11);
+    b.write_atomic("packs/big", &big).unwrap();
+    for (off, len) in [
+        (0, 10),
+        (w - 5, 10),
+        (2 * w - 100, 300),
+        (2 * w + 990, 10),
+        (10, w),
+        (w - 7, 2 * w / 3),
+    ] {
+        assert_eq!(
+            b.read_range("packs/big", off as u64, len).unwrap(),
+            &big[off..off + len],
+            "{off}+{len}"
+        );
+    }
+    for (off, len) in [(2 * w + 995, 10), (3 * w, 1), (2 * w, w)] {
+        let e = b.read_range("packs/big", off as u64, len).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{off}+{len}");
+    }
+    // A deleted object is not served from kept windows.
+    b.delete("packs/big").unwrap();
+    let e = b.read_range("packs/big", 0, 10).unwrap_err();
+    assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
 }

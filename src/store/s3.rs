@@ -16,6 +16,7 @@ use rusty_s3::{Bucket, Credentials, UrlStyle};
 use serde::Deserialize;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 /// How a store location names a bucket.
@@ -156,7 +157,17 @@ pub struct S3Backend {
     shown: String,
     /// Keys asked for per listing request (S3's maximum is 1000).
     page_size: usize,
+    /// Recently fetched windows of objects, by key and window number (see [`WINDOW`]).
+    windows: parking_lot::Mutex<lru::LruCache<(String, u64), Arc<Vec<u8>>>>,
 }
+
+/// Small reads fetch the aligned 1 MiB window of the object around them and keep it: a restore
+/// or the mount reads the blobs of files backed up together one after the other, and they sit
+/// side by side in a pack, so one request serves many of them (each request costs a round
+/// trip, tens of milliseconds on object storage). Larger reads are fetched as asked.
+pub const WINDOW: u64 = 1 << 20;
+/// Windows kept per process (16 MiB).
+const WINDOWS_KEPT: usize = 16;
 
 impl S3Backend {
     /// Connects (lazily: no request is made) to the store at `location` with the configured
@@ -187,6 +198,9 @@ impl S3Backend {
             prefix,
             shown: shown.trim_end_matches('/').to_string(),
             page_size: 1000,
+            windows: parking_lot::Mutex::new(lru::LruCache::new(
+                std::num::NonZeroUsize::new(WINDOWS_KEPT).unwrap_or(std::num::NonZeroUsize::MIN),
+            )),
         })
     }
 
@@ -306,6 +320,33 @@ impl S3Backend {
         Ok(out)
     }
 
+    /// Up to `len` bytes at `offset` (fewer where the object ends).
+    fn fetch_range(&self, key: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
+        let reply = self.get("GET range", key, Some((offset, len)))?;
+        // 416: the range starts past the end. A server may also answer 200 with the whole
+        // object (ranges are optional in HTTP): cut it.
+        Ok(match reply.status {
+            416 => Vec::new(),
+            206 => reply.body,
+            _ => reply
+                .body
+                .get(offset as usize..)
+                .map(|b| b[..b.len().min(len)].to_vec())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Window `i` of `key` (shorter at the end of the object), fetched once while kept.
+    fn window(&self, key: &str, i: u64) -> io::Result<Arc<Vec<u8>>> {
+        let id = (key.to_string(), i);
+        if let Some(w) = self.windows.lock().get(&id) {
+            return Ok(Arc::clone(w));
+        }
+        let w = Arc::new(self.fetch_range(key, i * WINDOW, WINDOW as usize)?);
+        self.windows.lock().put(id, Arc::clone(&w));
+        Ok(w)
+    }
+
     /// Total bytes stored under the store's prefix.
     pub fn stored_bytes(&self) -> io::Result<u64> {
         Ok(self.list_pages("", false)?.iter().map(|(_, n)| n).sum())
@@ -359,17 +400,21 @@ impl Backend for S3Backend {
                 Err(io::ErrorKind::UnexpectedEof.into())
             };
         }
-        let reply = self.get("GET range", key, Some((offset, len)))?;
-        // 416: the range starts past the end. A server may also answer 200 with the whole
-        // object (ranges are optional in HTTP): cut it.
-        let bytes = match reply.status {
-            416 => Vec::new(),
-            206 => reply.body,
-            _ => reply
-                .body
-                .get(offset as usize..)
-                .map(|b| b[..b.len().min(len)].to_vec())
-                .unwrap_or_default(),
+        let bytes = if len as u64 > WINDOW / 4 {
+            self.fetch_range(key, offset, len)?
+        } else {
+            let end = offset.saturating_add(len as u64);
+            let mut out = Vec::with_capacity(len);
+            for i in offset / WINDOW..=(end - 1) / WINDOW {
+                let w = self.window(key, i)?;
+                let from = offset.saturating_sub(i * WINDOW) as usize;
+                let avail = w.get(from..).unwrap_or(&[]);
+                out.extend_from_slice(&avail[..avail.len().min(len - out.len())]);
+                if (w.len() as u64) < WINDOW {
+                    break; // the object ends in this window
+                }
+            }
+            out
         };
         if bytes.len() != len {
             return Err(io::Error::new(
@@ -416,6 +461,7 @@ impl Backend for S3Backend {
     }
 
     fn delete(&self, key: &str) -> io::Result<()> {
+        self.forget(key);
         // S3 deletes a missing object "successfully": look first, so that a lock removed by
         // someone else is seen as gone (see store::lock).
         self.head(key)?;
@@ -437,6 +483,7 @@ impl Backend for S3Backend {
 
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         // Only repair moves objects (damaged ones, set aside): rare and small enough to copy.
+        self.forget(to);
         let data = self.read_all(from)?;
         self.write_atomic(to, &data)?;
         self.delete(from)
@@ -455,6 +502,18 @@ impl Backend for S3Backend {
 
     fn describe(&self, key: &str) -> String {
         format!("{}/{key}", self.shown)
+    }
+
+    fn forget(&self, key: &str) {
+        let mut windows = self.windows.lock();
+        let kept: Vec<(String, u64)> = windows
+            .iter()
+            .filter(|((k, _), _)| k == key)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in kept {
+            windows.pop(&id);
+        }
     }
 
     fn stored_bytes(&self) -> io::Result<Option<u64>> {
