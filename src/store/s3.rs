@@ -158,8 +158,11 @@ pub struct S3Backend {
     /// Keys asked for per listing request (S3's maximum is 1000).
     page_size: usize,
     /// Recently fetched windows of objects, by key and window number (see [`WINDOW`]).
-    windows: parking_lot::Mutex<lru::LruCache<(String, u64), Arc<Vec<u8>>>>,
+    windows: parking_lot::Mutex<Windows>,
 }
+
+/// Windows of objects by key and window number.
+type Windows = lru::LruCache<(String, u64), Arc<Vec<u8>>>;
 
 /// Small reads fetch the aligned 1 MiB window of the object around them and keep it: a restore
 /// or the mount reads the blobs of files backed up together one after the other, and they sit
