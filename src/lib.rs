@@ -135,6 +135,7 @@ pub mod codec;
 pub mod holes;
 pub mod id;
 pub mod model;
+pub mod pages;
 pub mod timefmt;
 pub mod tree;
 // Cyrus IMAP's own files and spool layout (read from backups, written by restore-user).

@@ -1,7 +1,8 @@
 //! Stores written by earlier formats stay readable: `tests/fixtures/store-v1.0` was written by
 //! bmbackup's format 1.0 (two snapshots of a small spool) and is read, checked, restored and
 //! backed up into by this version; `store-v1.1` (made by `fixtures/make-store-v1.1.sh` with format
-//! 1.1) is restored and compared with its source tree rebuilt by that script. Keep every shipped
+//! 1.1) is restored and compared with its source tree rebuilt by that script, and so is
+//! `store-v1.2` (`fixtures/make-store-v1.2.sh`: the last format before paged folders). Keep every shipped
 //! format's fixture here.
 
 mod common;
@@ -119,6 +120,51 @@ fn format_1_1_store_reads_and_restores_identically() {
     // A new backup of the same tree into the old store is complete and restores the same.
     let m = env.backup("10.0.0.5", "mail/imap", &src);
     assert_eq!(m["status"], "complete");
+    env.ok(&["check", "--read-data"]);
+    let again = env.path("again");
+    env.ok(&[
+        "restore",
+        "10.0.0.5/mail/imap/last",
+        again.to_str().unwrap(),
+    ]);
+    assert_same_tree_with(&src, &again, &same);
+}
+
+#[test]
+fn format_1_2_store_reads_restores_and_takes_paged_backups() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let env = Env::uninit();
+    copy_tree(&fixtures.join("store-v1.2"), &env.store());
+    let src = env.path("src");
+    sh(&format!(
+        "sh {} {}",
+        fixtures.join("make-store-v1.2.sh").display(),
+        src.display()
+    ));
+    let same = CompareOptions {
+        sparse: true,
+        ..CompareOptions::ignore_root()
+    };
+    let snaps = env.snapshots();
+    assert_eq!(snaps.len(), 1);
+    assert_eq!(snaps[0]["files"], 5006);
+    env.ok(&["repair", "--fix-modes"]);
+    env.ok(&["check", "--read-data"]);
+    let out = env.path("restored");
+    env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
+    assert_same_tree_with(&src, &out, &same);
+
+    // A 1.3 backup of the rebuilt tree (new ctimes: every file is read) over the 1.2 snapshot
+    // writes the big folder in pages.
+    let m = env.backup("10.0.0.5", "mail/imap", &src);
+    assert_eq!(m["status"], "complete");
+    let repo = env.repo();
+    let snap = repo.resolve("10.0.0.5/mail/imap/last").unwrap();
+    let root = repo.read_folder(snap.root).unwrap();
+    let big = root.lookup(&repo, b"big").unwrap().unwrap();
+    let big = repo.read_folder(big.subtree().unwrap()).unwrap();
+    assert!(big.page_count() > 1 && big.len() == 5000);
+    drop(repo);
     env.ok(&["check", "--read-data"]);
     let again = env.path("again");
     env.ok(&[

@@ -1,4 +1,5 @@
-//! Fuzzing of every decoder of untrusted store bytes (tree blobs, packs and their frames,
+//! Fuzzing of every decoder of untrusted store bytes (tree blobs, tree indexes of paged folders,
+//! packs and their frames,
 //! manifests) with proptest: random bytes, mutations of valid encodings, and trees of arbitrary
 //! (hostile) entries built through the real encoder. A decoder must never panic, whatever
 //! decodes must be safe to restore, and no single allocation may be larger than a small
@@ -8,6 +9,7 @@
 
 use bmbackup::id::{ChunkId, Digest, TreeId};
 use bmbackup::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Timestamp, Tree, Xattr};
+use bmbackup::pages::{PageRef, TreeBlob, TreeIndex};
 use bmbackup::store::pack::{
     decode_frame, encode_frame, open_blob, parse_index, parse_trailer, BlobKind, Codec, IndexEntry,
     PackBuilder, TRAILER_LEN,
@@ -242,11 +244,44 @@ fn read_pack(bytes: &[u8]) {
             };
             if let Ok(plain) = open_blob(f, &e) {
                 if e.kind == BlobKind::Tree {
-                    let _ = Tree::decode(&plain);
+                    let _ = TreeBlob::decode(&plain);
                 }
             }
         }
     }
+}
+
+/// A valid tree index of three pages.
+fn valid_index_bytes() -> Vec<u8> {
+    let pages = ["a", "k", "t"]
+        .iter()
+        .enumerate()
+        .map(|(i, n)| PageRef {
+            first: n.as_bytes().to_vec(),
+            id: TreeId::of(n.as_bytes()),
+            count: 300 + i as u32,
+        })
+        .collect();
+    TreeIndex::new(pages).unwrap().encode()
+}
+
+/// What readers rely on in a decoded index: sorted, distinct, safe first names, bounded page
+/// counts that add up, at least two pages.
+fn assert_sane_index(ix: &TreeIndex) -> Result<(), TestCaseError> {
+    let pages = ix.pages();
+    prop_assert!(pages.len() >= 2);
+    let mut total = 0u64;
+    for (i, p) in pages.iter().enumerate() {
+        prop_assert!(bmbackup::tree::is_safe_name(&p.first));
+        prop_assert!(p.count >= 1 && p.count as usize <= bmbackup::pages::PAGE_MAX);
+        if i > 0 {
+            prop_assert!(pages[i - 1].first < p.first);
+        }
+        prop_assert_eq!(ix.start(i), total);
+        total += u64::from(p.count);
+    }
+    prop_assert_eq!(ix.len(), total);
+    Ok(())
 }
 
 proptest! {
@@ -291,6 +326,37 @@ proptest! {
         prop_assert!(big <= allowed(b.len()), "{big} bytes for {}", b.len());
         if let Some(Ok(t)) = decoded {
             assert_safe(&t)?;
+        }
+    }
+
+    #[test]
+    fn tree_index_decoder_survives_random_bytes(body in proptest::collection::vec(any::<u8>(), 0..4096)) {
+        // Version byte 3 first, so the bytes reach the index decoder.
+        let mut bytes = vec![3u8];
+        bytes.extend_from_slice(&body);
+        let mut decoded = None;
+        let big = largest_allocation(|| decoded = Some(TreeBlob::decode(&bytes)));
+        prop_assert!(big <= allowed(bytes.len()), "{big} bytes for {}", bytes.len());
+        if let Some(Ok(TreeBlob::Index(ix))) = decoded {
+            assert_sane_index(&ix)?;
+        }
+    }
+
+    #[test]
+    fn tree_index_decoder_survives_mutations(edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4), cut in any::<prop::sample::Index>()) {
+        let mut b = valid_index_bytes();
+        for (pos, val) in edits {
+            let i = pos.index(b.len());
+            b[i] = val;
+        }
+        let b = &b[..cut.index(b.len() + 1).max(b.len() / 2)];
+        let mut decoded = None;
+        let big = largest_allocation(|| decoded = Some(TreeBlob::decode(b)));
+        prop_assert!(big <= allowed(b.len()), "{big} bytes for {}", b.len());
+        match decoded {
+            Some(Ok(TreeBlob::Index(ix))) => assert_sane_index(&ix)?,
+            Some(Ok(TreeBlob::Flat(t))) => assert_safe(&t)?,
+            _ => {}
         }
     }
 

@@ -19,6 +19,7 @@ mod stat;
 
 use crate::id::{ChunkId, SnapshotId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
+use crate::pages::FolderBuilder;
 use crate::repo::writer::{BlobWriter, WriteError};
 use crate::repo::{RepoError, Repository};
 use crate::store::lock::{LockError, LockKind, StoreLock};
@@ -517,12 +518,20 @@ fn log_read(rel_path: &Path, changed: bool) {
     );
 }
 
+/// Writes a folder (entries sorted): one tree blob, or pages and a tree index when it has more
+/// than `pages::PAGE_MAX` entries (format 1.3).
 fn write_tree(ctx: &Ctx<'_>, tree: Tree) -> Result<TreeId, BackupError> {
-    let bytes = tree.encode();
-    let id = TreeId::of(&bytes);
-    ctx.writer
-        .add(BlobKind::Tree, id.0, &bytes, &mut ctx.tree_codec.lock())?;
-    Ok(id)
+    let mut emit = |bytes: Vec<u8>| -> Result<TreeId, BackupError> {
+        let id = TreeId::of(&bytes);
+        ctx.writer
+            .add(BlobKind::Tree, id.0, &bytes, &mut ctx.tree_codec.lock())?;
+        Ok(id)
+    };
+    let mut folder = FolderBuilder::new();
+    for e in tree.entries {
+        folder.push(e, &mut emit)?;
+    }
+    folder.finish(&mut emit)
 }
 
 /// Chunk list of a file; used by tests and `read.rs`.

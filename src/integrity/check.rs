@@ -9,6 +9,7 @@ use super::uses::find_uses;
 pub use super::uses::{MAX_USES, MAX_USES_PER_SNAPSHOT};
 use crate::id::{Digest, PackId, SnapshotId, TreeId};
 use crate::model::{Manifest, Tree};
+use crate::pages::{TreeBlob, TreeIndex};
 use crate::repo::{RepoError, Repository};
 use crate::store::pack::{open_blob, BlobKind, IndexEntry};
 use crate::store::{Store, StoreError};
@@ -143,12 +144,13 @@ pub struct Scan {
 }
 
 impl Scan {
-    /// A verified copy of a tree, decoded; None with the reason when no copy is good.
-    pub(super) fn read_tree(
+    /// A verified copy of a tree blob (folder, page or tree index), decoded; the reason when no
+    /// copy is good.
+    pub(super) fn read_tree_blob(
         &self,
         store: &Store,
         id: &TreeId,
-    ) -> std::result::Result<Tree, BlobState> {
+    ) -> std::result::Result<TreeBlob, BlobState> {
         let copies = self
             .blobs
             .get(&(BlobKind::Tree, id.0))
@@ -160,12 +162,26 @@ impl Scan {
             if let Some(tree) = store
                 .read_blob(pack, e)
                 .ok()
-                .and_then(|b| Tree::decode(&b).ok())
+                .and_then(|b| TreeBlob::decode(&b).ok())
             {
                 return Ok(tree);
             }
         }
         Err(BlobState::Damaged)
+    }
+
+    /// Page `i` of a paged folder, checked against its index.
+    pub(super) fn read_page(
+        &self,
+        store: &Store,
+        index: &TreeIndex,
+        i: usize,
+    ) -> std::result::Result<Tree, BlobState> {
+        let id = index.pages().get(i).ok_or(BlobState::Damaged)?.id;
+        match self.read_tree_blob(store, &id)? {
+            TreeBlob::Flat(t) if index.check_page(i, &t).is_ok() => Ok(t),
+            _ => Err(BlobState::Damaged),
+        }
     }
 
     /// Whether a chunk has a copy not known to be bad.
@@ -357,6 +373,7 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
     let mut bad: LostBlobs = HashMap::new();
     let mut trees: HashSet<Digest> = HashSet::new();
     let mut chunks: HashSet<Digest> = HashSet::new();
+    let mut pages: HashMap<Digest, PageSummary> = HashMap::new();
     let mut todo: Vec<(TreeId, usize)> = scan
         .manifests
         .iter()
@@ -371,37 +388,112 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
             bad.insert((BlobKind::Tree, id.0), BlobState::Damaged);
             continue;
         }
-        let tree = match scan.read_tree(store, &id) {
+        let blob = match scan.read_tree_blob(store, &id) {
             Ok(t) => t,
             Err(state) => {
                 bad.insert((BlobKind::Tree, id.0), state);
                 continue;
             }
         };
-        let mut forged = false;
-        for e in &tree.entries {
-            for c in e.chunks() {
-                if chunks.insert(c.id.0) {
-                    if let Some(state) = scan.chunk_state(&c.id.0) {
-                        bad.insert((BlobKind::Chunk, c.id.0), state);
+        match blob {
+            TreeBlob::Flat(tree) => {
+                if forged_chunks(scan, &tree, &mut chunks, &mut bad, &mut todo, depth) {
+                    bad.insert((BlobKind::Tree, id.0), BlobState::Damaged);
+                }
+            }
+            TreeBlob::Index(ix) => {
+                // Each page is read once across the store; what the index says of it (count,
+                // first and last names) is checked against what it held, for every index.
+                for (i, p) in ix.pages().iter().enumerate() {
+                    let summary = match pages.get(&p.id.0) {
+                        Some(s) => s.clone(),
+                        None => {
+                            trees.insert(p.id.0);
+                            let s = match scan.read_tree_blob(store, &p.id) {
+                                Ok(TreeBlob::Flat(t)) => {
+                                    let forged = forged_chunks(
+                                        scan,
+                                        &t,
+                                        &mut chunks,
+                                        &mut bad,
+                                        &mut todo,
+                                        depth,
+                                    );
+                                    let first = t.entries.first().map(|e| e.name.clone());
+                                    let last = t.entries.last().map(|e| e.name.clone());
+                                    (forged, None, t.entries.len(), first, last)
+                                }
+                                Ok(TreeBlob::Index(_)) => {
+                                    (true, Some(BlobState::Damaged), 0, None, None)
+                                }
+                                Err(state) => (false, Some(state), 0, None, None),
+                            };
+                            pages.insert(p.id.0, s.clone());
+                            s
+                        }
+                    };
+                    let (forged, state, count, first, last) = summary;
+                    if let Some(state) = state {
+                        bad.insert((BlobKind::Tree, p.id.0), state);
+                        continue;
+                    }
+                    let next = ix.pages().get(i + 1).map(|n| &n.first);
+                    let fits = count == p.count as usize
+                        && first.as_ref() == Some(&p.first)
+                        && next.is_none_or(|n| last.as_ref().is_some_and(|l| l < n));
+                    if forged {
+                        bad.insert((BlobKind::Tree, p.id.0), BlobState::Damaged);
+                    }
+                    if !fits {
+                        bad.insert((BlobKind::Tree, id.0), BlobState::Damaged);
                     }
                 }
-                forged |= scan
-                    .blobs
-                    .get(&(BlobKind::Chunk, c.id.0))
-                    .is_some_and(|copies| copies.iter().all(|(_, ie)| ie.raw_len != c.len));
             }
-            if let Some(sub) = e.subtree() {
-                todo.push((sub, depth + 1));
-            }
-        }
-        if forged {
-            bad.insert((BlobKind::Tree, id.0), BlobState::Damaged);
         }
     }
     report.trees = trees.len();
     report.chunks = chunks.len();
     bad
+}
+
+/// What a page held, for the indexes that list it: whether it gives a chunk a forged length,
+/// why it is unreadable, its entry count, first and last names.
+type PageSummary = (
+    bool,
+    Option<BlobState>,
+    usize,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
+/// Notes the chunks of one folder or page (lost ones in `bad`) and queues its subfolders;
+/// true when an entry gives a chunk another length than the stored one (a forged tree).
+fn forged_chunks(
+    scan: &Scan,
+    tree: &Tree,
+    chunks: &mut HashSet<Digest>,
+    bad: &mut LostBlobs,
+    todo: &mut Vec<(TreeId, usize)>,
+    depth: usize,
+) -> bool {
+    let mut forged = false;
+    for e in &tree.entries {
+        for c in e.chunks() {
+            if chunks.insert(c.id.0) {
+                if let Some(state) = scan.chunk_state(&c.id.0) {
+                    bad.insert((BlobKind::Chunk, c.id.0), state);
+                }
+            }
+            forged |= scan
+                .blobs
+                .get(&(BlobKind::Chunk, c.id.0))
+                .is_some_and(|copies| copies.iter().all(|(_, ie)| ie.raw_len != c.len));
+        }
+        if let Some(sub) = e.subtree() {
+            todo.push((sub, depth + 1));
+        }
+    }
+    forged
 }
 
 /// Checks the store behind `repo` (whose catalog `open` just synced).

@@ -5,7 +5,8 @@
 
 use super::check::{BlobUse, LostBlobs, Scan};
 use crate::id::{Digest, SnapshotId, TreeId};
-use crate::model::Manifest;
+use crate::model::{Manifest, Tree};
+use crate::pages::TreeBlob;
 use crate::store::pack::BlobKind;
 use crate::store::Store;
 use crate::tree::MAX_DEPTH;
@@ -103,9 +104,30 @@ impl Walk<'_> {
             *self.truncated |= self.full();
             return self.dirty.get(&id.0).copied().unwrap_or(true);
         }
-        let Ok(tree) = self.scan.read_tree(self.store, &id) else {
+        let Ok(blob) = self.scan.read_tree_blob(self.store, &id) else {
             return false;
         };
+        let any = match blob {
+            TreeBlob::Flat(tree) => self.entries(&tree, path, depth),
+            TreeBlob::Index(ix) => {
+                let mut any = false;
+                for (i, p) in ix.pages().iter().enumerate() {
+                    if self.bad.contains_key(&(BlobKind::Tree, p.id.0)) {
+                        self.record((BlobKind::Tree, p.id.0), path);
+                        any = true;
+                    } else if let Ok(page) = self.scan.read_page(self.store, &ix, i) {
+                        any |= self.entries(&page, path, depth);
+                    }
+                }
+                any
+            }
+        };
+        self.dirty.insert(id.0, any);
+        any
+    }
+
+    /// Records the lost blobs of one folder's (or page's) entries and below.
+    fn entries(&mut self, tree: &Tree, path: &mut Vec<u8>, depth: usize) -> bool {
         let mut any = false;
         for e in &tree.entries {
             let len = path.len();
@@ -130,7 +152,6 @@ impl Walk<'_> {
             }
             path.truncate(len);
         }
-        self.dirty.insert(id.0, any);
         any
     }
 }

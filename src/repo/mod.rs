@@ -2,12 +2,14 @@
 //! (restore, mount, check) goes through here, and every blob it returns has been verified
 //! against its hash.
 
+pub mod folder;
 pub mod names;
 pub mod writer;
 
 use crate::catalog::{default_cache_dir, Catalog, CatalogError, SyncReport};
 use crate::id::{ChunkId, Digest, SnapshotId, TreeId};
-use crate::model::{Snapshot, SnapshotStatus, Tree};
+use crate::model::{Snapshot, SnapshotStatus};
+use crate::pages::TreeBlob;
 use crate::store::backend::HANDLE_TTL;
 use crate::store::pack::{BlobKind, IndexEntry};
 use crate::store::{Store, StoreError};
@@ -106,9 +108,9 @@ impl Repository {
         }
     }
 
-    /// Reads a tree from the catalog's copy when it has one (verified like any blob), else from
-    /// its pack.
-    pub fn read_tree(&self, id: TreeId) -> Result<Tree> {
+    /// Reads a tree blob (a folder, a page or a tree index) from the catalog's copy when it has
+    /// one (verified like any blob), else from its pack.
+    pub fn read_tree_blob(&self, id: TreeId) -> Result<TreeBlob> {
         let cached = match self.catalog.tree_frame(&id.0)? {
             Some((raw_len, frame)) => {
                 let entry = IndexEntry {
@@ -135,7 +137,7 @@ impl Repository {
             Some(b) => b,
             None => self.read_blob(BlobKind::Tree, &id.0)?,
         };
-        Tree::decode(&bytes).map_err(|e| RepoError::BadTree {
+        TreeBlob::decode(&bytes).map_err(|e| RepoError::BadTree {
             id,
             path: self.store.root().display().to_string(),
             detail: e.to_string(),

@@ -5,6 +5,7 @@
 //! against a chunk while prune decides it is garbage.
 
 use crate::id::{Digest, PackId, TreeId};
+use crate::pages::TreeBlob;
 use crate::repo::writer::TARGET_PACK_SIZE;
 use crate::repo::{RepoError, Repository};
 use crate::store::lock::{LockError, LockKind, StoreLock};
@@ -274,8 +275,17 @@ pub fn mark_live(repo: &Repository) -> Result<(Live, usize), PruneError> {
         if !trees.insert(id.0) {
             continue;
         }
-        let tree = match repo.read_tree(id) {
-            Ok(t) => t,
+        let tree = match repo.read_tree_blob(id) {
+            Ok(TreeBlob::Flat(t)) => t,
+            // A paged folder: its pages are trees like any other (marked when taken).
+            Ok(TreeBlob::Index(ix)) => {
+                for p in ix.pages() {
+                    if !trees.contains(&p.id.0) {
+                        todo.push((p.id, owner.clone()));
+                    }
+                }
+                continue;
+            }
             Err(e) if e.is_corruption() && damaged.contains(&owner) => {
                 log::warn!("{owner} is damaged: tree {} is lost ({e})", id.short());
                 continue;

@@ -5,6 +5,7 @@
 
 use crate::id::{ChunkId, TreeId};
 use crate::model::Snapshot;
+use crate::pages::TreeBlob;
 use crate::repo::{named_snapshots, RepoError, Repository};
 use crate::retention::prune::{self, Live, PruneOptions};
 use crate::store::pack::BlobKind;
@@ -140,7 +141,7 @@ fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<(StoreStats, Live)
         if !seen_trees.insert(id) {
             continue;
         }
-        let tree = match repo.read_tree(id) {
+        let blob = match repo.read_tree_blob(id) {
             Ok(t) => t,
             Err(e) if e.is_corruption() => {
                 log::warn!("stats: {e}");
@@ -153,6 +154,14 @@ fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<(StoreStats, Live)
         if let Some((_, entry)) = repo.catalog.locate(BlobKind::Tree, &id.0)? {
             out.referenced_stored_bytes += u64::from(entry.stored_len);
         }
+        let tree = match blob {
+            TreeBlob::Flat(t) => t,
+            // A paged folder: its pages are tree blobs of their own.
+            TreeBlob::Index(ix) => {
+                todo.extend(ix.pages().iter().map(|p| p.id));
+                continue;
+            }
+        };
         for e in &tree.entries {
             if let Some(sub) = e.subtree() {
                 todo.push(sub);

@@ -29,7 +29,9 @@ pub const FORMAT_MAJOR: u32 = 1;
 /// 1.1: the format file records the chunk sizes (1.0 stores used [`ChunkParams::FORMAT_1_0`]).
 /// 1.2: tree entries record their filesystem index, allocated blocks and inode flags (tree
 /// version 2; version 1 trees are still read).
-pub const FORMAT_MINOR: u32 = 2;
+/// 1.3: folders of more than 4096 entries are paged: a tree index (tree version 3) lists pages
+/// that are ordinary version 2 trees (`pages.rs`); smaller folders are encoded as in 1.2.
+pub const FORMAT_MINOR: u32 = 3;
 pub const PACKS_DIR: &str = "packs";
 pub const SNAPSHOTS_DIR: &str = "snapshots";
 pub const LOCKS_DIR: &str = "locks";
