@@ -7,6 +7,7 @@ use crate::id::{ChunkId, Digest, SnapshotId, TreeId};
 use crate::model::{
     ChunkRef, Content, Entry, EntryKind, Manifest, Snapshot, SnapshotStatus, Timestamp, Tree, Xattr,
 };
+use crate::pages::{FolderBuilder, TreeBlob};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::ffi::CString;
@@ -24,7 +25,7 @@ pub struct MemSource {
 #[derive(Default)]
 struct Inner {
     snapshots: Vec<Snapshot>,
-    trees: HashMap<TreeId, Tree>,
+    trees: HashMap<TreeId, TreeBlob>,
     chunks: HashMap<ChunkId, Vec<u8>>,
     changed: bool,
 }
@@ -54,8 +55,27 @@ impl MemSource {
 
     pub fn put_tree(&self, tree: Tree) -> TreeId {
         let id = Tree::id_of(&tree.encode());
-        self.inner.lock().trees.insert(id, tree);
+        self.inner.lock().trees.insert(id, TreeBlob::Flat(tree));
         id
+    }
+
+    /// A folder as backup stores it: one tree, or pages behind a tree index when big.
+    pub fn put_folder(&self, entries: Vec<Entry>) -> TreeId {
+        let mut b = FolderBuilder::new();
+        let mut emit = |bytes: Vec<u8>| -> Result<TreeId, crate::codec::DecodeError> {
+            let id = Tree::id_of(&bytes);
+            let blob = TreeBlob::decode(&bytes)?;
+            self.inner.lock().trees.insert(id, blob);
+            Ok(id)
+        };
+        let mut sorted = entries;
+        sorted.sort_by(|a, b| a.name.cmp(&b.name));
+        for e in sorted {
+            if b.push(e, &mut emit).is_err() {
+                break;
+            }
+        }
+        b.finish(&mut emit).unwrap_or(TreeId(Digest([0; 32])))
     }
 
     pub fn add_snapshot(
@@ -231,7 +251,7 @@ impl SnapshotSource for MemSource {
         Ok(std::mem::take(&mut self.inner.lock().changed))
     }
 
-    fn read_tree(&self, id: TreeId) -> Result<Tree, SourceError> {
+    fn read_tree_blob(&self, id: TreeId) -> Result<TreeBlob, SourceError> {
         self.tree_reads
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let g = self.inner.lock();

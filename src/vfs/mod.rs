@@ -39,6 +39,7 @@ pub mod source;
 
 use crate::id::{ChunkId, TreeId};
 use crate::model::{ChunkRef, Content, Entry, EntryKind, Timestamp, Tree};
+use crate::pages::{TreeBlob, TreeIndex};
 use inode::{snap_child, synth_child, Node, NodeKind, NodeTable, SnapNode};
 use layout::Layout;
 use parking_lot::RwLock;
@@ -161,7 +162,8 @@ pub struct Vfs {
     source: Arc<dyn SnapshotSource>,
     layout: RwLock<Arc<Layout>>,
     nodes: NodeTable,
-    trees: Arc<ByteLru<TreeId, Tree>>,
+    /// Decoded tree blobs: folders, pages of paged folders and their indexes.
+    trees: Arc<ByteLru<TreeId, TreeBlob>>,
     /// Loads the subfolders of a listed snapshot folder (None if its thread could not start).
     ahead: Option<prefetch::Prefetcher>,
     chunks: ByteLru<ChunkId, Vec<u8>>,
@@ -183,7 +185,7 @@ impl Vfs {
             prefetch::Prefetcher::spawn(move |id| {
                 let _ = load_tree(&trees, id, || {
                     source
-                        .read_tree(id)
+                        .read_tree_blob(id)
                         .map_err(|e| log::debug!("read-ahead of tree {id}: {e}"))
                 });
             })
@@ -311,7 +313,17 @@ impl Vfs {
                 )
             }
             NodeKind::Snap(s) => {
-                let tree = self.tree(s)?;
+                let folder = self.folder(s)?;
+                let page = match &*folder {
+                    TreeBlob::Flat(_) => folder.clone(),
+                    TreeBlob::Index(ix) => {
+                        let i = ix.page_for(name).ok_or(VfsError::NotFound)?;
+                        self.page(s, ix, i)?
+                    }
+                };
+                let TreeBlob::Flat(tree) = &*page else {
+                    return Err(VfsError::NotFound);
+                };
                 let entry = tree.find(name).ok_or(VfsError::NotFound)?;
                 (snap_child(parent, s, entry.clone()), false)
             }
@@ -390,14 +402,44 @@ impl Vfs {
                 }
             }
             NodeKind::Snap(s) => {
-                let tree = self.tree(s)?;
-                if offset == 0 {
-                    self.read_ahead(&tree);
-                }
-                for (i, e) in tree.entries.iter().enumerate().skip(skip) {
-                    if emit(i, snap_child(ino, s, e.clone()), false, &e.name)? {
+                // Offsets are positions in name order, so a paged folder resumes in the page
+                // that holds the position, and only the pages listed are read.
+                let folder = self.folder(s)?;
+                let (mut page_no, mut pos) = match &*folder {
+                    TreeBlob::Flat(_) => (0, skip),
+                    TreeBlob::Index(ix) => match ix.page_at(skip as u64) {
+                        Some(i) => (i, skip),
+                        None => return Ok(()),
+                    },
+                };
+                loop {
+                    let (page, start) = match &*folder {
+                        TreeBlob::Flat(_) => (folder.clone(), 0),
+                        TreeBlob::Index(ix) if page_no < ix.pages().len() => {
+                            (self.page(s, ix, page_no)?, ix.start(page_no) as usize)
+                        }
+                        TreeBlob::Index(_) => break,
+                    };
+                    let TreeBlob::Flat(tree) = &*page else {
+                        break;
+                    };
+                    let first_look = match &*folder {
+                        TreeBlob::Flat(_) => offset == 0,
+                        TreeBlob::Index(_) => pos == start,
+                    };
+                    if first_look {
+                        self.read_ahead(tree);
+                    }
+                    for e in tree.entries.iter().skip(pos - start) {
+                        if emit(pos, snap_child(ino, s, e.clone()), false, &e.name)? {
+                            return Ok(());
+                        }
+                        pos += 1;
+                    }
+                    if matches!(&*folder, TreeBlob::Flat(_)) {
                         break;
                     }
+                    page_no += 1;
                 }
             }
         }
@@ -502,7 +544,8 @@ impl Vfs {
         Ok(out)
     }
 
-    fn tree(&self, s: &SnapNode) -> Result<Arc<Tree>, VfsError> {
+    /// A folder's top blob: the whole folder, or the index of its pages.
+    fn folder(&self, s: &SnapNode) -> Result<Arc<TreeBlob>, VfsError> {
         let id = match (&s.entry.kind, &s.entry.content) {
             (EntryKind::Dir, Content::Tree(id)) => *id,
             (EntryKind::Dir, _) => {
@@ -513,14 +556,40 @@ impl Vfs {
             }
             _ => return Err(VfsError::NotDir),
         };
+        self.blob(s, id)
+    }
+
+    fn blob(&self, s: &SnapNode, id: TreeId) -> Result<Arc<TreeBlob>, VfsError> {
         load_tree(&self.trees, id, || {
             self.source
-                .read_tree(id)
+                .read_tree_blob(id)
                 .map_err(|source| VfsError::Source {
                     path: s.display(),
                     source,
                 })
         })
+    }
+
+    /// Page `i` of a paged folder, checked against the index at every use (a page cached
+    /// for one index may be listed by another, forged one).
+    fn page(&self, s: &SnapNode, ix: &TreeIndex, i: usize) -> Result<Arc<TreeBlob>, VfsError> {
+        let damaged = |detail: String| VfsError::Damaged {
+            path: s.display(),
+            detail,
+        };
+        let id = ix
+            .pages()
+            .get(i)
+            .ok_or_else(|| damaged(format!("no page {i}")))?
+            .id;
+        let page = self.blob(s, id)?;
+        match &*page {
+            TreeBlob::Index(_) => Err(damaged(format!("page {i} is itself a tree index"))),
+            TreeBlob::Flat(t) => match ix.check_page(i, t) {
+                Ok(()) => Ok(page),
+                Err(e) => Err(damaged(format!("page {i}: {e}"))),
+            },
+        }
     }
 
     fn chunk(&self, s: &SnapNode, r: &ChunkRef) -> Result<Arc<Vec<u8>>, VfsError> {
@@ -600,33 +669,17 @@ pub fn entry_attr(ino: u64, e: &Entry) -> Attr {
     }
 }
 
-/// A tree from the cache, or `read`'s, cached with its weight.
+/// A tree blob from the cache, or `read`'s, cached with its weight.
 fn load_tree<E>(
-    trees: &ByteLru<TreeId, Tree>,
+    trees: &ByteLru<TreeId, TreeBlob>,
     id: TreeId,
-    read: impl FnOnce() -> Result<Tree, E>,
-) -> Result<Arc<Tree>, E> {
+    read: impl FnOnce() -> Result<TreeBlob, E>,
+) -> Result<Arc<TreeBlob>, E> {
     trees.get_or_load(&id, id.0 .0[0], || {
-        let tree = read()?;
-        let weight = tree_weight(&tree);
-        Ok((tree, weight))
+        let blob = read()?;
+        let weight = blob.weight();
+        Ok((blob, weight))
     })
-}
-
-/// Rough heap size of a decoded tree, for the cache budget.
-fn tree_weight(t: &Tree) -> usize {
-    t.entries
-        .iter()
-        .map(|e| {
-            let x: usize = e
-                .xattrs
-                .iter()
-                .map(|x| x.name.len() + x.value.len() + 48)
-                .sum();
-            std::mem::size_of::<Entry>() + e.name.len() + e.target.len() + x + e.chunks().len() * 40
-        })
-        .sum::<usize>()
-        + 64
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! error kinds a source reports, which decide the errno a reader sees.
 
 use crate::id::{ChunkId, TreeId};
-use crate::model::{Snapshot, Tree};
+use crate::model::Snapshot;
+use crate::pages::TreeBlob;
 
 /// Why a source could not deliver. The kinds matter: damage must reach the reader as EIO,
 /// never as "no such file", and an interrupted call must not look like damage.
@@ -25,8 +26,8 @@ pub trait SnapshotSource: Send + Sync {
     /// Looks for snapshots written since the last call (possibly by other machines); true if
     /// the set changed.
     fn refresh(&self) -> Result<bool, SourceError>;
-    /// A directory, hash-verified.
-    fn read_tree(&self, id: TreeId) -> Result<Tree, SourceError>;
+    /// A tree blob (a folder, a page of a paged folder or its index), hash-verified.
+    fn read_tree_blob(&self, id: TreeId) -> Result<TreeBlob, SourceError>;
     /// A chunk's plain bytes, hash-verified.
     fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>, SourceError>;
     /// Bytes the store holds (what `df` on the mount shows as used); 0 when unknown.
@@ -46,8 +47,8 @@ impl SnapshotSource for crate::repo::Repository {
         crate::repo::Repository::refresh(self).map_err(classify)
     }
 
-    fn read_tree(&self, id: TreeId) -> Result<Tree, SourceError> {
-        crate::repo::Repository::read_tree(self, id).map_err(classify)
+    fn read_tree_blob(&self, id: TreeId) -> Result<TreeBlob, SourceError> {
+        crate::repo::Repository::read_tree_blob(self, id).map_err(classify)
     }
 
     fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>, SourceError> {

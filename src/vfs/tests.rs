@@ -458,3 +458,70 @@ fn a_chunk_with_two_lengths_is_damage_not_a_panic() {
     assert!(matches!(err, VfsError::Damaged { .. }), "{err}");
     assert_eq!(vfs.read(a, 2, 3).unwrap(), b"234");
 }
+
+#[test]
+fn a_paged_folder_is_looked_up_and_listed_page_by_page_with_stable_offsets() {
+    let src = Arc::new(MemSource::new());
+    let n = 12_000;
+    let mut entries: Vec<Entry> = (0..n)
+        .map(|i| entry(&format!("{i}."), EntryKind::File))
+        .collect();
+    entries.sort_by(|a, b| a.name.cmp(&b.name));
+    let want: Vec<String> = entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.name).into_owned())
+        .collect();
+    let big = Entry {
+        mode: 0o755,
+        content: Content::Tree(src.put_folder(entries)),
+        ..entry("big", EntryKind::Dir)
+    };
+    let root = src.put_tree(Tree { entries: vec![big] });
+    src.add_snapshot("10.0.0.5", "mail/imap", T0, root, true);
+    let vfs = Vfs::new(src.clone(), VfsConfig::default()).unwrap();
+    let dir = walk(&vfs, &format!("10.0.0.5/mail/imap/{DATE0}/big")).unwrap();
+
+    // A lookup reads the index and the one page that holds the name.
+    let before = src.tree_reads();
+    let e = vfs.lookup(dir.attr.ino, b"6000.").unwrap();
+    assert_eq!(e.attr.kind, EntryKind::File);
+    assert!(
+        src.tree_reads() - before <= 2,
+        "{}",
+        src.tree_reads() - before
+    );
+    assert!(matches!(
+        vfs.lookup(dir.attr.ino, b"nope"),
+        Err(VfsError::NotFound)
+    ));
+
+    // Listed 1000 at a time, each call resuming at the offset the last item gave.
+    let mut got: Vec<String> = Vec::new();
+    let mut offset = 0;
+    loop {
+        let mut taken = 0;
+        vfs.readdir(dir.attr.ino, offset, false, |i| {
+            if taken == 1000 {
+                return true;
+            }
+            taken += 1;
+            got.push(String::from_utf8_lossy(&i.name).into_owned());
+            offset = i.next;
+            false
+        })
+        .unwrap();
+        if taken == 0 {
+            break;
+        }
+    }
+    assert_eq!(&got[..2], [".", ".."]);
+    assert_eq!(got[2..], want[..]);
+    // Offset 2 + position: resuming anywhere gives the entry at that position.
+    let mut first = None;
+    vfs.readdir(dir.attr.ino, 2 + 7777, false, |i| {
+        first = Some(String::from_utf8_lossy(&i.name).into_owned());
+        true
+    })
+    .unwrap();
+    assert_eq!(first.as_deref(), Some(want[7777].as_str()));
+}
