@@ -43,6 +43,15 @@ pub enum GenerateCmd {
     },
     /// A tree with every file type (needs root for devices and owners).
     EveryType { dir: PathBuf },
+    /// Many empty or tiny files, with one big folder (`bench/scale`).
+    Many {
+        dir: PathBuf,
+        #[arg(long)]
+        files: u64,
+        /// Files of the one big folder (`DIR/big`), counted in --files.
+        #[arg(long, default_value_t = 0)]
+        big_folder: u64,
+    },
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -88,6 +97,14 @@ pub fn run(cmd: &GenerateCmd) -> anyhow::Result<i32> {
             println!("rewrote {n} bytes");
         }
         GenerateCmd::EveryType { dir } => gen::generate_tree_with_every_file_type(dir)?,
+        GenerateCmd::Many {
+            dir,
+            files,
+            big_folder,
+        } => {
+            let folders = gen::generate_many(dir, *files, *big_folder)?;
+            println!("{}: {files} files in {folders} folders", dir.display());
+        }
     }
     Ok(EXIT_OK)
 }

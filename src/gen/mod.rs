@@ -50,6 +50,7 @@ mod dbdump;
 mod every_type;
 mod folder;
 mod mail;
+mod many;
 mod rng;
 mod spool;
 #[cfg(test)]
@@ -59,6 +60,7 @@ mod words;
 pub use day::{simulate_day, DayStats};
 pub use dbdump::{generate_db_dump, mutate_db_dump};
 pub use every_type::generate_tree_with_every_file_type;
+pub use many::generate_many;
 pub use rng::Rng;
 pub use spool::{generate_spool, SpoolSpec, SpoolStats};
 
