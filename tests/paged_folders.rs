@@ -129,6 +129,25 @@ fn one_new_file_rewrites_one_or_two_pages_and_prune_keeps_live_pages() {
         after.len()
     );
 
+    // diff skips the pages both snapshots share: roots, `user` and the two indexes, then at
+    // most the two changed pages on each side.
+    let (old, new) = (same["id"].as_str().unwrap(), m["id"].as_str().unwrap());
+    let v: serde_json::Value =
+        serde_json::from_str(&env.ok(&["diff", "--json", old, new])).unwrap();
+    let diffs = v["differences"].as_array().unwrap();
+    assert!(
+        diffs
+            .iter()
+            .any(|d| d["path"] == "user/big/5000.x" && d["change"] == "added"),
+        "{v}"
+    );
+    let read = v["trees_read"].as_u64().unwrap();
+    assert!(
+        read <= 6 + 2 * 2,
+        "{read} trees read for {} pages",
+        after.len()
+    );
+
     // Forget the older snapshots and prune: pages shared with the kept one stay.
     env.ok(&["forget", "--keep-last", "1", "--prune"]);
     env.ok(&["check", "--read-data"]);

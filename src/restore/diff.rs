@@ -6,6 +6,8 @@
 use super::ls::{components, node_at, Node};
 use crate::id::TreeId;
 use crate::model::{Entry, EntryKind, Snapshot, Tree};
+use crate::pages::TreeBlob;
+use crate::repo::folder::Folder;
 use crate::repo::{RepoError, Repository};
 use std::cell::Cell;
 
@@ -96,9 +98,9 @@ pub fn diff(
         out: Vec::new(),
     };
     let comps = components(path);
-    let mut read = |id| d.read(id);
-    let a = node_at(&mut read, old.root, &comps)?;
-    let b = node_at(&mut read, new.root, &comps)?;
+    let mut look = |id, name: &[u8]| d.lookup(id, name);
+    let a = node_at(&mut look, old.root, &comps)?;
+    let b = node_at(&mut look, new.root, &comps)?;
     let mut d = d;
     let mut prefix = comps.join(&b'/');
     match (a, b) {
@@ -167,9 +169,24 @@ fn join(prefix: &mut Vec<u8>, name: &[u8]) -> usize {
 }
 
 impl Differ<'_> {
-    fn read(&self, id: TreeId) -> Result<Tree, RepoError> {
+    fn folder(&self, id: TreeId) -> Result<Folder, RepoError> {
         self.trees_read.set(self.trees_read.get() + 1);
-        self.repo.read_tree(id)
+        self.repo.read_folder(id)
+    }
+
+    fn page(&self, f: &Folder, i: usize) -> Result<Tree, RepoError> {
+        if let TreeBlob::Index(_) = f.blob {
+            self.trees_read.set(self.trees_read.get() + 1);
+        }
+        Ok(f.page(self.repo, i)?.into_owned())
+    }
+
+    fn lookup(&self, id: TreeId, name: &[u8]) -> Result<Option<Entry>, RepoError> {
+        let f = self.folder(id)?;
+        if let TreeBlob::Index(_) = f.blob {
+            self.trees_read.set(self.trees_read.get() + 1);
+        }
+        f.lookup(self.repo, name)
     }
 
     fn push(&mut self, path: &[u8], change: Change, old: Option<&Entry>, new: Option<&Entry>) {
@@ -188,36 +205,49 @@ impl Differ<'_> {
         if a == b {
             return Ok(());
         }
-        let (ta, tb) = (self.read(a)?, self.read(b)?);
-        let (mut i, mut j) = (0, 0);
-        while i < ta.entries.len() || j < tb.entries.len() {
-            let order = match (ta.entries.get(i), tb.entries.get(j)) {
+        let (fa, fb) = (self.folder(a)?, self.folder(b)?);
+        let mut sa = Side::new(&fa);
+        let mut sb = Side::new(&fb);
+        loop {
+            // Two paged folders: a page with the same id on both sides at the same place holds
+            // the same entries, so it is skipped unread (page ends depend on names only, so
+            // the pages after a change line up again).
+            if let (Some(x), Some(y)) = (sa.next_page_id(), sb.next_page_id()) {
+                if x == y {
+                    sa.skip_page();
+                    sb.skip_page();
+                    continue;
+                }
+            }
+            let x = sa.current(self)?;
+            let y = sb.current(self)?;
+            let order = match (&x, &y) {
                 (Some(x), Some(y)) => x.name.cmp(&y.name),
                 (Some(_), None) => std::cmp::Ordering::Less,
-                _ => std::cmp::Ordering::Greater,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => break,
             };
-            match order {
-                std::cmp::Ordering::Less => {
-                    let e = &ta.entries[i];
+            match (order, x, y) {
+                (std::cmp::Ordering::Less, Some(e), _) => {
                     let len = join(prefix, &e.name);
-                    self.one_side(prefix, e, Change::Removed)?;
+                    self.one_side(prefix, &e, Change::Removed)?;
                     prefix.truncate(len);
-                    i += 1;
+                    sa.advance();
                 }
-                std::cmp::Ordering::Greater => {
-                    let e = &tb.entries[j];
+                (std::cmp::Ordering::Greater, _, Some(e)) => {
                     let len = join(prefix, &e.name);
-                    self.one_side(prefix, e, Change::Added)?;
+                    self.one_side(prefix, &e, Change::Added)?;
                     prefix.truncate(len);
-                    j += 1;
+                    sb.advance();
                 }
-                std::cmp::Ordering::Equal => {
-                    let len = join(prefix, &ta.entries[i].name);
-                    self.entries(prefix, &ta.entries[i], &tb.entries[j])?;
+                (_, Some(ea), Some(eb)) => {
+                    let len = join(prefix, &ea.name);
+                    self.entries(prefix, &ea, &eb)?;
                     prefix.truncate(len);
-                    i += 1;
-                    j += 1;
+                    sa.advance();
+                    sb.advance();
                 }
+                _ => break,
             }
         }
         Ok(())
@@ -252,12 +282,78 @@ impl Differ<'_> {
             _ => self.push(path, change, None, Some(e)),
         }
         if let Some(sub) = e.subtree() {
-            for child in self.read(sub)?.entries {
-                let len = join(path, &child.name);
-                self.one_side(path, &child, change)?;
-                path.truncate(len);
+            let f = self.folder(sub)?;
+            for i in 0..f.page_count() {
+                for child in self.page(&f, i)?.entries {
+                    let len = join(path, &child.name);
+                    self.one_side(path, &child, change)?;
+                    path.truncate(len);
+                }
             }
         }
         Ok(())
+    }
+}
+
+/// One side of a folder comparison: the page being read and the position in it.
+struct Side<'f> {
+    folder: &'f Folder,
+    page_no: usize,
+    page: Option<Tree>,
+    at: usize,
+}
+
+impl<'f> Side<'f> {
+    fn new(folder: &'f Folder) -> Self {
+        Side {
+            folder,
+            page_no: 0,
+            page: None,
+            at: 0,
+        }
+    }
+
+    /// The id of the next page when no entry of it has been looked at yet (paged folders only).
+    fn next_page_id(&self) -> Option<TreeId> {
+        if self.page.is_some() {
+            return None;
+        }
+        self.folder.page_refs().get(self.page_no).map(|p| p.id)
+    }
+
+    fn skip_page(&mut self) {
+        self.page_no += 1;
+    }
+
+    /// The entry at the cursor, loading its page when needed.
+    fn current(&mut self, d: &Differ<'_>) -> Result<Option<Entry>, RepoError> {
+        loop {
+            if self.page.is_none() {
+                if self.page_no >= self.folder.page_count() {
+                    return Ok(None);
+                }
+                self.page = Some(d.page(self.folder, self.page_no)?);
+                self.at = 0;
+            }
+            if let Some(e) = self.page.as_ref().and_then(|p| p.entries.get(self.at)) {
+                return Ok(Some(e.clone()));
+            }
+            self.page = None;
+            self.page_no += 1;
+        }
+    }
+
+    /// Moves past the current entry; past a page's last one, the next page is not loaded yet,
+    /// so that it can be skipped when both sides have it.
+    fn advance(&mut self) {
+        self.at += 1;
+        if self
+            .page
+            .as_ref()
+            .is_some_and(|p| self.at >= p.entries.len())
+        {
+            self.page = None;
+            self.page_no += 1;
+        }
     }
 }

@@ -46,7 +46,7 @@ impl Node {
 /// What `comps` names below the tree `root`: the top folder for no components; None when a
 /// component is missing or a file stands where a folder should be.
 pub fn node_at(
-    read: &mut dyn FnMut(TreeId) -> Result<crate::model::Tree, RepoError>,
+    lookup: &mut dyn FnMut(TreeId, &[u8]) -> Result<Option<crate::model::Entry>, RepoError>,
     root: TreeId,
     comps: &[&[u8]],
 ) -> Result<Option<Node>, RepoError> {
@@ -55,12 +55,21 @@ pub fn node_at(
         let Some(sub) = found.subtree() else {
             return Ok(None);
         };
-        match read(sub)?.find(comp) {
-            Some(e) => found = Node::Entry(e.clone()),
+        match lookup(sub, comp)? {
+            Some(e) => found = Node::Entry(e),
             None => return Ok(None),
         }
     }
     Ok(Some(found))
+}
+
+/// Looks `name` up in folder `id`, reading one page of a paged folder.
+pub fn lookup(
+    repo: &Repository,
+    id: TreeId,
+    name: &[u8],
+) -> Result<Option<crate::model::Entry>, RepoError> {
+    repo.read_folder(id)?.lookup(repo, name)
 }
 
 /// The entries of the folder at `path` in `snap` (every entry below it when `recursive`, folders
@@ -72,10 +81,11 @@ pub fn ls(
     recursive: bool,
 ) -> Result<Vec<Listed>, LsError> {
     let comps = components(path);
-    let mut read = |id| repo.read_tree(id);
-    let node = node_at(&mut read, snap.root, &comps)?.ok_or_else(|| LsError::NotFound {
-        path: String::from_utf8_lossy(path).into_owned(),
-        snapshot: snap.id.short(),
+    let node = node_at(&mut |id, n| lookup(repo, id, n), snap.root, &comps)?.ok_or_else(|| {
+        LsError::NotFound {
+            path: String::from_utf8_lossy(path).into_owned(),
+            snapshot: snap.id.short(),
+        }
     })?;
     let mut out = Vec::new();
     match node {
@@ -99,7 +109,9 @@ fn walk(
     recursive: bool,
     out: &mut Vec<Listed>,
 ) -> Result<(), RepoError> {
-    for e in repo.read_tree(tree)?.entries {
+    // Page by page: a paged folder is never read whole (the listing itself grows, though).
+    repo.read_folder(tree)?.for_each_entry(repo, |e| {
+        let e = e.clone();
         let len = prefix.len();
         if len > 0 {
             prefix.push(b'/');
@@ -116,8 +128,8 @@ fn walk(
             walk(repo, sub, prefix, recursive, out)?;
         }
         prefix.truncate(len);
-    }
-    Ok(())
+        Ok(())
+    })
 }
 
 /// Bytes of the regular files below `path` in `snap` (the manifest's figure for all of it):

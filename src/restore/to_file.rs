@@ -2,7 +2,7 @@
 //! the file is restored by [`super::restore`] into a private folder beside the target, then
 //! renamed onto it, so the target appears whole or not at all.
 
-use super::ls::{components, node_at, Node};
+use super::ls::{components, lookup, node_at, Node};
 use super::{restore, RestoreError, RestoreOptions, RestoreReport};
 use crate::model::Snapshot;
 use crate::repo::Repository;
@@ -20,7 +20,7 @@ pub fn restore_to_file(
 ) -> Result<RestoreReport, RestoreError> {
     let shown = String::from_utf8_lossy(path).into_owned();
     let comps = components(path);
-    let entry = match node_at(&mut |id| repo.read_tree(id), snap.root, &comps)? {
+    let entry = match node_at(&mut |id, n| lookup(repo, id, n), snap.root, &comps)? {
         Some(Node::Entry(e)) if e.subtree().is_none() => e,
         Some(_) => {
             return Err(RestoreError::Usage(format!(
