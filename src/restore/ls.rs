@@ -45,8 +45,12 @@ impl Node {
 
 /// What `comps` names below the tree `root`: the top folder for no components; None when a
 /// component is missing or a file stands where a folder should be.
+/// Finds a name in a folder: `(folder, name) -> entry`.
+pub type Lookup<'a> =
+    dyn FnMut(TreeId, &[u8]) -> Result<Option<crate::model::Entry>, RepoError> + 'a;
+
 pub fn node_at(
-    lookup: &mut dyn FnMut(TreeId, &[u8]) -> Result<Option<crate::model::Entry>, RepoError>,
+    lookup: &mut Lookup<'_>,
     root: TreeId,
     comps: &[&[u8]],
 ) -> Result<Option<Node>, RepoError> {
