@@ -2,6 +2,8 @@
 //! local cache folder (SQLite is unsafe on NFS, where stores often live). It holds nothing the
 //! store does not: `sync` brings it up to date with the store, and deleting it loses nothing.
 
+pub mod diskset;
+
 use crate::id::{Digest, PackId, SnapshotId, TreeId};
 use crate::model::{Manifest, Snapshot};
 use crate::store::pack::{BlobKind, IndexEntry};

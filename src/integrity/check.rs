@@ -7,6 +7,7 @@
 
 use super::uses::find_uses;
 pub use super::uses::{MAX_USES, MAX_USES_PER_SNAPSHOT};
+use crate::catalog::diskset::{CopiesTable, DiskSet};
 use crate::id::{Digest, PackId, SnapshotId, TreeId};
 use crate::model::{Manifest, Tree};
 use crate::pages::{TreeBlob, TreeIndex};
@@ -135,8 +136,8 @@ impl CheckReport {
 pub struct Scan {
     /// Packs whose index is readable: size and entries.
     pub packs: Vec<(PackId, u64, Vec<IndexEntry>)>,
-    /// Every stored copy of every blob.
-    pub blobs: HashMap<(BlobKind, Digest), Vec<(PackId, IndexEntry)>>,
+    /// Every stored copy of every blob, kept on disk (millions of blobs).
+    pub blobs: CopiesTable,
     pub manifests: Vec<(SnapshotId, Manifest)>,
     /// Copies that failed verification, by pack.
     pub bad_copies: HashMap<(PackId, BlobKind, Digest), String>,
@@ -151,11 +152,11 @@ impl Scan {
         store: &Store,
         id: &TreeId,
     ) -> std::result::Result<TreeBlob, BlobState> {
-        let copies = self
-            .blobs
-            .get(&(BlobKind::Tree, id.0))
-            .ok_or(BlobState::Missing)?;
-        for (pack, e) in copies {
+        let copies = self.copies(BlobKind::Tree, &id.0);
+        if copies.is_empty() {
+            return Err(BlobState::Missing);
+        }
+        for (pack, e) in &copies {
             if self.bad_copies.contains_key(&(*pack, e.kind, e.id)) {
                 continue;
             }
@@ -184,9 +185,18 @@ impl Scan {
         }
     }
 
+    /// Every stored copy of a blob (none if it is in no pack).
+    pub fn copies(&self, kind: BlobKind, id: &Digest) -> Vec<(PackId, IndexEntry)> {
+        self.blobs.copies(kind, id).unwrap_or_else(|e| {
+            log::error!("check's table of blobs: {e}");
+            Vec::new()
+        })
+    }
+
     /// Whether a chunk has a copy not known to be bad.
     fn chunk_state(&self, id: &Digest) -> Option<BlobState> {
-        match self.blobs.get(&(BlobKind::Chunk, *id)) {
+        let copies = self.copies(BlobKind::Chunk, id);
+        match Some(copies).filter(|c| !c.is_empty()) {
             None => Some(BlobState::Missing),
             Some(copies)
                 if copies
@@ -201,16 +211,18 @@ impl Scan {
 }
 
 /// Reads pack indexes and manifests, and verifies the chosen share of blob data.
-pub fn scan(store: &Store, opts: &CheckOptions) -> Result<Scan> {
+pub fn scan(repo: &Repository, opts: &CheckOptions) -> Result<Scan> {
+    let store = &repo.store;
+    let cat = |e: crate::catalog::CatalogError| CheckError::Repo(RepoError::from(e));
     let mut report = CheckReport::default();
     let mut packs = Vec::new();
-    let mut blobs: HashMap<(BlobKind, Digest), Vec<(PackId, IndexEntry)>> = HashMap::new();
+    let mut blobs = repo.catalog.copies_table().map_err(cat)?;
     for id in store.list_packs()? {
         let key = Store::pack_key(&id);
         match store.read_pack_index(&id) {
             Ok((size, entries)) => {
                 for e in &entries {
-                    blobs.entry((e.kind, e.id)).or_default().push((id, *e));
+                    blobs.add(&id, e).map_err(cat)?;
                 }
                 packs.push((id, size, entries));
             }
@@ -221,6 +233,7 @@ pub fn scan(store: &Store, opts: &CheckOptions) -> Result<Scan> {
             }),
         }
     }
+    blobs.finish().map_err(cat)?;
     let mut manifests = Vec::new();
     for id in store.list_manifests()? {
         match store.read_manifest(&id) {
@@ -369,10 +382,14 @@ fn verify_data(
 /// when it nests deeper than [`MAX_DEPTH`] or gives a chunk another length than the stored
 /// one (a forged tree: readers would trust that length). Each tree is read once, so a forged
 /// tree that holds the same subtree many times over costs no more than its size.
-fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
+fn find_bad(repo: &Repository, scan: &Scan, report: &mut CheckReport) -> Result<LostBlobs> {
+    let store = &repo.store;
     let mut bad: LostBlobs = HashMap::new();
-    let mut trees: HashSet<Digest> = HashSet::new();
-    let mut chunks: HashSet<Digest> = HashSet::new();
+    // Trees and chunks already seen, on disk: a store may hold millions.
+    let mut seen = repo
+        .catalog
+        .disk_set()
+        .map_err(|e| CheckError::Repo(e.into()))?;
     let mut pages: HashMap<Digest, PageSummary> = HashMap::new();
     let mut todo: Vec<(TreeId, usize)> = scan
         .manifests
@@ -381,7 +398,7 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
         .map(|id| (id, 0))
         .collect();
     while let Some((id, depth)) = todo.pop() {
-        if !trees.insert(id.0) {
+        if !seen_insert(&mut seen, BlobKind::Tree, &id.0)? {
             continue;
         }
         if depth > MAX_DEPTH {
@@ -397,7 +414,7 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
         };
         match blob {
             TreeBlob::Flat(tree) => {
-                if forged_chunks(scan, &tree, &mut chunks, &mut bad, &mut todo, depth) {
+                if forged_chunks(scan, &tree, &mut seen, &mut bad, &mut todo, depth) {
                     bad.insert((BlobKind::Tree, id.0), BlobState::Damaged);
                 }
             }
@@ -408,16 +425,11 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
                     let summary = match pages.get(&p.id.0) {
                         Some(s) => s.clone(),
                         None => {
-                            trees.insert(p.id.0);
+                            seen_insert(&mut seen, BlobKind::Tree, &p.id.0)?;
                             let s = match scan.read_tree_blob(store, &p.id) {
                                 Ok(TreeBlob::Flat(t)) => {
                                     let forged = forged_chunks(
-                                        scan,
-                                        &t,
-                                        &mut chunks,
-                                        &mut bad,
-                                        &mut todo,
-                                        depth,
+                                        scan, &t, &mut seen, &mut bad, &mut todo, depth,
                                     );
                                     let first = t.entries.first().map(|e| e.name.clone());
                                     let last = t.entries.last().map(|e| e.name.clone());
@@ -451,9 +463,15 @@ fn find_bad(store: &Store, scan: &Scan, report: &mut CheckReport) -> LostBlobs {
             }
         }
     }
-    report.trees = trees.len();
-    report.chunks = chunks.len();
-    bad
+    let count = |k| seen.count(k).map_err(|e| CheckError::Repo(e.into()));
+    report.trees = count(BlobKind::Tree)? as usize;
+    report.chunks = count(BlobKind::Chunk)? as usize;
+    Ok(bad)
+}
+
+fn seen_insert(seen: &mut DiskSet, kind: BlobKind, id: &Digest) -> Result<bool> {
+    seen.insert(kind, id)
+        .map_err(|e| CheckError::Repo(RepoError::from(e)))
 }
 
 /// What a page held, for the indexes that list it: whether it gives a chunk a forged length,
@@ -471,7 +489,7 @@ type PageSummary = (
 fn forged_chunks(
     scan: &Scan,
     tree: &Tree,
-    chunks: &mut HashSet<Digest>,
+    seen: &mut DiskSet,
     bad: &mut LostBlobs,
     todo: &mut Vec<(TreeId, usize)>,
     depth: usize,
@@ -479,15 +497,13 @@ fn forged_chunks(
     let mut forged = false;
     for e in &tree.entries {
         for c in e.chunks() {
-            if chunks.insert(c.id.0) {
+            if seen.insert(BlobKind::Chunk, &c.id.0).unwrap_or(true) {
                 if let Some(state) = scan.chunk_state(&c.id.0) {
                     bad.insert((BlobKind::Chunk, c.id.0), state);
                 }
             }
-            forged |= scan
-                .blobs
-                .get(&(BlobKind::Chunk, c.id.0))
-                .is_some_and(|copies| copies.iter().all(|(_, ie)| ie.raw_len != c.len));
+            let copies = scan.copies(BlobKind::Chunk, &c.id.0);
+            forged |= !copies.is_empty() && copies.iter().all(|(_, ie)| ie.raw_len != c.len);
         }
         if let Some(sub) = e.subtree() {
             todo.push((sub, depth + 1));
@@ -498,9 +514,9 @@ fn forged_chunks(
 
 /// Checks the store behind `repo` (whose catalog `open` just synced).
 pub fn check(repo: &Repository, opts: &CheckOptions) -> Result<(Scan, LostBlobs)> {
-    let mut scan = scan(&repo.store, opts)?;
+    let mut scan = scan(repo, opts)?;
     let mut report = std::mem::take(&mut scan.report);
-    let bad = find_bad(&repo.store, &scan, &mut report);
+    let bad = find_bad(repo, &scan, &mut report)?;
     let (mut uses, truncated) = if bad.is_empty() {
         (HashMap::new(), false)
     } else {

@@ -109,7 +109,7 @@ pub fn repair(repo: &Repository, opts: &RepairOptions) -> Result<RepairReport, R
     let full = CheckOptions {
         read_data_percent: 100.0,
     };
-    let found = scan(&repo.store, &full)?;
+    let found = scan(repo, &full)?;
     salvage_packs(&repo.store, &found, &mut report)?;
     for f in &found.report.damaged_packs {
         // verify_data may list a pack twice (index fine, size changed): move it once.

@@ -4,6 +4,7 @@
 //! duplicates, never losses). Runs under an exclusive store lock: no backup can be deduplicating
 //! against a chunk while prune decides it is garbage.
 
+use crate::catalog::diskset::DiskSet;
 use crate::id::{Digest, PackId, TreeId};
 use crate::pages::TreeBlob;
 use crate::repo::writer::TARGET_PACK_SIZE;
@@ -108,19 +109,31 @@ impl fmt::Display for PruneReport {
     }
 }
 
-/// The trees and chunks some snapshot references.
-#[derive(Debug, Default)]
+/// The trees and chunks some snapshot references, kept on disk (a store of millions of blobs
+/// would otherwise hold them all in memory).
 pub struct Live {
-    pub trees: HashSet<Digest>,
-    pub chunks: HashSet<Digest>,
+    pub set: DiskSet,
 }
 
 impl Live {
-    fn contains(&self, kind: BlobKind, id: &Digest) -> bool {
-        match kind {
-            BlobKind::Tree => self.trees.contains(id),
-            BlobKind::Chunk => self.chunks.contains(id),
-        }
+    pub fn new(repo: &Repository) -> Result<Live, RepoError> {
+        Ok(Live {
+            set: repo.catalog.disk_set()?,
+        })
+    }
+
+    /// Adds a blob; true when it was not live yet.
+    pub fn insert(&mut self, kind: BlobKind, id: &Digest) -> Result<bool, RepoError> {
+        Ok(self.set.insert(kind, id)?)
+    }
+
+    /// Whether a blob is live; a set that cannot be read says yes, so nothing is deleted on a
+    /// guess.
+    pub fn contains(&self, kind: BlobKind, id: &Digest) -> bool {
+        self.set.contains(kind, id).unwrap_or_else(|e| {
+            log::warn!("live set: {e}; keeping blob {}", id.to_hex());
+            true
+        })
     }
 }
 
@@ -265,14 +278,13 @@ pub fn mark_live(repo: &Repository) -> Result<(Live, usize), PruneError> {
         .keys()
         .map(|id| format!("snapshot {}", id.short()))
         .collect();
-    let mut trees: HashSet<Digest> = HashSet::new();
-    let mut chunks: HashSet<Digest> = HashSet::new();
+    let mut live = Live::new(repo)?;
     let mut todo: Vec<(TreeId, String)> = snaps
         .iter()
         .map(|s| (s.root, format!("snapshot {}", s.id.short())))
         .collect();
     while let Some((id, owner)) = todo.pop() {
-        if !trees.insert(id.0) {
+        if !live.insert(BlobKind::Tree, &id.0)? {
             continue;
         }
         let tree = match repo.read_tree_blob(id) {
@@ -280,7 +292,7 @@ pub fn mark_live(repo: &Repository) -> Result<(Live, usize), PruneError> {
             // A paged folder: its pages are trees like any other (marked when taken).
             Ok(TreeBlob::Index(ix)) => {
                 for p in ix.pages() {
-                    if !trees.contains(&p.id.0) {
+                    if !live.contains(BlobKind::Tree, &p.id.0) {
                         todo.push((p.id, owner.clone()));
                     }
                 }
@@ -299,16 +311,16 @@ pub fn mark_live(repo: &Repository) -> Result<(Live, usize), PruneError> {
         };
         for e in &tree.entries {
             for c in e.chunks() {
-                chunks.insert(c.id.0);
+                live.insert(BlobKind::Chunk, &c.id.0)?;
             }
             if let Some(sub) = e.subtree() {
-                if !trees.contains(&sub.0) {
+                if !live.contains(BlobKind::Tree, &sub.0) {
                     todo.push((sub, owner.clone()));
                 }
             }
         }
     }
-    Ok((Live { trees, chunks }, snaps.len()))
+    Ok((live, snaps.len()))
 }
 
 pub fn prune(repo: &Repository, opts: &PruneOptions) -> Result<PruneReport, PruneError> {

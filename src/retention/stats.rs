@@ -3,7 +3,7 @@
 //! and compression save. Unique data is found by walking every snapshot's trees once (a tree or
 //! chunk shared by many snapshots is counted once).
 
-use crate::id::{ChunkId, TreeId};
+use crate::id::TreeId;
 use crate::model::Snapshot;
 use crate::pages::TreeBlob;
 use crate::repo::{named_snapshots, RepoError, Repository};
@@ -11,7 +11,6 @@ use crate::retention::prune::{self, Live, PruneOptions};
 use crate::store::pack::BlobKind;
 use crate::timefmt;
 use serde::Serialize;
-use std::collections::HashSet;
 
 /// One snapshot's logical size.
 #[derive(Debug, Clone, Serialize)]
@@ -134,11 +133,10 @@ fn ratio(num: u64, den: u64) -> Option<f64> {
 /// returns what it saw as live, for prune's plan.
 fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<(StoreStats, Live), RepoError> {
     let mut out = StoreStats::default();
-    let mut seen_trees: HashSet<TreeId> = HashSet::new();
-    let mut seen_chunks: HashSet<ChunkId> = HashSet::new();
+    let mut live = Live::new(repo)?;
     let mut todo: Vec<TreeId> = all.iter().map(|s| s.root).collect();
     while let Some(id) = todo.pop() {
-        if !seen_trees.insert(id) {
+        if !live.insert(BlobKind::Tree, &id.0)? {
             continue;
         }
         let blob = match repo.read_tree_blob(id) {
@@ -167,7 +165,7 @@ fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<(StoreStats, Live)
                 todo.push(sub);
             }
             for c in e.chunks() {
-                if !seen_chunks.insert(c.id) {
+                if !live.insert(BlobKind::Chunk, &c.id.0)? {
                     continue;
                 }
                 out.unique_chunks += 1;
@@ -179,9 +177,5 @@ fn unique_data(repo: &Repository, all: &[Snapshot]) -> Result<(StoreStats, Live)
             }
         }
     }
-    let live = Live {
-        trees: seen_trees.into_iter().map(|t| t.0).collect(),
-        chunks: seen_chunks.into_iter().map(|c| c.0).collect(),
-    };
     Ok((out, live))
 }
