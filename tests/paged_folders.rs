@@ -89,6 +89,34 @@ fn a_big_folder_is_paged_and_reads_back_through_every_reader() {
     let ls = env.ok(&["ls", "10.0.0.5/mail/imap/last:user/big"]);
     assert_eq!(ls.lines().count(), BIG, "ls lists every entry");
 
+    // find and history reach entries in any page.
+    let found = env.ok(&["find", "9999."]);
+    assert!(found.contains("user/big/9999."), "{found}");
+    let hist: serde_json::Value = serde_json::from_str(&env.ok(&[
+        "history",
+        "--json",
+        "--host",
+        "10.0.0.5",
+        "--part",
+        "mail/imap",
+        "user/big/97.",
+    ]))
+    .unwrap();
+    assert_eq!(hist[0]["size"], 8, "{hist}");
+    let near = env.run(&[
+        "history",
+        "--host",
+        "10.0.0.5",
+        "--part",
+        "mail/imap",
+        "user/big/99999.",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&near.stderr).contains("user/big/9999."),
+        "nearest names are offered from the paged folder: {}",
+        String::from_utf8_lossy(&near.stderr)
+    );
+
     let _m = env.mount(bmbackup::fuse::MountOptions::default());
     let shown = env.mnt().join("10.0.0.5/mail/imap/last/user/big");
     let mut via_mount: Vec<Vec<u8>> = fs::read_dir(&shown)

@@ -83,29 +83,34 @@ impl<'r> Finder<'r> {
             return Ok(Rc::clone(hit));
         }
         self.trees_searched += 1;
-        let tree = self.repo.read_tree(id)?;
+        // Page by page: a paged folder is never held whole.
+        let repo = self.repo;
+        let folder = repo.read_folder(id)?;
         let mut out = Vec::new();
-        for e in &tree.entries {
-            let full = join(&prefix, &e.name);
-            if self.glob.matches_entry(&e.name, &full) {
-                out.push(Found {
-                    path: e.name.clone(),
-                    kind: e.kind,
-                    size: e.size,
-                    mtime_sec: e.mtime.sec,
-                });
-            }
-            if let Some(sub) = e.subtree() {
-                let below = self.search(sub, full, depth + 1)?;
-                if out.len() + below.len() > MAX_MATCHES {
-                    return Err(FindError::TooMany(
-                        String::from_utf8_lossy(&prefix).into_owned(),
-                    ));
+        for i in 0..folder.page_count() {
+            let page = folder.page(repo, i)?;
+            for e in &page.entries {
+                let full = join(&prefix, &e.name);
+                if self.glob.matches_entry(&e.name, &full) {
+                    out.push(Found {
+                        path: e.name.clone(),
+                        kind: e.kind,
+                        size: e.size,
+                        mtime_sec: e.mtime.sec,
+                    });
                 }
-                out.extend(below.iter().map(|f| Found {
-                    path: join(&e.name, &f.path),
-                    ..f.clone()
-                }));
+                if let Some(sub) = e.subtree() {
+                    let below = self.search(sub, full, depth + 1)?;
+                    if out.len() + below.len() > MAX_MATCHES {
+                        return Err(FindError::TooMany(
+                            String::from_utf8_lossy(&prefix).into_owned(),
+                        ));
+                    }
+                    out.extend(below.iter().map(|f| Found {
+                        path: join(&e.name, &f.path),
+                        ..f.clone()
+                    }));
+                }
             }
         }
         let out = Rc::new(out);

@@ -4,7 +4,8 @@
 //! whenever anything beneath it does.
 
 use crate::id::{Digest, TreeId};
-use crate::model::{Entry, EntryKind, Snapshot, Tree};
+use crate::model::{Entry, EntryKind, Snapshot};
+use crate::repo::folder::Folder;
 use crate::repo::{RepoError, Repository};
 use std::collections::HashMap;
 
@@ -129,7 +130,7 @@ pub fn history(
         .filter(|c| !c.is_empty())
         .collect();
     // Folders on the path are shared by many snapshots when unchanged: read each once.
-    let mut trees: HashMap<TreeId, Tree> = HashMap::new();
+    let mut trees: HashMap<TreeId, Folder> = HashMap::new();
     let mut rows: Vec<Row> = Vec::with_capacity(snaps.len());
     let mut distinct: Vec<Digest> = Vec::new();
     let mut prev: Option<Entry> = None;
@@ -149,7 +150,7 @@ pub fn history(
             let hash = content_hash(e);
             row.kind = Some(e.kind);
             row.size = match e.subtree() {
-                Some(t) => trees.get(&t).map_or(0, |t| t.entries.len() as u64),
+                Some(t) => trees.get(&t).map_or(0, Folder::len),
                 None => e.size,
             };
             row.hash = Some(hash);
@@ -188,7 +189,7 @@ pub fn history(
 /// folder of the path that some snapshot has, nearest by edit distance to the first missing name.
 fn closest(
     repo: &Repository,
-    trees: &mut HashMap<TreeId, Tree>,
+    trees: &mut HashMap<TreeId, Folder>,
     snaps: &[(&Snapshot, String)],
     comps: &[&[u8]],
 ) -> Result<Vec<String>, RepoError> {
@@ -207,12 +208,19 @@ fn closest(
     let Some(missing) = comps.get(depth) else {
         return Ok(Vec::new());
     };
-    let mut scored: Vec<(usize, &[u8])> = folders
-        .iter()
-        .filter_map(|f| trees.get(f))
-        .flat_map(|t| t.entries.iter())
-        .map(|e| (edit_distance(missing, &e.name), e.name.as_slice()))
-        .collect();
+    let mut scored: Vec<(usize, Vec<u8>)> = Vec::new();
+    for f in folders.iter().filter_map(|f| trees.get(f)) {
+        f.for_each_entry(repo, |e| {
+            scored.push((edit_distance(missing, &e.name), e.name.clone()));
+            // Only the 3 nearest are shown: keep a few, not a paged folder's million names.
+            if scored.len() > 64 {
+                scored.sort();
+                scored.dedup();
+                scored.truncate(3);
+            }
+            Ok::<_, RepoError>(())
+        })?;
+    }
     scored.sort();
     scored.dedup();
     let prefix: Vec<String> = comps[..depth]
@@ -224,7 +232,7 @@ fn closest(
         .take(3)
         .map(|(_, name)| {
             let mut p = prefix.clone();
-            p.push(String::from_utf8_lossy(name).into_owned());
+            p.push(String::from_utf8_lossy(&name).into_owned());
             p.join("/")
         })
         .collect())
@@ -233,20 +241,20 @@ fn closest(
 /// How many leading components of `comps` are folders under `root`, and the last such folder.
 fn deepest_folder(
     repo: &Repository,
-    trees: &mut HashMap<TreeId, Tree>,
+    trees: &mut HashMap<TreeId, Folder>,
     root: TreeId,
     comps: &[&[u8]],
 ) -> Result<(usize, TreeId), RepoError> {
     let mut id = root;
     for (depth, comp) in comps.iter().enumerate() {
         if let std::collections::hash_map::Entry::Vacant(v) = trees.entry(id) {
-            v.insert(repo.read_tree(id)?);
+            v.insert(repo.read_folder(id)?);
         }
-        match trees
-            .get(&id)
-            .and_then(|t| t.find(comp))
-            .and_then(Entry::subtree)
-        {
+        let found = match trees.get(&id) {
+            Some(f) => f.lookup(repo, comp)?,
+            None => None,
+        };
+        match found.as_ref().and_then(Entry::subtree) {
             Some(sub) => id = sub,
             None => return Ok((depth, id)),
         }
@@ -272,7 +280,7 @@ fn edit_distance(a: &[u8], b: &[u8]) -> usize {
 /// The entry at `comps` under `root`, or None. A folder's own tree is loaded too (for its size).
 fn lookup(
     repo: &Repository,
-    trees: &mut HashMap<TreeId, Tree>,
+    trees: &mut HashMap<TreeId, Folder>,
     root: TreeId,
     comps: &[&[u8]],
 ) -> Result<Option<Entry>, RepoError> {
@@ -280,9 +288,13 @@ fn lookup(
     let mut found: Option<Entry> = None;
     for (i, comp) in comps.iter().enumerate() {
         if let std::collections::hash_map::Entry::Vacant(v) = trees.entry(id) {
-            v.insert(repo.read_tree(id)?);
+            v.insert(repo.read_folder(id)?);
         }
-        let Some(e) = trees.get(&id).and_then(|t| t.find(comp)).cloned() else {
+        let hit = match trees.get(&id) {
+            Some(f) => f.lookup(repo, comp)?,
+            None => None,
+        };
+        let Some(e) = hit else {
             return Ok(None);
         };
         match e.subtree() {
@@ -294,7 +306,7 @@ fn lookup(
     }
     if let Some(sub) = found.as_ref().and_then(Entry::subtree) {
         if let std::collections::hash_map::Entry::Vacant(v) = trees.entry(sub) {
-            v.insert(repo.read_tree(sub)?);
+            v.insert(repo.read_folder(sub)?);
         }
     }
     Ok(found)

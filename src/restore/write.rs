@@ -301,11 +301,17 @@ fn plan_entry(
     let path = dir.join(std::ffi::OsStr::from_bytes(&e.name));
     report.planned.push(path.display().to_string());
     if let Some(sub) = e.subtree() {
-        match repo.read_tree(sub) {
-            Ok(t) => plan_tree(repo, opts, &t, &path, report),
-            Err(err) => report
+        // Page by page: a paged folder is never held whole.
+        let planned = repo.read_folder(sub).and_then(|f| {
+            f.for_each_page(repo, |t| {
+                plan_tree(repo, opts, t, &path, report);
+                Ok::<_, crate::repo::RepoError>(())
+            })
+        });
+        if let Err(err) = planned {
+            report
                 .failed
-                .push((path.display().to_string(), err.to_string())),
+                .push((path.display().to_string(), err.to_string()));
         }
     }
 }
@@ -386,14 +392,23 @@ fn restore_dir(
     let Some(tid) = e.subtree() else {
         return ctx.fail(path, "folder without a tree in the snapshot");
     };
-    match ctx.repo.read_tree(tid) {
-        Ok(t) => {
-            rel.push(name.to_vec());
-            restore_tree(ctx, &t, sub.as_fd(), rel);
-            rel.pop();
-        }
+    // Page by page: a paged folder of a million files is never held whole.
+    let repo = ctx.repo;
+    let folder = match repo.read_folder(tid) {
+        Ok(f) => f,
         Err(err) => return ctx.fail(path, err),
+    };
+    rel.push(name.to_vec());
+    for i in 0..folder.page_count() {
+        match folder.page(repo, i) {
+            Ok(t) => restore_tree(ctx, &t, sub.as_fd(), rel),
+            Err(err) => {
+                rel.pop();
+                return ctx.fail(path, err);
+            }
+        }
     }
+    rel.pop();
     ctx.report.dirs += 1;
     let done = fsmeta::apply_fd(sub.as_fd(), e, ctx.is_root, &path.display())
         .and_then(|()| still_there(dir, name, &sub))
