@@ -50,7 +50,10 @@
 //!   read and once before its pack is committed.
 //! * **Trees** are Merkle trees: a directory's blob holds its entries' full metadata and the ids
 //!   of their chunks or subtrees, so an unchanged directory has the same id in every snapshot and
-//!   costs nothing.
+//!   costs nothing. A directory of more than 4096 entries (format 1.3, [`pages`]) is a small
+//!   tree index over pages of consecutive entries with content-defined ends, so a new file
+//!   changes one or two pages; every reader goes through [`repo::folder`] (lookup in one page,
+//!   page-by-page listing, counts and positions without reading pages).
 //! * **Manifests** (JSON, [`model::Manifest`]) are written last; a snapshot without a manifest
 //!   does not exist. Its id is the hash of the file, so damage is always detected. It records
 //!   the snapshot's folder name, fixed when the backup commits ([`repo::names`]); the key is
