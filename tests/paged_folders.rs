@@ -183,3 +183,25 @@ fn one_new_file_rewrites_one_or_two_pages_and_prune_keeps_live_pages() {
     env.ok(&["restore", "10.0.0.5/mail/imap/last", out.to_str().unwrap()]);
     assert_same_tree(&src, &out);
 }
+
+#[test]
+fn listing_names_only_creates_no_node_per_entry() {
+    let env = Env::new();
+    let src = env.path("src");
+    let names = big_part(&src);
+    env.backup("10.0.0.5", "mail/imap", &src);
+    let vfs = std::sync::Arc::new(
+        bmbackup::vfs::Vfs::new(
+            std::sync::Arc::new(env.repo()),
+            bmbackup::vfs::VfsConfig::default(),
+        )
+        .unwrap(),
+    );
+    let _m = env.mount_vfs(vfs.clone(), bmbackup::fuse::MountOptions::default());
+    let big = env.mnt().join("10.0.0.5/mail/imap/last/user/big");
+    // Names only (as `ls -f`): the kernel must not ask for every entry's attributes.
+    let listed = fs::read_dir(&big).unwrap().count();
+    assert_eq!(listed, names.len());
+    let nodes = vfs.node_count();
+    assert!(nodes < 1000, "{nodes} nodes after listing names only");
+}

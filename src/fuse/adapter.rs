@@ -129,6 +129,10 @@ impl fuser::Filesystem for Fs {
         // Each is optional: older kernels just do without.
         for cap in [
             InitFlags::FUSE_DO_READDIRPLUS,
+            // The kernel asks for attributes with the names only when the listing process
+            // stats them: `ls -f` of a million-entry folder then creates no node per entry
+            // (measured: 0.9 s and 102 MiB instead of 10 s and 606 MiB; `ls -l` unchanged).
+            InitFlags::FUSE_READDIRPLUS_AUTO,
             InitFlags::FUSE_PARALLEL_DIROPS,
             InitFlags::FUSE_CACHE_SYMLINKS,
         ] {
