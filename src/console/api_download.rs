@@ -22,7 +22,11 @@ pub fn download(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> ResponseBox {
         Err(r) => return r,
     };
     let comps = components(&path);
-    let node = match node_at(&mut |t| ctx.repo.read_tree(t), snap.root, &comps) {
+    let node = match node_at(
+        &mut |t, n| crate::restore::ls::lookup(ctx.repo, t, n),
+        snap.root,
+        &comps,
+    ) {
         Ok(Some(n)) => n,
         Ok(None) => return error(404, "no such file or folder in this snapshot"),
         Err(e) => return error(500, &e.to_string()),

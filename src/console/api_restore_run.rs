@@ -36,9 +36,13 @@ pub fn prepare_folder(
         .iter()
         .map(|c| std::ffi::OsStr::from_bytes(c))
         .collect();
-    let node = node_at(&mut |t| repo.read_tree(t), snap.root, &comps)
-        .map_err(|e| error(500, &e.to_string()))?
-        .ok_or_else(|| error(404, "no such file or folder in this snapshot"))?;
+    let node = node_at(
+        &mut |t, n| crate::restore::ls::lookup(repo, t, n),
+        snap.root,
+        &comps,
+    )
+    .map_err(|e| error(500, &e.to_string()))?
+    .ok_or_else(|| error(404, "no such file or folder in this snapshot"))?;
     // A file is restored into its folder (under its own name); a folder stands for itself.
     let last = match node {
         Node::Entry(e) if e.subtree().is_none() => None,

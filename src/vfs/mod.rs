@@ -273,10 +273,9 @@ impl Vfs {
     fn with_root_nlink(&self, mut node: Node) -> Node {
         if let NodeKind::Snap(s) = &mut node.kind {
             if s.path.is_empty() {
-                match self.tree(s) {
-                    Ok(tree) => {
-                        let dirs = tree.entries.iter().filter(|e| e.kind == EntryKind::Dir);
-                        s.entry.nlink = 2 + u32::try_from(dirs.count()).unwrap_or(u32::MAX - 2);
+                match self.count_subfolders(s) {
+                    Ok(dirs) => {
+                        s.entry.nlink = 2 + u32::try_from(dirs).unwrap_or(u32::MAX - 2);
                     }
                     Err(e) => log::debug!("{}: no subfolder count: {e}", s.display()),
                 }
@@ -542,6 +541,29 @@ impl Vfs {
             }
         }
         Ok(out)
+    }
+
+    /// Subfolders of a folder (of every page when it is paged).
+    fn count_subfolders(&self, s: &SnapNode) -> Result<usize, VfsError> {
+        let folder = self.folder(s)?;
+        let dirs = |t: &Tree| {
+            t.entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Dir)
+                .count()
+        };
+        match &*folder {
+            TreeBlob::Flat(t) => Ok(dirs(t)),
+            TreeBlob::Index(ix) => {
+                let mut n = 0;
+                for i in 0..ix.pages().len() {
+                    if let TreeBlob::Flat(t) = &*self.page(s, ix, i)? {
+                        n += dirs(t);
+                    }
+                }
+                Ok(n)
+            }
+        }
     }
 
     /// A folder's top blob: the whole folder, or the index of its pages.
