@@ -268,6 +268,11 @@ pub struct Manifest {
     /// computed then, see [`crate::repo::names`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Whether any entry of the snapshot has extended attributes: `Some(false)` lets a mount
+    /// answer every xattr request ENOSYS (see `fuse::options::XattrMode::Auto`). Absent =
+    /// unknown (snapshots written before it was recorded): a mount treats it as "may have some".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub has_xattrs: Option<bool>,
 }
 
 #[cfg(test)]
@@ -297,6 +302,7 @@ impl Manifest {
             parent: None,
             root_meta: None,
             name: None,
+            has_xattrs: None,
         }
     }
 }
@@ -352,4 +358,29 @@ pub struct Snapshot {
     pub id: SnapshotId,
     pub root: TreeId,
     pub manifest: Manifest,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_xattrs_absent_is_unknown_and_round_trips() {
+        let m = Manifest::sample("h", "p", 1, true);
+        // Written before the field existed: no key at all.
+        let old = serde_json::to_string(&m).unwrap();
+        assert!(!old.contains("has_xattrs"), "{old}");
+        assert_eq!(
+            serde_json::from_str::<Manifest>(&old).unwrap().has_xattrs,
+            None
+        );
+        for known in [false, true] {
+            let m = Manifest {
+                has_xattrs: Some(known),
+                ..m.clone()
+            };
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(serde_json::from_str::<Manifest>(&json).unwrap(), m);
+        }
+    }
 }

@@ -402,7 +402,7 @@ proptest! {
             bytes_added: 0, tool_version: "0".into(),
             status: bmbackup::model::SnapshotStatus::Partial,
             problems: Vec::new(), parent: None, root_meta: None,
-            name: None,
+            name: None, has_xattrs: None,
         };
         let mut b = serde_json::to_vec_pretty(&m).unwrap();
         for (pos, val) in edits {

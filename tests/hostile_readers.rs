@@ -102,6 +102,7 @@ impl Crafter {
             parent: None,
             root_meta: None,
             name: None,
+            has_xattrs: None,
         };
         edit(&mut m);
         self.store.write_manifest(&m).unwrap().to_hex()

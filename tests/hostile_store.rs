@@ -83,6 +83,7 @@ fn craft(store: &Store, blobs: Vec<(BlobKind, Digest, Frame)>, root: TreeId) -> 
         parent: None,
         root_meta: None,
         name: None,
+        has_xattrs: None,
     };
     store.write_manifest(&m).unwrap().to_hex()
 }
@@ -363,6 +364,7 @@ proptest! {
             problems: Vec::new(), parent: None,
                 root_meta: None,
                 name: None,
+                has_xattrs: None,
         };
         let id = store.write_manifest(&m).unwrap();
         let path = env_dir.path().join("s").join(Store::manifest_key(&id));

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc;
 
 #[derive(Debug, thiserror::Error)]
@@ -131,6 +131,8 @@ struct Ctx<'a> {
     tree_codec: Mutex<Codec>,
     /// The compress stage new chunks go to.
     compressors: pipeline::Compressors,
+    /// Whether an entry of the snapshot has extended attributes (`Manifest::has_xattrs`).
+    xattrs_seen: AtomicBool,
 }
 
 /// A reader thread's read buffer and its end of the compress queue.
@@ -144,6 +146,17 @@ impl Ctx<'_> {
         let mut devs = self.devs.lock();
         let next = devs.len() as u32;
         *devs.entry(dev).or_insert(next)
+    }
+
+    /// Records whether a folder's final entries carry xattrs. Every folder of the snapshot
+    /// passes here, also one whose entries all come from the parent (their xattrs are copied
+    /// with them), so the answer is exact. A walk that ever reuses a folder's tree id WITHOUT
+    /// listing its entries must set this from the parent's `has_xattrs` instead (unknown or
+    /// true => true), or a mount could hide xattrs it has.
+    fn note_xattrs(&self, entries: &[Entry]) {
+        if entries.iter().any(|e| !e.xattrs.is_empty()) {
+            self.xattrs_seen.store(true, Ordering::Relaxed);
+        }
     }
 
     fn problem(&self, rel: &Path, error: String) {
@@ -222,6 +235,7 @@ pub fn backup_part(
         threads: opts.threads.max(1),
         tree_codec,
         compressors,
+        xattrs_seen: AtomicBool::new(false),
     };
     let (jobs, queue) = mpsc::channel::<pipeline::Job>();
     let queue = Mutex::new(queue);
@@ -280,6 +294,7 @@ pub fn backup_part(
         parent: parent.map(|p| p.id.to_hex()),
         root_meta: Some(root_meta),
         name: Some(repo.next_snapshot_name(&opts.host, &part.name, started_ns)?),
+        has_xattrs: Some(ctx.xattrs_seen.load(Ordering::Relaxed)),
     };
     lock.check()?;
     let id = repo
@@ -498,6 +513,7 @@ fn backup_dir(
         let mut flags = keep.into_iter();
         entries.retain(|_| flags.next().unwrap_or(true));
     }
+    ctx.note_xattrs(&entries);
     if let Some((t, id)) = parent {
         // Equal entries encode to the same bytes, hence the same id; the parent's tree was
         // just read from the catalog, so it is stored.

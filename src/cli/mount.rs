@@ -21,7 +21,8 @@ pub struct MountArgs {
     #[arg(long, short = 'f')]
     pub foreground: bool,
     /// Mount options, comma-separated: allow_other, cache_mib=N, threads=N, fsname=NAME,
-    /// nonempty, noxattr; fstab-only options (_netdev, noauto, nofail, x-systemd.*) are
+    /// nonempty, xattr (always show extended attributes), noxattr (never; the default
+    /// xattr=auto shows none when no snapshot records any); fstab-only options (_netdev, noauto, nofail, x-systemd.*) are
     /// accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,

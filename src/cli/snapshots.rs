@@ -13,7 +13,7 @@ pub struct SnapshotsArgs {
     /// Only this part.
     #[arg(long)]
     pub part: Option<String>,
-    /// Print a JSON array (keys: id, host, part, date, files, bytes, bytes_read, bytes_added, status, …).
+    /// Print a JSON array (keys: id, host, part, date, files, bytes, bytes_read, bytes_added, status, has_xattrs (null: unknown), …).
     #[arg(long)]
     pub json: bool,
 }
@@ -76,6 +76,7 @@ pub fn run(cli: &Cli, a: &SnapshotsArgs) -> anyhow::Result<i32> {
                     "problems": m.problems,
                     "root": m.root,
                     "tool_version": m.tool_version,
+                    "has_xattrs": m.has_xattrs,
                 })
             })
             .collect();

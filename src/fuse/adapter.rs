@@ -60,8 +60,9 @@ pub(super) struct Fs {
     /// the page cache (its default is `FOPEN_KEEP_CACHE`). A warm read of a small file is then
     /// no round trip at all instead of three (open, flush, release).
     pub(super) no_open: bool,
-    /// `-o noxattr`: xattr requests answer ENOSYS, which the kernel remembers for the whole
-    /// mount (callers see EOPNOTSUPP without a round trip).
+    /// `-o noxattr`, or `xattr=auto` on a store whose snapshots record none: xattr requests
+    /// answer ENOSYS, which the kernel remembers for the whole mount (callers see EOPNOTSUPP
+    /// without a round trip).
     pub(super) no_xattr: bool,
 }
 

@@ -1,16 +1,18 @@
 //! The FUSE front end, the only code that touches fuser types and errno values: `mount` (this
 //! file: options, the daemon, serving until unmounted), the kernel mount itself
 //! (`kernel_mount`), the `Filesystem` adapter over the plain `Vfs` (`adapter`), process plumbing
-//! (`daemon`), `-o` parsing (`options`) and systemd readiness (`sd_notify`).
+//! (`daemon`), `-o` parsing (`options`), systemd readiness (`sd_notify`) and whether xattrs
+//! are answered (`xattrs`).
 
 mod adapter;
 mod daemon;
 pub mod kernel_mount;
 mod options;
 mod sd_notify;
+mod xattrs;
 
 pub use daemon::{daemonize, Daemon};
-pub use options::{parse_options, OptionError, ParsedOptions};
+pub use options::{parse_options, OptionError, ParsedOptions, XattrMode};
 
 use crate::vfs::{SnapshotSource, SourceError, Vfs, VfsConfig};
 use adapter::Fs;
@@ -196,9 +198,23 @@ fn serve(
     let parsed = parse_options(&opts.options)?;
     daemon::clear_stale_mount(mountpoint)?;
     kernel_mount::check_mount_point(mountpoint, parsed.nonempty)?;
+    let xattrs = Arc::new(xattrs::XattrPolicy::decide(
+        parsed.xattr,
+        &vfs.snapshots_with_xattrs(),
+        mountpoint,
+    ));
+    log::info!("mount: {}", xattrs.describe());
     let status_of = mountpoint.to_path_buf();
+    let (vfs_seen, xattrs_seen) = (Arc::clone(&vfs), Arc::clone(&xattrs));
     let _refresher = vfs.spawn_refresher(Duration::from_secs(2), move |n| {
-        sd_notify::notify(&sd_notify::status(n, &status_of))
+        for warning in xattrs_seen.refreshed(&vfs_seen.snapshots_with_xattrs()) {
+            log::warn!("{warning}");
+        }
+        sd_notify::notify(&format!(
+            "{}{}",
+            sd_notify::status(n, &status_of),
+            xattrs_seen.status_note()
+        ))
     })?;
 
     let mut config = fuser::Config::default();
@@ -240,7 +256,7 @@ fn serve(
     let fs = Fs {
         vfs,
         no_open: false,
-        no_xattr: parsed.noxattr,
+        no_xattr: !xattrs.answered,
     };
     let direct = kernel_mount::DirectMount {
         source: &source,
@@ -302,8 +318,9 @@ fn serve(
     // The kernel queues requests until the session threads below read them, so the mount
     // answers from here on: what units ordered after ours need.
     sd_notify::notify(&format!(
-        "READY=1\n{}",
-        sd_notify::status(vfs_for_status.snapshot_count(), &path)
+        "READY=1\n{}{}",
+        sd_notify::status(vfs_for_status.snapshot_count(), &path),
+        xattrs.status_note()
     ));
     session.run().map_err(|source| MountError::Session {
         path: path.clone(),

@@ -12,11 +12,26 @@ pub struct ParsedOptions {
     /// Mount over a folder that has files (hidden while mounted).
     pub nonempty: bool,
     pub fsname: Option<String>,
-    /// Show no extended attributes: the first getxattr/listxattr answers ENOSYS, and the
-    /// kernel stops asking for the rest of the mount (`ls -l` asks two per file).
-    pub noxattr: bool,
+    /// Whether extended attributes are shown (`xattr`, `noxattr`, default `xattr=auto`).
+    pub xattr: XattrMode,
     pub cache_mib: Option<usize>,
     pub threads: Option<usize>,
+}
+
+/// Extended attributes through the mount. Off means the first getxattr/listxattr answers
+/// ENOSYS and the kernel stops asking for the rest of the mount (`ls -l` otherwise costs two
+/// round trips per file, which the kernel never caches); that answer cannot be taken back
+/// until a remount, hence `Auto`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XattrMode {
+    /// Off when every snapshot shown at mount time records that it has none
+    /// (`Manifest::has_xattrs == Some(false)`), else on.
+    #[default]
+    Auto,
+    /// `-o xattr`: always answered from the snapshots.
+    On,
+    /// `-o noxattr`: never (ENOSYS).
+    Off,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -27,6 +42,8 @@ pub enum OptionError {
     Unsafe(String),
     #[error("mount option {0:?}: not a number")]
     NotANumber(String),
+    #[error("mount option {0:?}: use xattr, noxattr or xattr=auto|on|off")]
+    BadXattr(String),
     #[error("unknown mount option {0:?}")]
     Unknown(String),
 }
@@ -55,7 +72,15 @@ pub fn parse_options<S: AsRef<str>>(strings: &[S]) -> Result<ParsedOptions, Opti
             "allow_root" => p.allow_root = true,
             "noexec" => p.noexec = true,
             "nonempty" => p.nonempty = true,
-            "noxattr" => p.noxattr = true,
+            "noxattr" => p.xattr = XattrMode::Off,
+            "xattr" => {
+                p.xattr = match value {
+                    None | Some("on") => XattrMode::On,
+                    Some("off") => XattrMode::Off,
+                    Some("auto") => XattrMode::Auto,
+                    Some(_) => return Err(OptionError::BadXattr(opt.into())),
+                }
+            }
             "fsname" => p.fsname = value.map(str::to_string),
             "cache_mib" => p.cache_mib = Some(number(value)?),
             "threads" => p.threads = Some(number(value)?),
@@ -91,8 +116,20 @@ mod tests {
         );
         let p =
             parse_options(&["defaults,noexec,cache_mib=512,threads=8,fsname=/srv/store"]).unwrap();
-        assert!(p.noexec && !p.allow_other && !p.noxattr);
-        assert!(parse_options(&["ro,noxattr"]).unwrap().noxattr);
+        assert!(p.noexec && !p.allow_other);
+        assert_eq!(p.xattr, XattrMode::Auto);
+        let xattr = |s: &str| parse_options(&[s]).map(|p| p.xattr);
+        assert_eq!(xattr("ro,noxattr"), Ok(XattrMode::Off));
+        assert_eq!(xattr("ro,xattr"), Ok(XattrMode::On));
+        assert_eq!(xattr("xattr=on"), Ok(XattrMode::On));
+        assert_eq!(xattr("xattr=off"), Ok(XattrMode::Off));
+        assert_eq!(xattr("noxattr,xattr=auto"), Ok(XattrMode::Auto));
+        // The last one wins, as mount(8) does with contradicting options.
+        assert_eq!(xattr("xattr,noxattr"), Ok(XattrMode::Off));
+        assert_eq!(
+            xattr("xattr=maybe"),
+            Err(OptionError::BadXattr("xattr=maybe".into()))
+        );
         assert_eq!((p.cache_mib, p.threads), (Some(512), Some(8)));
         assert_eq!(p.fsname.as_deref(), Some("/srv/store"));
         assert_eq!(

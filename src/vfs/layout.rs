@@ -42,6 +42,8 @@ pub struct Layout {
     newest: HashMap<Vec<String>, i64>,
     /// Sorted: what refresh compares to see whether anything changed.
     ids: Vec<SnapshotId>,
+    /// Display paths of the snapshots that have xattrs or may have (unknown), sorted.
+    with_xattrs: Vec<String>,
 }
 
 impl Layout {
@@ -79,6 +81,9 @@ impl Layout {
                     snapshot: (*s).clone(),
                     display: format!("{}/{}", path.join("/"), name),
                 });
+                if info.snapshot.manifest.has_xattrs != Some(false) {
+                    layout.with_xattrs.push(info.display.clone());
+                }
                 layout.insert(
                     &path,
                     name,
@@ -108,11 +113,18 @@ impl Layout {
                 );
             }
         }
+        layout.with_xattrs.sort();
         layout
     }
 
     pub fn snapshot_ids(&self) -> &[SnapshotId] {
         &self.ids
+    }
+
+    /// The snapshots that have extended attributes, or whose manifest does not say (older
+    /// ones), by display path (`HOST/PART/DATE`); empty when every one records none.
+    pub fn with_xattrs(&self) -> &[String] {
+        &self.with_xattrs
     }
 
     /// When the newest snapshot below the synthetic folder `path` started (ns), if any.
@@ -237,6 +249,27 @@ pub(crate) mod tests {
             }
             other => panic!("bad last: {other:?}"),
         }
+    }
+
+    #[test]
+    fn snapshots_that_may_have_xattrs() {
+        let with = |n: u8, ns: i64, has: Option<bool>| {
+            let mut s = snap(n, "h", "p", ns, true);
+            s.manifest.has_xattrs = has;
+            s
+        };
+        let day = 86_400_000_000_000;
+        let none = [with(1, 0, Some(false)), with(2, day, Some(false))];
+        assert!(Layout::build(&none).with_xattrs().is_empty());
+        let mixed = [
+            with(1, 0, Some(false)),
+            with(2, day, Some(true)),
+            with(3, 2 * day, None), // an older manifest: unknown counts as "may have"
+        ];
+        assert_eq!(
+            Layout::build(&mixed).with_xattrs(),
+            ["h/p/1970-01-02_000000", "h/p/1970-01-03_000000"]
+        );
     }
 
     #[test]

@@ -108,6 +108,7 @@ impl MemSource {
             parent: None,
             root_meta: None,
             name: None,
+            has_xattrs: None,
         };
         let id = SnapshotId(Digest::of(
             format!("{host}\0{part}\0{started_ns}\0{root}").as_bytes(),

@@ -29,6 +29,12 @@ impl Vfs {
         self.layout.read().snapshot_ids().len()
     }
 
+    /// Snapshots shown now that have extended attributes or may have (their manifest does not
+    /// say), by mount-relative path: what `xattr=auto` decides on.
+    pub fn snapshots_with_xattrs(&self) -> Vec<String> {
+        self.layout.read().with_xattrs().to_vec()
+    }
+
     /// Calls `refresh` every `every` on a thread until the returned guard is dropped; `changed`
     /// is told the new number of snapshots whenever the list changes.
     pub fn spawn_refresher(
