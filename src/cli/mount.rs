@@ -22,8 +22,8 @@ pub struct MountArgs {
     pub foreground: bool,
     /// Mount options, comma-separated: allow_other, cache_mib=N, threads=N, fsname=NAME,
     /// nonempty, xattr (always show extended attributes), noxattr (never; the default
-    /// xattr=auto shows none when no snapshot records any); fstab-only options (_netdev, noauto, nofail, x-systemd.*) are
-    /// accepted and ignored.
+    /// xattr=auto shows none when no snapshot records any); fstab-only options (_netdev,
+    /// noauto, nofail, x-systemd.*) are accepted and ignored.
     #[arg(short = 'o', value_name = "OPTIONS")]
     pub options: Vec<String>,
     /// Memory for decompressed chunks, MiB.

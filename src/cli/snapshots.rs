@@ -13,7 +13,8 @@ pub struct SnapshotsArgs {
     /// Only this part.
     #[arg(long)]
     pub part: Option<String>,
-    /// Print a JSON array (keys: id, host, part, date, files, bytes, bytes_read, bytes_added, status, has_xattrs (null: unknown), …).
+    /// Print a JSON array (keys: id, host, part, date, files, bytes, bytes_read, bytes_added,
+    /// status, has_xattrs (null: unknown), …).
     #[arg(long)]
     pub json: bool,
 }
