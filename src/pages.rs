@@ -284,6 +284,11 @@ impl FolderBuilder {
         Ok(())
     }
 
+    /// Entries held, not yet written in a page.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     /// Entries pushed so far.
     pub fn len(&self) -> u64 {
         self.pages.iter().map(|p| u64::from(p.count)).sum::<u64>() + self.buf.len() as u64

@@ -2,7 +2,8 @@
 //! blob; each file is compared with the same path in the parent snapshot and only read when its
 //! size, mtime, ctime or inode changed, through the pipeline of `pipeline.rs` (readers, then
 //! compressors, `threads` of each); a folder whose entries all equal the parent's keeps its tree
-//! id (`stat.rs`: what the walk learns from `lstat` and the parent).
+//! id (`walk.rs`: the folder walk, in bounded memory; `stat.rs`: what it learns from `lstat` and
+//! the parent).
 //!
 //! Filesystems mounted inside a part are crossed unless `one_file_system` is set (then a mount
 //! point is recorded as an empty folder). Each filesystem met gets a per-part index recorded in
@@ -16,18 +17,17 @@ mod pipeline;
 mod read;
 pub mod run;
 mod stat;
+mod walk;
 
-use crate::id::{ChunkId, SnapshotId, TreeId};
-use crate::model::{ChunkRef, Content, Entry, EntryKind, Manifest, Problem, SnapshotStatus, Tree};
-use crate::pages::FolderBuilder;
+use crate::id::{ChunkId, SnapshotId};
+use crate::model::{ChunkRef, Entry, Manifest, Problem, SnapshotStatus};
 use crate::repo::writer::{BlobWriter, WriteError};
 use crate::repo::{RepoError, Repository};
 use crate::store::lock::{LockError, LockKind, StoreLock};
 use crate::store::now_ns;
-use crate::store::pack::{BlobKind, Codec};
+use crate::store::pack::Codec;
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -103,6 +103,16 @@ pub struct Progress {
     pub bytes_read: AtomicU64,
     /// Bytes of unchanged files taken from the parent: with `bytes_read`, how far the run is.
     pub bytes_unchanged: AtomicU64,
+    /// Most entries of one folder held at once by the walk (its batch and the pages being
+    /// built): what keeps a million-entry folder's backup in bounded memory.
+    pub entries_held_peak: AtomicU64,
+}
+
+impl Progress {
+    fn note_held(&self, n: usize) {
+        self.entries_held_peak
+            .fetch_max(n as u64, Ordering::Relaxed);
+    }
 }
 
 /// A hard-linked file already read, reused for its other names.
@@ -148,8 +158,8 @@ impl Ctx<'_> {
         *devs.entry(dev).or_insert(next)
     }
 
-    /// Records whether a folder's final entries carry xattrs. Every folder of the snapshot
-    /// passes here, also one whose entries all come from the parent (their xattrs are copied
+    /// Records whether a folder's final entries carry xattrs (`walk.rs` passes each entry it
+    /// keeps, a batch at a time). Every folder of the snapshot passes here, also one whose entries all come from the parent (their xattrs are copied
     /// with them), so the answer is exact. A walk that ever reuses a folder's tree id WITHOUT
     /// listing its entries must set this from the parent's `has_xattrs` instead (unknown or
     /// true => true), or a mount could hide xattrs it has.
@@ -204,8 +214,8 @@ pub fn backup_part(
         .into_iter()
         .filter(|s| s.manifest.host == opts.host && s.manifest.part == part.name)
         .max_by_key(|s| s.manifest.started_ns);
-    let parent_tree = match &parent {
-        Some(p) => match repo.read_tree(p.root) {
+    let parent_folder = match &parent {
+        Some(p) => match repo.read_folder(p.root) {
             Ok(t) => Some(t),
             Err(e) => {
                 log::warn!(
@@ -260,8 +270,7 @@ pub fn backup_part(
             s.spawn(|| pipeline::worker(&ctx, &queue, tx));
         }
         drop(chunk_tx);
-        let parent = parent_tree.as_ref().zip(parent.as_ref().map(|p| p.root));
-        let root = backup_dir(&ctx, &jobs, &source, Path::new(""), parent);
+        let root = walk::backup_dir(&ctx, &jobs, &source, Path::new(""), parent_folder);
         drop(jobs);
         root
     });
@@ -350,204 +359,6 @@ fn lock_part(
     };
     repo.sync()?;
     Ok(lock)
-}
-
-/// Backs up one folder and returns its tree id. `parent` is the same folder in the parent
-/// snapshot, with its tree id: when every entry comes out equal to the parent's (no file
-/// changed, no folder below changed) that id is reused without encoding or hashing the tree.
-fn backup_dir(
-    ctx: &Ctx<'_>,
-    jobs: &mpsc::Sender<pipeline::Job>,
-    abs: &Path,
-    rel: &Path,
-    parent: Option<(&Tree, TreeId)>,
-) -> Result<TreeId, BackupError> {
-    ctx.progress.dirs.fetch_add(1, Ordering::Relaxed);
-    let mut names: Vec<Vec<u8>> = Vec::new();
-    match std::fs::read_dir(abs) {
-        Ok(rd) => {
-            for ent in rd {
-                match ent {
-                    Ok(ent) => names.push(ent.file_name().as_bytes().to_vec()),
-                    Err(e) => ctx.problem(rel, format!("cannot list folder: {e}")),
-                }
-            }
-        }
-        Err(e) if rel.as_os_str().is_empty() => {
-            return Err(BackupError::Source {
-                part: String::new(),
-                path: abs.display().to_string(),
-                source: e,
-            })
-        }
-        Err(e) => ctx.problem(rel, format!("cannot list folder: {e}")),
-    }
-    names.sort();
-    let parent_tree = parent.map(|(t, _)| t);
-    let mut entries: Vec<Entry> = Vec::with_capacity(names.len());
-    let mut to_read: Vec<usize> = Vec::new();
-    // Files whose stat is the parent's: reused once their chunks are known to be stored.
-    let mut reused: Vec<usize> = Vec::new();
-    let dir = meta::open_dir(abs).ok();
-    // Stat'ed a batch at a time, so a million-name folder holds one batch of stats, not all.
-    let batches = names.chunks(stat::LSTAT_BATCH).flat_map(|batch| {
-        let stats = stat::lstat_all(ctx, dir.as_ref(), abs, batch);
-        batch.iter().zip(stats)
-    });
-    for (name, md) in batches {
-        let os_name = std::ffi::OsStr::from_bytes(name);
-        let path = abs.join(os_name);
-        let rel_path = rel.join(os_name);
-        let md = match md {
-            Ok(md) => md,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                log::warn!(
-                    "{}: vanished during the backup, skipped",
-                    rel_path.display()
-                );
-                continue;
-            }
-            Err(e) => {
-                ctx.problem(&rel_path, format!("cannot stat: {e}"));
-                continue;
-            }
-        };
-        let Some(mut entry) = meta::entry_from_metadata(name, &md) else {
-            ctx.problem(&rel_path, "unknown file type".into());
-            continue;
-        };
-        entry.dev = ctx.dev_index(md.dev);
-        let before = parent_tree.and_then(|t| t.find(name));
-        if let Some(b) = before.filter(|b| stat::unchanged(&entry, b)) {
-            entry.xattrs = b.xattrs.clone();
-            entry.content = b.content.clone();
-            // `chattr` changes ctime, so an unchanged file has its parent's flags; a parent
-            // recorded before format 1.2 (no `blocks`) did not record them.
-            entry.flags = match b.blocks {
-                Some(_) => b.flags,
-                None => meta::path_flags(&path),
-            };
-            reused.push(entries.len());
-            entries.push(entry);
-            continue;
-        }
-        let same_dir = before.filter(|b| stat::dir_unchanged(&entry, b));
-        match same_dir {
-            Some(b) => entry.xattrs = b.xattrs.clone(),
-            None => match meta::read_xattrs(&path) {
-                Ok(x) => entry.xattrs = x,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    log::warn!(
-                        "{}: vanished during the backup, skipped",
-                        rel_path.display()
-                    );
-                    continue;
-                }
-                Err(e) => log::warn!("{}: extended attributes not read: {e}", rel_path.display()),
-            },
-        }
-        match entry.kind {
-            EntryKind::Symlink => match std::fs::read_link(&path) {
-                Ok(t) => entry.target = t.as_os_str().as_bytes().to_vec(),
-                Err(e) => {
-                    ctx.problem(&rel_path, format!("cannot read symlink: {e}"));
-                    continue;
-                }
-            },
-            EntryKind::File => {
-                log_read(&rel_path, before.is_some());
-                to_read.push(entries.len());
-            }
-            EntryKind::Dir => {
-                entry.flags = match same_dir {
-                    Some(b) => b.flags,
-                    None => meta::path_flags(&path),
-                };
-                let sub = if ctx.one_file_system && md.dev != ctx.root_dev {
-                    log::info!(
-                        "{}: another filesystem, recorded as an empty folder (--one-file-system)",
-                        rel_path.display()
-                    );
-                    ctx.progress.dirs.fetch_add(1, Ordering::Relaxed);
-                    write_tree(ctx, Tree::default())?
-                } else {
-                    let sub_parent = before
-                        .and_then(Entry::subtree)
-                        .and_then(|t| Some((ctx.repo.read_tree(t).ok()?, t)));
-                    let sub_parent = sub_parent.as_ref().map(|(t, id)| (t, *id));
-                    backup_dir(ctx, jobs, &path, &rel_path, sub_parent)?
-                };
-                entry.content = Content::Tree(sub);
-            }
-            _ => {}
-        }
-        entries.push(entry);
-    }
-    let stored = stat::chunks_stored(ctx, &entries, &reused)?;
-    for (&i, stored) in reused.iter().zip(stored) {
-        let entry = &mut entries[i];
-        if stored {
-            ctx.progress.files.fetch_add(1, Ordering::Relaxed);
-            ctx.progress.bytes.fetch_add(entry.size, Ordering::Relaxed);
-            ctx.progress
-                .bytes_unchanged
-                .fetch_add(entry.size, Ordering::Relaxed);
-            continue;
-        }
-        // A chunk is gone from the store (see `chunks_stored`): read the file again.
-        let rel_path = rel.join(std::ffi::OsStr::from_bytes(&entry.name));
-        entry.content = Content::None;
-        match meta::read_xattrs(&abs.join(std::ffi::OsStr::from_bytes(&entry.name))) {
-            Ok(x) => entry.xattrs = x,
-            Err(e) => log::warn!("{}: extended attributes not read: {e}", rel_path.display()),
-        }
-        log_read(&rel_path, true);
-        to_read.push(i);
-    }
-    let skipped = pipeline::read_files(ctx, jobs, abs, rel, &mut entries, &to_read)?;
-    if !skipped.is_empty() {
-        let mut keep = vec![true; entries.len()];
-        for i in skipped {
-            keep[i] = false;
-        }
-        let mut flags = keep.into_iter();
-        entries.retain(|_| flags.next().unwrap_or(true));
-    }
-    ctx.note_xattrs(&entries);
-    if let Some((t, id)) = parent {
-        // Equal entries encode to the same bytes, hence the same id; the parent's tree was
-        // just read from the catalog, so it is stored.
-        if t.entries == entries {
-            return Ok(id);
-        }
-    }
-    write_tree(ctx, Tree { entries })
-}
-
-/// `-v`: each file read, as borg's --list (A added, M changed).
-fn log_read(rel_path: &Path, changed: bool) {
-    log::info!(
-        target: "bmbackup::list",
-        "{} {}",
-        if changed { 'M' } else { 'A' },
-        rel_path.display()
-    );
-}
-
-/// Writes a folder (entries sorted): one tree blob, or pages and a tree index when it has more
-/// than `pages::PAGE_MAX` entries (format 1.3).
-fn write_tree(ctx: &Ctx<'_>, tree: Tree) -> Result<TreeId, BackupError> {
-    let mut emit = |bytes: Vec<u8>| -> Result<TreeId, BackupError> {
-        let id = TreeId::of(&bytes);
-        ctx.writer
-            .add(BlobKind::Tree, id.0, &bytes, &mut ctx.tree_codec.lock())?;
-        Ok(id)
-    };
-    let mut folder = FolderBuilder::new();
-    for e in tree.entries {
-        folder.push(e, &mut emit)?;
-    }
-    folder.finish(&mut emit)
 }
 
 /// Chunk list of a file; used by tests and `read.rs`.
