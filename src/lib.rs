@@ -71,7 +71,12 @@
 //! # Backup
 //! [`backup`] walks a part depth-first; files of one folder are read by several threads. A file
 //! whose size, mtime, ctime and inode equal the parent snapshot's entry reuses its chunk list
-//! unread, so a no-change backup reads no file content. A file that changes while read is read
+//! unread, so a no-change backup reads no file content. A folder's names are sorted, then
+//! `lstat`ed and turned into entries 4096 at a time and streamed into pages
+//! ([`pages::FolderBuilder`]), the parent's folder read a page at a time
+//! ([`repo::folder::Cursor`]): memory does not grow with the largest folder, and a folder whose
+//! entries all equal the parent's keeps its tree id without being encoded ([`backup`]'s `walk`).
+//! A file that changes while read is read
 //! again (three attempts), then kept and reported as partial. [`repo::writer::BlobWriter`] dedups
 //! against the catalog and this run, compresses outside its lock and cuts 32 MiB packs.
 //! [`backup::run`] is one server's whole run as every front end starts it: the parts (with the
