@@ -4,12 +4,12 @@
 //! back in URLs, so names that are not UTF-8 still work.
 
 use super::http::{error, json};
-use super::paths::{inside_path, snapshot_id};
+use super::paths::{resolve_node, target};
 use super::server::Ctx;
-use crate::model::{Entry, EntryKind, Snapshot};
+use crate::model::{Entry, EntryKind};
 use crate::repo::named_snapshots;
 use crate::restore::history::history as file_history;
-use crate::restore::ls::{components, node_at, Node};
+use crate::restore::ls::{components, Node};
 use serde_json::{json, Value};
 use tiny_http::ResponseBox;
 
@@ -56,33 +56,13 @@ fn entry_json(e: &Entry) -> Value {
     })
 }
 
-/// The snapshot `id` names (a hex prefix) and the path the other components name.
-pub fn target(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> Result<(Snapshot, Vec<u8>), ResponseBox> {
-    let id = snapshot_id(id).map_err(|e| error(400, &e))?;
-    let path = inside_path(rest).map_err(|e| error(400, &e))?;
-    let snap = ctx
-        .repo
-        .resolve(id)
-        .map_err(|e| error(404, &e.to_string()))?;
-    Ok((snap, path))
-}
-
 /// `GET /api/ls/<snapshot>/<path…>`: a folder's entries, or a file's own entry.
 pub fn ls(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> ResponseBox {
-    let (snap, path) = match target(ctx, id, rest) {
+    let (snap, path, node) = match resolve_node(ctx, id, rest) {
         Ok(t) => t,
         Err(r) => return r,
     };
     let comps = components(&path);
-    let node = match node_at(
-        &mut |t, n| crate::restore::ls::lookup(ctx.repo, t, n),
-        snap.root,
-        &comps,
-    ) {
-        Ok(Some(n)) => n,
-        Ok(None) => return error(404, "no such file or folder in this snapshot"),
-        Err(e) => return error(500, &e.to_string()),
-    };
     let m = &snap.manifest;
     let head = json!({
         "snapshot": snap.id.to_hex(), "host": m.host, "part": m.part,

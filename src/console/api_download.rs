@@ -3,12 +3,12 @@
 //! whatever the size). Backed-up content is never shown by the browser: every download is an
 //! `attachment` of type `application/octet-stream`, and `nosniff` is on every answer.
 
-use super::api_browse::target;
 use super::http::{error, header};
+use super::paths::resolve_node;
 use super::server::Ctx;
 use crate::model::{ChunkRef, Entry, EntryKind};
 use crate::repo::Repository;
-use crate::restore::ls::{components, node_at, Node};
+use crate::restore::ls::{components, Node};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
@@ -17,20 +17,11 @@ use tiny_http::{Response, ResponseBox, StatusCode};
 
 /// `GET /api/download/<snapshot>/<path…>`.
 pub fn download(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> ResponseBox {
-    let (snap, path) = match target(ctx, id, rest) {
+    let (snap, path, node) = match resolve_node(ctx, id, rest) {
         Ok(t) => t,
         Err(r) => return r,
     };
     let comps = components(&path);
-    let node = match node_at(
-        &mut |t, n| crate::restore::ls::lookup(ctx.repo, t, n),
-        snap.root,
-        &comps,
-    ) {
-        Ok(Some(n)) => n,
-        Ok(None) => return error(404, "no such file or folder in this snapshot"),
-        Err(e) => return error(500, &e.to_string()),
-    };
     let repo = match ctx.app.open_repo() {
         Ok(r) => r,
         Err(e) => return error(503, &e.to_string()),

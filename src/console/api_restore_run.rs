@@ -7,9 +7,10 @@
 use super::api_restore::{body_path, prepare, Planned, Prepared};
 use super::http::{error, json};
 use super::jobs::Job;
+use super::paths::node_in;
 use super::server::Ctx;
 use crate::model::Snapshot;
-use crate::restore::ls::{components, node_at, size_below, Node};
+use crate::restore::ls::{components, size_below, Node};
 use crate::restore::next_steps::next_steps;
 use crate::restore::user::execute;
 use crate::restore::{restore, RestoreOptions, RestoreReport};
@@ -36,13 +37,7 @@ pub fn prepare_folder(
         .iter()
         .map(|c| std::ffi::OsStr::from_bytes(c))
         .collect();
-    let node = node_at(
-        &mut |t, n| crate::restore::ls::lookup(repo, t, n),
-        snap.root,
-        &comps,
-    )
-    .map_err(|e| error(500, &e.to_string()))?
-    .ok_or_else(|| error(404, "no such file or folder in this snapshot"))?;
+    let node = node_in(repo, &snap, &path)?;
     // A file is restored into its folder (under its own name); a folder stands for itself.
     let last = match node {
         Node::Entry(e) if e.subtree().is_none() => None,

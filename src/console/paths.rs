@@ -1,6 +1,15 @@
 //! Snapshot and path parameters of the URLs (`/api/ls/<snapshot>/<a>/<b>`): each path
 //! component is percent-decoded on its own and must be a plain name, so no parameter can name
-//! anything outside the snapshot (no `..` or `.`, no slash hidden as `%2F`, no NUL).
+//! anything outside the snapshot (no `..` or `.`, no slash hidden as `%2F`, no NUL). The
+//! pages that take a snapshot and a path (browse, history, download, restore) resolve them here, so they
+//! answer a bad or missing one alike.
+
+use super::http::error;
+use super::server::Ctx;
+use crate::model::Snapshot;
+use crate::repo::Repository;
+use crate::restore::ls::{components, lookup, node_at, Node};
+use tiny_http::ResponseBox;
 
 /// A snapshot id as the URLs carry it: its hex digits (a prefix of at least 8).
 pub fn snapshot_id(s: &str) -> Result<&str, String> {
@@ -38,6 +47,35 @@ pub fn inside_path(components: &[&str]) -> Result<Vec<u8>, String> {
         out.extend_from_slice(&c);
     }
     Ok(out)
+}
+
+/// The snapshot `id` names (a hex prefix) and the path the other components name.
+pub fn target(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> Result<(Snapshot, Vec<u8>), ResponseBox> {
+    let id = snapshot_id(id).map_err(|e| error(400, &e))?;
+    let path = inside_path(rest).map_err(|e| error(400, &e))?;
+    let snap = ctx
+        .repo
+        .resolve(id)
+        .map_err(|e| error(404, &e.to_string()))?;
+    Ok((snap, path))
+}
+
+/// [`target`] and what its path names in the snapshot ([`node_in`]).
+pub fn resolve_node(
+    ctx: &Ctx<'_>,
+    id: &str,
+    rest: &[&str],
+) -> Result<(Snapshot, Vec<u8>, Node), ResponseBox> {
+    let (snap, path) = target(ctx, id, rest)?;
+    let node = node_in(ctx.repo, &snap, &path)?;
+    Ok((snap, path, node))
+}
+
+/// What `path` names in `snap`: 404 when nothing, 500 when the store cannot be read.
+pub fn node_in(repo: &Repository, snap: &Snapshot, path: &[u8]) -> Result<Node, ResponseBox> {
+    node_at(&mut |t, n| lookup(repo, t, n), snap.root, &components(path))
+        .map_err(|e| error(500, &e.to_string()))?
+        .ok_or_else(|| error(404, "no such file or folder in this snapshot"))
 }
 
 /// A path given in a JSON body or query (`/`-separated): the same rules per component.
