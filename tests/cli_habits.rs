@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use std::fs;
-use std::process::Command;
 
 #[test]
 fn a_bad_when_is_bad_usage_exit_2() {
@@ -36,10 +35,8 @@ fn an_error_does_not_repeat_its_cause() {
         .env("BMBACKUP_CONFIG", env.path("no-such-config.toml"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = expect_exit(&out, 1, "cannot read config");
     let cause = "No such file or directory";
-    assert!(err.contains("cannot read config"), "{err}");
     assert_eq!(err.matches(cause).count(), 1, "{err}");
     let part = format!("p={}", env.path("nosrc").display());
     let err = env.code(&["backup", "--host", HOST, "--part", &part], 1);
@@ -110,26 +107,9 @@ fn a_file_not_backed_up_is_reported_once() {
     write(&src.join("secret"), b"root only");
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(src.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
-    fs::create_dir_all(env.cache()).unwrap();
-    let st = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(env.store())
-        .arg(env.cache())
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let part = format!("p={}", src.display());
-    let out = env
-        .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(BIN)
-        .args(["backup", "--host", "h", "--part", &part])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let out = env.backup_as_nobody(&format!("p={}", src.display()));
+    let err = expect_exit(&out, 3, "1 file not backed up");
     assert_eq!(err.matches("secret").count(), 1, "{err}");
-    assert!(err.contains("1 file not backed up"), "{err}");
 }
 
 #[test]
@@ -194,11 +174,8 @@ fn restore_server_takes_the_host_of_the_config() {
 
 #[test]
 fn restore_user_in_place_asks_first() {
-    use bmbackup::gen::{generate_spool, SpoolSpec};
     let env = Env::new();
-    let spool = env.path("spool");
-    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
-    env.backup(HOST, "mail/imap", &spool);
+    let spool = env.backup_demo_spool("spool");
     let (local, domain) = users(&spool)[0].clone();
     let user = format!("{local}@{domain}");
     let live = spool.join(&domain).join("user").join(&local);

@@ -6,8 +6,10 @@
 //! hash and flags, the other users and shared folders untouched, no UID reused. Once per layout:
 //! legacy hashed folders and uuid folders, with and without virtual domains.
 
+mod common;
 mod cyrus;
 
+use common::{show, Env};
 use cyrus::{Cyrus, Layout};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -17,61 +19,45 @@ use std::process::{Command, Output};
 
 const HOST: &str = "10.7.7.7";
 
-/// A store, a cache and a config file naming the server's imapd.conf.
-struct Store {
-    dir: PathBuf,
+/// A `common::Env` whose config file names the server's imapd.conf (and no `host`: the
+/// commands give `--host`, and restore-user must not see another server's address).
+fn store_for(cyrus: &Cyrus) -> Env {
+    let env = Env::new();
+    fs::write(
+        env.config(),
+        format!(
+            "post_backup_hook = \"\"\n[entities]\ncyrus_config = \"{}\"\n",
+            cyrus.conf().display()
+        ),
+    )
+    .unwrap();
+    env
 }
 
-impl Store {
-    fn new(dir: &Path, cyrus: &Cyrus) -> Store {
-        fs::create_dir_all(dir).unwrap();
-        fs::write(
-            dir.join("bmbackup.toml"),
-            format!(
-                "post_backup_hook = \"\"\n[entities]\ncyrus_config = \"{}\"\n",
-                cyrus.conf().display()
-            ),
-        )
-        .unwrap();
-        let s = Store {
-            dir: dir.to_path_buf(),
-        };
-        s.ok(&["init", dir.join("store").to_str().unwrap()], &[]);
-        s
-    }
+/// `bmbackup ARGS…` with extra environment variables `vars`, whatever its exit status.
+fn run(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> Output {
+    env.cmd(args).envs(vars.iter().copied()).output().unwrap()
+}
 
-    fn run(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_bmbackup"))
-            .args(args)
-            .env("BMBACKUP_STORE", self.dir.join("store"))
-            .env("BMBACKUP_CACHE", self.dir.join("cache"))
-            .env("BMBACKUP_CONFIG", self.dir.join("bmbackup.toml"))
-            .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .output()
-            .unwrap()
-    }
+/// As [`run`], expects success; returns stdout and stderr.
+fn ok(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> (String, String) {
+    let out = run(env, args, vars);
+    assert!(out.status.success(), "{args:?} failed: {}", show(&out));
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
 
-    fn ok(&self, args: &[&str], env: &[(&str, &str)]) -> (String, String) {
-        let out = self.run(args, env);
-        let (o, e) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        assert!(out.status.success(), "{args:?} failed:\n{o}\n{e}");
-        (o, e)
+/// Backs up the spool and, with `meta`, Cyrus' config directory (with mailboxes.db).
+fn backup(env: &Env, cyrus: &Cyrus, meta: bool) {
+    let spool = format!("mail/imap={}", cyrus.root.join("spool").display());
+    let conf = format!("mail/imap-meta={}", cyrus.root.join("conf").display());
+    let mut args = vec!["backup", "--host", HOST, "--part", &spool];
+    if meta {
+        args.extend(["--part", &conf]);
     }
-
-    /// Backs up the spool and, with `meta`, Cyrus' config directory (with mailboxes.db).
-    fn backup(&self, cyrus: &Cyrus, meta: bool) {
-        let spool = format!("mail/imap={}", cyrus.root.join("spool").display());
-        let conf = format!("mail/imap-meta={}", cyrus.root.join("conf").display());
-        let mut args = vec!["backup", "--host", HOST, "--part", &spool];
-        if meta {
-            args.extend(["--part", &conf]);
-        }
-        self.ok(&args, &[]);
-    }
+    ok(env, &args, &[]);
 }
 
 /// What a test compares: per message, its Message-ID, content hashes and flags (without
@@ -157,6 +143,15 @@ fn walk_files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The layout of `Cyrus::start` (legacy folders, virtual domains, fulldirhash).
+fn layout(legacy: bool, virtdomains: bool, fulldirhash: bool) -> Layout {
+    Layout {
+        legacy,
+        virtdomains,
+        fulldirhash,
+    }
+}
+
 fn scenario(layout: Layout, meta: Meta) {
     let tmp = tempfile::tempdir().unwrap();
     let virt = layout.virtdomains;
@@ -201,12 +196,12 @@ fn scenario(layout: Layout, meta: Meta) {
         assert!(spool.join(dir).join("1.").exists(), "{dir}");
     }
 
-    let store = Store::new(&tmp.path().join("bm"), &srv);
-    store.backup(&srv, meta != Meta::Absent);
+    let store = store_for(&srv);
+    backup(&store, &srv, meta != Meta::Absent);
 
     // The mailbox list, read with cyr_dbtool and with bmbackup's parser: the same entities.
     let ents = |env: &[(&str, &str)]| -> Value {
-        let (o, _) = store.ok(&["entities", "--host", HOST, "--json"], env);
+        let (o, _) = ok(&store, &["entities", "--host", HOST, "--json"], env);
         serde_json::from_str(&o).unwrap()
     };
     let parsed = ents(&[("BMBACKUP_CYRUS_BIN", "none")]);
@@ -253,7 +248,8 @@ fn scenario(layout: Layout, meta: Meta) {
         &[]
     };
     let user = srv.addr("alice");
-    let (out, err) = store.ok(
+    let (out, err) = ok(
+        &store,
         &["restore-user", &user, "--at", "last", "--host", HOST],
         env,
     );
@@ -329,7 +325,8 @@ fn scenario(layout: Layout, meta: Meta) {
     assert_eq!(uids, [before[&alice[0]]["uidnext"].as_u64().unwrap()]);
 
     // A second restore of the same day is refused, not merged.
-    let again = store.run(
+    let again = run(
+        &store,
         &["restore-user", &user, "--at", "last", "--host", HOST],
         env,
     );
@@ -342,7 +339,8 @@ fn scenario(layout: Layout, meta: Meta) {
 
     // --to: an exact copy of each folder of the snapshot, message files and index included.
     let to = tmp.path().join("to");
-    store.ok(
+    ok(
+        &store,
         &[
             "restore-user",
             &user,
@@ -368,7 +366,8 @@ fn scenario(layout: Layout, meta: Meta) {
     );
 
     // A shared mailbox: its own tree beside it.
-    let (out, err) = store.ok(
+    let (out, err) = ok(
+        &store,
         &[
             "restore-user",
             "--shared",
@@ -400,7 +399,8 @@ fn scenario(layout: Layout, meta: Meta) {
     // the printed reconstruct, IMAP shows exactly the backed-up messages again (the one that
     // arrived since is gone, as the warning says).
     if meta == Meta::Tool {
-        let (out, err) = store.ok(
+        let (out, err) = ok(
+            &store,
             &[
                 "restore-user",
                 &user,
@@ -424,7 +424,8 @@ fn scenario(layout: Layout, meta: Meta) {
     }
 
     // An unknown user gets the close names.
-    let typo = store.run(
+    let typo = run(
+        &store,
         &[
             "restore-user",
             &srv.addr("alic"),
@@ -443,19 +444,12 @@ fn scenario(layout: Layout, meta: Meta) {
 #[test]
 fn a_damaged_mailbox_list_falls_back_to_the_layout_rules() {
     let tmp = tempfile::tempdir().unwrap();
-    let srv = Cyrus::start(
-        &tmp.path().join("cyrus"),
-        Layout {
-            legacy: true,
-            virtdomains: true,
-            fulldirhash: false,
-        },
-    );
+    let srv = Cyrus::start(&tmp.path().join("cyrus"), layout(true, true, false));
     let (imap, lmtp) = (srv.imap_port(), srv.lmtp_port());
     srv.tool(&["create", &imap, &srv.mbox("user/alice")]);
     srv.tool(&["deliver", &lmtp, &srv.addr("alice"), "3", "dmg"]);
     let before = srv.tool(&["dump", &imap, &srv.mbox("user/alice")]);
-    let store = Store::new(&tmp.path().join("bm"), &srv);
+    let store = store_for(&srv);
     // The config directory as backed up, with its mailbox list damaged in the middle.
     let conf = tmp.path().join("conf-copy");
     fs::create_dir_all(&conf).unwrap();
@@ -465,13 +459,15 @@ fn a_damaged_mailbox_list_falls_back_to_the_layout_rules() {
     fs::write(conf.join("mailboxes.db"), db).unwrap();
     let spool = format!("mail/imap={}", srv.root.join("spool").display());
     let meta = format!("mail/imap-meta={}", conf.display());
-    store.ok(
+    ok(
+        &store,
         &["backup", "--host", HOST, "--part", &spool, "--part", &meta],
         &[],
     );
     srv.tool(&["expunge", &imap, &srv.mbox("user/alice")]);
     let user = srv.addr("alice");
-    let (out, err) = store.ok(
+    let (out, err) = ok(
+        &store,
         &["restore-user", &user, "--at", "last", "--host", HOST],
         &[],
     );
@@ -502,72 +498,37 @@ fn a_damaged_mailbox_list_falls_back_to_the_layout_rules() {
 /// (no mailbox list here) and the new folders would not be where reconstruct looks.
 #[test]
 fn legacy_folders_with_fulldirhash_found_by_the_layout_rules() {
-    let layout = Layout {
-        legacy: true,
-        virtdomains: true,
-        fulldirhash: true,
-    };
-    scenario(layout, Meta::Absent);
+    scenario(layout(true, true, true), Meta::Absent);
 }
 
 #[test]
 fn legacy_hashed_folders_with_virtdomains() {
-    let layout = Layout {
-        legacy: true,
-        virtdomains: true,
-        fulldirhash: false,
-    };
-    scenario(layout, Meta::Tool);
+    scenario(layout(true, true, false), Meta::Tool);
 }
 
 #[test]
 fn uuid_folders_with_virtdomains() {
-    let layout = Layout {
-        legacy: false,
-        virtdomains: true,
-        fulldirhash: false,
-    };
-    scenario(layout, Meta::Parser);
+    scenario(layout(false, true, false), Meta::Parser);
 }
 
 #[test]
 fn legacy_hashed_folders_without_virtdomains() {
-    let layout = Layout {
-        legacy: true,
-        virtdomains: false,
-        fulldirhash: false,
-    };
-    scenario(layout, Meta::Parser);
+    scenario(layout(true, false, false), Meta::Parser);
 }
 
 #[test]
 fn uuid_folders_without_virtdomains() {
-    let layout = Layout {
-        legacy: false,
-        virtdomains: false,
-        fulldirhash: false,
-    };
-    scenario(layout, Meta::Tool);
+    scenario(layout(false, false, false), Meta::Tool);
 }
 
 #[test]
 fn legacy_folders_found_by_the_layout_rules_without_mailboxes_db() {
-    let layout = Layout {
-        legacy: true,
-        virtdomains: true,
-        fulldirhash: false,
-    };
-    scenario(layout, Meta::Absent);
+    scenario(layout(true, true, false), Meta::Absent);
 }
 
 #[test]
 fn uuid_folders_found_by_their_headers_without_mailboxes_db() {
-    let layout = Layout {
-        legacy: false,
-        virtdomains: true,
-        fulldirhash: false,
-    };
-    scenario(layout, Meta::Absent);
+    scenario(layout(false, true, false), Meta::Absent);
 }
 
 /// The measure the issue asks for: a 10,000-message INBOX deleted and restored, timed (printed,
@@ -578,12 +539,7 @@ fn uuid_folders_found_by_their_headers_without_mailboxes_db() {
 fn ten_thousand_messages_timed() {
     for legacy in [true, false] {
         let tmp = tempfile::tempdir().unwrap();
-        let layout = Layout {
-            legacy,
-            virtdomains: true,
-            fulldirhash: false,
-        };
-        let srv = Cyrus::start(&tmp.path().join("cyrus"), layout);
+        let srv = Cyrus::start(&tmp.path().join("cyrus"), layout(legacy, true, false));
         let (imap, lmtp) = (srv.imap_port(), srv.lmtp_port());
         let inbox = srv.mbox("user/alice");
         srv.tool(&["create", &imap, &inbox]);
@@ -592,12 +548,13 @@ fn ten_thousand_messages_timed() {
         let deliver = t.elapsed();
         let before = srv.tool(&["dump", &imap, &inbox]);
         assert_eq!(before[&inbox]["messages"].as_array().unwrap().len(), 10_000);
-        let store = Store::new(&tmp.path().join("bm"), &srv);
-        store.backup(&srv, true);
+        let store = store_for(&srv);
+        backup(&store, &srv, true);
         srv.tool(&["expunge", &imap, &inbox]);
         let user = srv.addr("alice");
         let t = std::time::Instant::now();
-        let (out, _) = store.ok(
+        let (out, _) = ok(
+            &store,
             &["restore-user", &user, "--at", "last", "--host", HOST],
             &[],
         );

@@ -5,12 +5,12 @@
 
 mod common;
 
-use common::{bytes, long, set_mtime, show, Env, BIN};
+use common::{bytes, expect_exit, long, set_mtime, show, Env, BIN};
 use std::ffi::{CString, OsStr};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -167,25 +167,9 @@ fn unreadable_files_are_reported_and_the_rest_backed_up() {
     fs::write(src.join("secret"), b"root only").unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(src.join("secret"), fs::Permissions::from_mode(0o600)).unwrap();
-    fs::set_permissions(env.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
-    fs::create_dir_all(env.path("cache")).unwrap();
-    let st = Command::new("chown")
-        .args(["-R", "65534:65534"])
-        .arg(env.store())
-        .arg(env.path("cache"))
-        .status()
-        .unwrap();
-    assert!(st.success());
-    let part = format!("mail/imap={}", src.display());
-    let out = env
-        .command("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(BIN)
-        .args(["backup", "--host", "h", "--part", &part])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", show(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("secret"));
+    // Env::new made the temp folder 0755, so uid 65534 reaches the store and the source.
+    let out = env.backup_as_nobody(&format!("mail/imap={}", src.display()));
+    expect_exit(&out, 3, "secret");
     let snap = &env.snapshots()[0];
     assert_eq!(snap["status"], "partial");
     assert_eq!(snap["problems"][0]["path"], "secret", "{snap}");

@@ -86,42 +86,29 @@ fn restore_at_a_date_between_two_snapshots_gives_the_older() {
     assert_eq!(e.status.code(), Some(3), "{e:?}");
     assert_eq!(fs::read(out.join("f.txt")).unwrap(), b"version one");
 
-    let e = env.fails(&[
-        "restore",
-        "--part",
-        "data",
-        "--host",
-        HOST,
-        "--at",
-        "2001-01-01",
-        "a",
-        o,
-    ]);
-    assert!(e.contains("oldest are") && e.contains("2001-01-01"), "{e}");
-    let e = env.fails(&[
-        "restore",
-        "--part",
-        "data",
-        "--host",
-        HOST,
-        "--at",
-        "yesterday",
-        "a",
-        o,
-    ]);
-    assert!(e.contains("cannot read \"yesterday\" as a date"), "{e}");
-    let e = env.fails(&["restore", "--part", "nope", "--host", HOST, "a", o]);
-    assert!(e.contains(&format!("{HOST}/data")), "{e}");
+    let at_restore = |at| {
+        [
+            "restore", "--part", "data", "--host", HOST, "--at", at, "a", o,
+        ]
+    };
+    let e = env.fails_with(&at_restore("2001-01-01"), "oldest are");
+    assert!(e.contains("2001-01-01"), "{e}");
+    env.fails_with(
+        &at_restore("yesterday"),
+        "cannot read \"yesterday\" as a date",
+    );
+    env.fails_with(
+        &["restore", "--part", "nope", "--host", HOST, "a", o],
+        &format!("{HOST}/data"),
+    );
 }
 
 #[test]
 fn restore_user_restores_exactly_that_user() {
     let env = Env::new();
-    let spool = env.path("spool");
+    let spool = env.backup_demo_spool("spool");
     let orig = env.path("orig");
-    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
     generate_spool(&orig, &SpoolSpec::demo()).unwrap();
-    env.backup(HOST, "mail/imap", &spool);
     let all = users(&spool);
     let (local, domain) = all[3].clone();
     let user = format!("{local}@{domain}");
@@ -146,17 +133,19 @@ fn restore_user_restores_exactly_that_user() {
         &to.join(&user).join("mail/imap"),
         &CompareOptions::default(),
     );
-    let e = env.fails(&[
-        "restore-user",
-        &user,
-        "--at",
-        "last",
-        "--host",
-        HOST,
-        "--to",
-        to.to_str().unwrap(),
-    ]);
-    assert!(e.contains("--overwrite"), "{e}");
+    env.fails_with(
+        &[
+            "restore-user",
+            &user,
+            "--at",
+            "last",
+            "--host",
+            HOST,
+            "--to",
+            to.to_str().unwrap(),
+        ],
+        "--overwrite",
+    );
     env.ok(&[
         "restore-user",
         &user,
@@ -185,8 +174,8 @@ fn restore_user_restores_exactly_that_user() {
     ]);
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("skipped archive"));
-    assert!(env
-        .fails(&[
+    env.fails_with(
+        &[
             "restore-user",
             &user,
             "--at",
@@ -196,9 +185,10 @@ fn restore_user_restores_exactly_that_user() {
             "--what",
             "archive",
             "--to",
-            to2.to_str().unwrap()
-        ])
-        .contains("mail/archive"));
+            to2.to_str().unwrap(),
+        ],
+        "mail/archive",
+    );
 
     // Default: a new Restored-<date> folder beside the live mail, without Cyrus' index files.
     let out = env.ok(&["restore-user", &user, "--at", "last", "--host", HOST]);
@@ -276,18 +266,18 @@ fn restore_user_restores_exactly_that_user() {
 
     // An unknown user gets the close names of that snapshot.
     let typo = format!("{}x@{domain}", &local[..local.len() - 1]);
-    let e = env.fails(&["restore-user", &typo, "--at", "last", "--host", HOST]);
-    assert!(e.contains(&user), "{e}");
+    env.fails_with(
+        &["restore-user", &typo, "--at", "last", "--host", HOST],
+        &user,
+    );
 }
 
 #[test]
 fn restore_server_reproduces_every_part() {
     let env = Env::new();
-    let spool = env.path("srv/spool");
+    let spool = env.backup_demo_spool("srv/spool");
     let odd = env.path("srv/odd");
-    generate_spool(&spool, &SpoolSpec::demo()).unwrap();
     generate_tree_with_every_file_type(&odd).unwrap();
-    env.backup(HOST, "mail/imap", &spool);
     env.backup(HOST, "misc", &odd);
     let root = env.path("root");
     let r = root.to_str().unwrap();
@@ -348,16 +338,18 @@ fn restore_server_reproduces_every_part() {
     assert!(again.contains("already there and identical"), "{again}");
     assert_same_tree_with(&spool, &under(&spool), &opts);
 
-    let e = env.fails(&[
-        "restore-server",
-        "--host",
-        "10.1.1.1",
-        "--at",
-        "last",
-        "--target",
-        r,
-    ]);
-    assert!(e.contains(HOST), "{e}");
+    env.fails_with(
+        &[
+            "restore-server",
+            "--host",
+            "10.1.1.1",
+            "--at",
+            "last",
+            "--target",
+            r,
+        ],
+        HOST,
+    );
 }
 
 #[test]

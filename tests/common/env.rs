@@ -2,6 +2,7 @@
 //! config file, and the real `bmbackup` binary run against them; backup, snapshot, check and
 //! store-inspection helpers on top.
 
+use bmbackup::gen::{generate_spool, SpoolSpec};
 use bmbackup::id::Digest;
 use bmbackup::repo::Repository;
 use bmbackup::store::pack::IndexEntry;
@@ -173,6 +174,18 @@ impl Env {
         String::from_utf8_lossy(&out.stderr).into_owned()
     }
 
+    /// Runs, expects failure and `needle` in stderr; returns stderr.
+    pub fn fails_with(&self, args: &[&str], needle: &str) -> String {
+        let err = self.fails(args);
+        assert!(err.contains(needle), "{args:?}: no {needle:?} in: {err}");
+        err
+    }
+
+    /// Runs, expects exit code `code` and `needle` in stderr; returns stderr.
+    pub fn expect_fail(&self, args: &[&str], code: i32, needle: &str) -> String {
+        expect_exit(&self.run(args), code, needle)
+    }
+
     /// Runs and expects exit code `code`; returns stdout + stderr.
     pub fn code(&self, args: &[&str], code: i32) -> String {
         let out = self.run(args);
@@ -202,6 +215,34 @@ impl Env {
     /// `backup --part PART=SRC` with the host of the config file; returns stdout.
     pub fn backup_part(&self, part: &str, src: &Path) -> String {
         self.ok(&["backup", "--part", &format!("{part}={}", src.display())])
+    }
+
+    /// A demo Cyrus spool (`SpoolSpec::demo()`) generated at `rel` in the temp folder and backed
+    /// up as `HOST` part `mail/imap`; returns its path.
+    pub fn backup_demo_spool(&self, rel: &str) -> PathBuf {
+        let spool = self.path(rel);
+        generate_spool(&spool, &SpoolSpec::demo()).unwrap();
+        self.backup(HOST, "mail/imap", &spool);
+        spool
+    }
+
+    /// `backup --host h --part PART` run as uid/gid 65534 (store and cache handed to it first),
+    /// so root-only files cannot be read; the output whatever the exit status.
+    pub fn backup_as_nobody(&self, part: &str) -> Output {
+        fs::create_dir_all(self.cache()).unwrap();
+        let st = Command::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(self.store())
+            .arg(self.cache())
+            .status()
+            .unwrap();
+        assert!(st.success());
+        self.command("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(BIN)
+            .args(["backup", "--host", "h", "--part", part])
+            .output()
+            .unwrap()
     }
 
     /// `snapshots --json`.
@@ -298,6 +339,14 @@ pub fn show(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// Expects exit code `code` and `needle` in stderr of a command already run; returns stderr.
+pub fn expect_exit(out: &Output, code: i32, needle: &str) -> String {
+    assert_eq!(out.status.code(), Some(code), "{}", show(out));
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(err.contains(needle), "no {needle:?} in: {err}");
+    err
 }
 
 /// Runs the built `bmbackup` binary with `args` and nothing else set, and returns its output
