@@ -275,15 +275,15 @@ pub struct Manifest {
     pub has_xattrs: Option<bool>,
 }
 
-#[cfg(test)]
 impl Manifest {
-    /// A manifest of nothing (every count zero) from `source` `/src`, for tests that care about
-    /// the host, part, start time and status only; others set theirs with `..`.
-    pub(crate) fn sample(host: &str, part: &str, started_ns: i64, complete: bool) -> Manifest {
+    /// A manifest of nothing (every count zero, no source, root or parent) written by this
+    /// version: for snapshots made up in memory (the in-memory mount source, tests), which set
+    /// the rest with `..`.
+    pub fn empty(host: &str, part: &str, started_ns: i64, complete: bool) -> Manifest {
         Manifest {
             host: host.into(),
             part: part.into(),
-            source: "/src".into(),
+            source: String::new(),
             started_ns,
             finished_ns: started_ns,
             root: String::new(),
@@ -292,7 +292,7 @@ impl Manifest {
             bytes: 0,
             bytes_read: 0,
             bytes_added: 0,
-            tool_version: "test".into(),
+            tool_version: env!("CARGO_PKG_VERSION").into(),
             status: if complete {
                 SnapshotStatus::Complete
             } else {
@@ -303,6 +303,17 @@ impl Manifest {
             root_meta: None,
             name: None,
             has_xattrs: None,
+        }
+    }
+
+    /// [`Manifest::empty`] from `source` `/src`, for tests that care about the host, part,
+    /// start time and status only.
+    #[cfg(test)]
+    pub(crate) fn sample(host: &str, part: &str, started_ns: i64, complete: bool) -> Manifest {
+        Manifest {
+            source: "/src".into(),
+            tool_version: "test".into(),
+            ..Manifest::empty(host, part, started_ns, complete)
         }
     }
 }

@@ -5,7 +5,7 @@
 use super::source::{SnapshotSource, SourceError};
 use crate::id::{ChunkId, Digest, SnapshotId, TreeId};
 use crate::model::{
-    ChunkRef, Content, Entry, EntryKind, Manifest, Snapshot, SnapshotStatus, Timestamp, Tree, Xattr,
+    ChunkRef, Content, Entry, EntryKind, Manifest, Snapshot, Timestamp, Tree, Xattr,
 };
 use crate::pages::{FolderBuilder, TreeBlob};
 use parking_lot::Mutex;
@@ -87,28 +87,8 @@ impl MemSource {
         complete: bool,
     ) -> Snapshot {
         let manifest = Manifest {
-            host: host.into(),
-            part: part.into(),
-            source: String::new(),
-            started_ns,
-            finished_ns: started_ns,
             root: root.to_hex(),
-            files: 0,
-            dirs: 0,
-            bytes: 0,
-            bytes_read: 0,
-            bytes_added: 0,
-            tool_version: env!("CARGO_PKG_VERSION").into(),
-            status: if complete {
-                SnapshotStatus::Complete
-            } else {
-                SnapshotStatus::Partial
-            },
-            problems: vec![],
-            parent: None,
-            root_meta: None,
-            name: None,
-            has_xattrs: None,
+            ..Manifest::empty(host, part, started_ns, complete)
         };
         let id = SnapshotId(Digest::of(
             format!("{host}\0{part}\0{started_ns}\0{root}").as_bytes(),
