@@ -180,15 +180,7 @@ fn restore_user_in_place_asks_first() {
     let user = format!("{local}@{domain}");
     let live = spool.join(&domain).join("user").join(&local);
     write(&live.join("stray"), b"x");
-    let args = [
-        "restore-user",
-        &user,
-        "--at",
-        "last",
-        "--host",
-        HOST,
-        "--in-place",
-    ];
+    let args = restore_user_last(&user, HOST, &["--in-place"]);
     // No terminal and no --yes: refused, nothing removed.
     let err = env.code(&args, 2);
     assert!(

@@ -9,7 +9,7 @@
 mod common;
 mod cyrus;
 
-use common::{show, Env};
+use common::{restore_user_last, show, Env};
 use cyrus::{Cyrus, Layout};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -248,11 +248,7 @@ fn scenario(layout: Layout, meta: Meta) {
         &[]
     };
     let user = srv.addr("alice");
-    let (out, err) = ok(
-        &store,
-        &["restore-user", &user, "--at", "last", "--host", HOST],
-        env,
-    );
+    let (out, err) = ok(&store, &restore_user_last(&user, HOST, &[]), env);
     let rule = match (meta, legacy) {
         (Meta::Tool, _) => "found by mailboxes.db of mail/imap-meta snapshot",
         (Meta::Parser, _) => "parsed by bmbackup",
@@ -325,11 +321,7 @@ fn scenario(layout: Layout, meta: Meta) {
     assert_eq!(uids, [before[&alice[0]]["uidnext"].as_u64().unwrap()]);
 
     // A second restore of the same day is refused, not merged.
-    let again = run(
-        &store,
-        &["restore-user", &user, "--at", "last", "--host", HOST],
-        env,
-    );
+    let again = run(&store, &restore_user_last(&user, HOST, &[]), env);
     assert!(!again.status.success());
     let e = String::from_utf8_lossy(&again.stderr);
     assert!(
@@ -341,16 +333,7 @@ fn scenario(layout: Layout, meta: Meta) {
     let to = tmp.path().join("to");
     ok(
         &store,
-        &[
-            "restore-user",
-            &user,
-            "--at",
-            "last",
-            "--host",
-            HOST,
-            "--to",
-            to.to_str().unwrap(),
-        ],
+        &restore_user_last(&user, HOST, &["--to", to.to_str().unwrap()]),
         env,
     );
     let copied: Vec<PathBuf> = walk_files(&to.join(&user).join("mail/imap"));
@@ -401,16 +384,7 @@ fn scenario(layout: Layout, meta: Meta) {
     if meta == Meta::Tool {
         let (out, err) = ok(
             &store,
-            &[
-                "restore-user",
-                &user,
-                "--at",
-                "last",
-                "--host",
-                HOST,
-                "--in-place",
-                "--yes",
-            ],
+            &restore_user_last(&user, HOST, &["--in-place", "--yes"]),
             env,
         );
         assert!(err.contains("IN PLACE"), "{err}");
@@ -466,11 +440,7 @@ fn a_damaged_mailbox_list_falls_back_to_the_layout_rules() {
     );
     srv.tool(&["expunge", &imap, &srv.mbox("user/alice")]);
     let user = srv.addr("alice");
-    let (out, err) = ok(
-        &store,
-        &["restore-user", &user, "--at", "last", "--host", HOST],
-        &[],
-    );
+    let (out, err) = ok(&store, &restore_user_last(&user, HOST, &[]), &[]);
     assert!(
         err.contains("mailboxes.db of mail/imap-meta snapshot"),
         "{err}"
@@ -553,11 +523,7 @@ fn ten_thousand_messages_timed() {
         srv.tool(&["expunge", &imap, &inbox]);
         let user = srv.addr("alice");
         let t = std::time::Instant::now();
-        let (out, _) = ok(
-            &store,
-            &["restore-user", &user, "--at", "last", "--host", HOST],
-            &[],
-        );
+        let (out, _) = ok(&store, &restore_user_last(&user, HOST, &[]), &[]);
         let restore = t.elapsed();
         let t = std::time::Instant::now();
         run_next_steps(&out);

@@ -116,16 +116,11 @@ fn restore_user_restores_exactly_that_user() {
 
     // --to: exactly that user's folders, byte-identical with their metadata, nothing else.
     let to = env.path("to");
-    env.ok(&[
-        "restore-user",
+    env.ok(&restore_user_last(
         &user,
-        "--at",
-        "last",
-        "--host",
         HOST,
-        "--to",
-        to.to_str().unwrap(),
-    ]);
+        &["--to", to.to_str().unwrap()],
+    ));
     assert_eq!(names(&to), std::slice::from_ref(&user));
     assert_eq!(names(&to.join(&user)), ["mail"]);
     assert_same_tree_with(
@@ -134,64 +129,35 @@ fn restore_user_restores_exactly_that_user() {
         &CompareOptions::default(),
     );
     env.fails_with(
-        &[
-            "restore-user",
-            &user,
-            "--at",
-            "last",
-            "--host",
-            HOST,
-            "--to",
-            to.to_str().unwrap(),
-        ],
+        &restore_user_last(&user, HOST, &["--to", to.to_str().unwrap()]),
         "--overwrite",
     );
-    env.ok(&[
-        "restore-user",
+    env.ok(&restore_user_last(
         &user,
-        "--at",
-        "last",
-        "--host",
         HOST,
-        "--to",
-        to.to_str().unwrap(),
-        "--overwrite",
-    ]);
+        &["--to", to.to_str().unwrap(), "--overwrite"],
+    ));
 
     // --what all without an archive part: the archive is skipped, not an error.
     let to2 = env.path("to2");
-    let out = env.run(&[
-        "restore-user",
+    let out = env.run(&restore_user_last(
         &user,
-        "--at",
-        "last",
-        "--host",
         HOST,
-        "--what",
-        "all",
-        "--to",
-        to2.to_str().unwrap(),
-    ]);
+        &["--what", "all", "--to", to2.to_str().unwrap()],
+    ));
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("skipped archive"));
     env.fails_with(
-        &[
-            "restore-user",
+        &restore_user_last(
             &user,
-            "--at",
-            "last",
-            "--host",
             HOST,
-            "--what",
-            "archive",
-            "--to",
-            to2.to_str().unwrap(),
-        ],
+            &["--what", "archive", "--to", to2.to_str().unwrap()],
+        ),
         "mail/archive",
     );
 
     // Default: a new Restored-<date> folder beside the live mail, without Cyrus' index files.
-    let out = env.ok(&["restore-user", &user, "--at", "last", "--host", HOST]);
+    let out = env.ok(&restore_user_last(&user, HOST, &[]));
     // The separator and the tool's folder come from the machine's imapd.conf and Cyrus install.
     assert!(
         out.contains("reconstruct")
@@ -221,16 +187,11 @@ fn restore_user_restores_exactly_that_user() {
     }
 
     // A dry run in place removes nothing and says what it would do.
-    let out = env.run(&[
-        "restore-user",
+    let out = env.run(&restore_user_last(
         &user,
-        "--at",
-        "last",
-        "--host",
         HOST,
-        "--in-place",
-        "--dry-run",
-    ]);
+        &["--in-place", "--dry-run"],
+    ));
     assert!(String::from_utf8_lossy(&out.stderr).contains("WOULD BE REMOVED"));
     assert!(user_dir(&spool).join(&restored[0]).exists());
 
@@ -242,16 +203,7 @@ fn restore_user_restores_exactly_that_user() {
         .find(|n| n.ends_with('.'))
         .unwrap();
     fs::remove_file(user_dir(&spool).join(&first_msg)).unwrap();
-    let out = env.run(&[
-        "restore-user",
-        &user,
-        "--at",
-        "last",
-        "--host",
-        HOST,
-        "--in-place",
-        "--yes",
-    ]);
+    let out = env.run(&restore_user_last(&user, HOST, &["--in-place", "--yes"]));
     assert!(out.status.success(), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("IN PLACE"));
     // The only difference left: the mtime of the folder holding the user's (re-created) one.
@@ -266,10 +218,7 @@ fn restore_user_restores_exactly_that_user() {
 
     // An unknown user gets the close names of that snapshot.
     let typo = format!("{}x@{domain}", &local[..local.len() - 1]);
-    env.fails_with(
-        &["restore-user", &typo, "--at", "last", "--host", HOST],
-        &user,
-    );
+    env.fails_with(&restore_user_last(&typo, HOST, &[]), &user);
 }
 
 #[test]
@@ -480,16 +429,11 @@ fn throughput_against_cp() {
         let to = base.join("to");
         let user = format!("{local}@{domain}");
         let rs_user = time(&mut || {
-            env.ok(&[
-                "restore-user",
+            env.ok(&restore_user_last(
                 &user,
-                "--at",
-                "last",
-                "--host",
                 HOST,
-                "--to",
-                to.to_str().unwrap(),
-            ]);
+                &["--to", to.to_str().unwrap()],
+            ));
         });
         let cp_all = time(&mut || cp(&spool, &base.join("cp-all")));
         let root = base.join("root");

@@ -341,6 +341,14 @@ pub fn show(out: &Output) -> String {
     )
 }
 
+/// `restore-user WHO --at last --host HOST` then `extra`: a user's restore from the latest
+/// snapshot of that host.
+pub fn restore_user_last<'a>(who: &'a str, host: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["restore-user", who, "--at", "last", "--host", host];
+    args.extend_from_slice(extra);
+    args
+}
+
 /// Expects exit code `code` and `needle` in stderr of a command already run; returns stderr.
 pub fn expect_exit(out: &Output, code: i32, needle: &str) -> String {
     assert_eq!(out.status.code(), Some(code), "{}", show(out));
