@@ -3,11 +3,11 @@
 //! so that nodes the kernel forgot are dropped and memory does not grow with the store.
 
 use super::layout::{Child, SnapInfo};
-use crate::id::SnapshotId;
+use crate::id::{SnapshotId, TreeId};
 use crate::model::{Content, Entry, EntryKind, Timestamp};
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 /// The mount root. FUSE reserves 1 for it; hashes never produce 0 or 1.
 pub const ROOT_INO: u64 = 1;
@@ -24,19 +24,85 @@ pub enum NodeKind {
     Snap(SnapNode),
 }
 
+/// What a node keeps of its entry: only what cannot be re-read cheaply. The kernel may hold an
+/// inode for every entry of a 1,000,000-entry folder after `ls -l`, and a node lives as long as
+/// its inode, so a node holds its attributes (answered without a tree read) and where its entry
+/// is; chunks, symlink target and xattrs are re-read from the (bounded) tree cache when used.
 #[derive(Debug)]
 pub struct SnapNode {
     pub snap: Arc<SnapInfo>,
     /// Reached through `last` rather than the date folder: a different node, so the two
     /// views never alias one kernel inode.
     pub last: bool,
-    /// Path inside the snapshot, without leading `/`; empty for the snapshot root.
-    pub path: Vec<u8>,
-    /// The entry as its folder's tree has it, without its name (the end of `path`).
-    pub entry: Entry,
-    /// Where each chunk of a regular file ends, computed at its first read (reads come by
-    /// inode, without an open handle to keep them in).
-    pub ends: OnceLock<Vec<u64>>,
+    /// Path inside the snapshot, without leading `/`; empty for the snapshot root. Sized
+    /// exactly (a boxed slice has no spare capacity).
+    pub path: Box<[u8]>,
+    pub stat: Stat,
+    pub place: Place,
+}
+
+/// The attributes `getattr` answers, from the entry as its folder's tree has it.
+#[derive(Debug, Clone, Copy)]
+pub struct Stat {
+    pub kind: EntryKind,
+    /// Answers "no xattr" without reading the tree, as `ls -l` asks two per entry.
+    pub has_xattrs: bool,
+    pub perm: u16,
+    pub nlink: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub size: u64,
+    pub blocks: u64,
+    pub mtime: Timestamp,
+    pub ctime: Timestamp,
+    pub rdev: u64,
+}
+
+impl Stat {
+    pub fn of(e: &Entry) -> Stat {
+        let a = super::entry_attr(0, e);
+        Stat {
+            kind: a.kind,
+            has_xattrs: !e.xattrs.is_empty(),
+            perm: a.perm,
+            nlink: a.nlink,
+            uid: a.uid,
+            gid: a.gid,
+            size: a.size,
+            blocks: a.blocks,
+            mtime: a.mtime,
+            ctime: a.ctime,
+            rdev: a.rdev,
+        }
+    }
+
+    pub fn attr(&self, ino: u64) -> super::Attr {
+        super::Attr {
+            ino,
+            kind: self.kind,
+            perm: self.perm,
+            nlink: self.nlink,
+            uid: self.uid,
+            gid: self.gid,
+            size: self.size,
+            blocks: self.blocks,
+            mtime: self.mtime,
+            ctime: self.ctime,
+            rdev: self.rdev,
+        }
+    }
+}
+
+/// Where a node's content is found.
+#[derive(Debug, Clone, Copy)]
+pub enum Place {
+    /// A folder: its top blob (the whole folder, or the index of its pages), listed and looked
+    /// up in often enough to keep.
+    Folder(TreeId),
+    /// Anything else: its entry is at position `pos` (in name order, over all pages) of the
+    /// folder blob `folder`. Trees are content-addressed, so the position always finds the
+    /// same entry.
+    Entry { folder: TreeId, pos: u32 },
 }
 
 impl SnapNode {
@@ -249,13 +315,12 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
         }
         Child::Snapshot { snap, last } => {
             let key = snap_key(snap.id(), *last, b"");
-            let entry = root_entry(snap);
             let s = SnapNode {
                 snap: snap.clone(),
                 last: *last,
-                path: Vec::new(),
-                entry,
-                ends: OnceLock::new(),
+                path: Box::default(),
+                stat: Stat::of(&root_entry(snap)),
+                place: Place::Folder(snap.snapshot.root),
             };
             let (ino, check) = ident(&key);
             Node {
@@ -268,8 +333,15 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
     }
 }
 
-pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
-    // Sized exactly: one is kept per node the kernel holds.
+/// The node of `entry`, found at position `pos` of the folder `s` (whose top blob is
+/// `folder`). None when the position does not fit the node (a folder of over 2^32 entries).
+pub(super) fn snap_child(
+    parent: u64,
+    s: &SnapNode,
+    folder: TreeId,
+    pos: u64,
+    entry: &Entry,
+) -> Option<Node> {
     let mut path = Vec::with_capacity(s.path.len() + 1 + entry.name.len());
     path.extend_from_slice(&s.path);
     if !path.is_empty() {
@@ -277,27 +349,31 @@ pub(super) fn snap_child(parent: u64, s: &SnapNode, entry: Entry) -> Node {
     }
     path.extend_from_slice(&entry.name);
     let key = if entry.is_hardlinked() {
-        hardlink_key(s.snap.id(), s.last, &entry)
+        hardlink_key(s.snap.id(), s.last, entry)
     } else {
         snap_key(s.snap.id(), s.last, &path)
     };
-    // The path ends with the name: one copy per node is enough.
-    let mut entry = entry;
-    entry.name = Vec::new();
+    let place = match (entry.kind, &entry.content) {
+        (EntryKind::Dir, Content::Tree(id)) => Place::Folder(*id),
+        _ => Place::Entry {
+            folder,
+            pos: u32::try_from(pos).ok()?,
+        },
+    };
     let kind = NodeKind::Snap(SnapNode {
         snap: s.snap.clone(),
         last: s.last,
-        path,
-        entry,
-        ends: OnceLock::new(),
+        path: path.into_boxed_slice(),
+        stat: Stat::of(entry),
+        place,
     });
     let (ino, check) = ident(&key);
-    Node {
+    Some(Node {
         ino,
         parent,
         check,
         kind,
-    }
+    })
 }
 
 /// The snapshot root: the part folder's own mode, owner and mtime when the manifest recorded
@@ -464,6 +540,17 @@ mod tests {
         assert_eq!((e.mtime.sec, e.mtime.nsec), (-3, 9));
         assert_eq!(crate::vfs::entry_attr(1, &e).perm, 0o750);
         assert_eq!(e.kind, EntryKind::Dir);
+    }
+
+    /// The kernel keeps an inode, hence a node, for every entry `ls -l` shows: 1,000,000 for
+    /// one big folder. A node once held its whole entry (chunk list, xattrs, target: ~450 bytes
+    /// with the table's share); now its attributes and where the entry is.
+    #[test]
+    fn nodes_stay_small() {
+        let node = std::mem::size_of::<Node>();
+        assert!(node <= 176, "a node takes {node} bytes");
+        let path = std::mem::size_of::<Box<[u8]>>();
+        assert_eq!(path, 16, "paths are kept without spare capacity");
     }
 
     #[test]

@@ -38,9 +38,9 @@ mod refresh;
 pub mod source;
 
 use crate::id::{ChunkId, TreeId};
-use crate::model::{ChunkRef, Content, Entry, EntryKind, Timestamp, Tree};
+use crate::model::{ChunkRef, Entry, EntryKind, Timestamp, Tree};
 use crate::pages::{TreeBlob, TreeIndex};
-use inode::{snap_child, synth_child, Node, NodeKind, NodeTable, SnapNode};
+use inode::{snap_child, synth_child, Node, NodeKind, NodeTable, Place, SnapNode};
 use layout::Layout;
 use parking_lot::RwLock;
 use reader::{chunk_ends, pieces, ByteLru};
@@ -232,7 +232,7 @@ impl Vfs {
         match &node.kind {
             NodeKind::Synth { path } => self.live(self.synth_attr(node.ino, path)),
             NodeKind::Snap(s) => Answer {
-                attr: entry_attr(node.ino, &s.entry),
+                attr: s.stat.attr(node.ino),
                 entry_ttl: if in_live_dir {
                     self.cfg.live_ttl
                 } else {
@@ -275,7 +275,7 @@ impl Vfs {
             if s.path.is_empty() {
                 match self.count_subfolders(s) {
                     Ok(dirs) => {
-                        s.entry.nlink = 2 + u32::try_from(dirs).unwrap_or(u32::MAX - 2);
+                        s.stat.nlink = 2 + u32::try_from(dirs).unwrap_or(u32::MAX - 2);
                     }
                     Err(e) => log::debug!("{}: no subfolder count: {e}", s.display()),
                 }
@@ -312,19 +312,24 @@ impl Vfs {
                 )
             }
             NodeKind::Snap(s) => {
-                let folder = self.folder(s)?;
-                let page = match &*folder {
-                    TreeBlob::Flat(_) => folder.clone(),
+                let (folder_id, folder) = self.folder(s)?;
+                let (page, start) = match &*folder {
+                    TreeBlob::Flat(_) => (folder.clone(), 0),
                     TreeBlob::Index(ix) => {
                         let i = ix.page_for(name).ok_or(VfsError::NotFound)?;
-                        self.page(s, ix, i)?
+                        (self.page(s, ix, i)?, ix.start(i))
                     }
                 };
                 let TreeBlob::Flat(tree) = &*page else {
                     return Err(VfsError::NotFound);
                 };
-                let entry = tree.find(name).ok_or(VfsError::NotFound)?;
-                (snap_child(parent, s, entry.clone()), false)
+                let i = tree
+                    .entries
+                    .binary_search_by(|e| e.name.as_slice().cmp(name))
+                    .map_err(|_| VfsError::NotFound)?;
+                let child =
+                    self.snap_child(parent, s, folder_id, start + i as u64, &tree.entries[i])?;
+                (child, false)
             }
         };
         let node = self.remember(node)?;
@@ -403,7 +408,7 @@ impl Vfs {
             NodeKind::Snap(s) => {
                 // Offsets are positions in name order, so a paged folder resumes in the page
                 // that holds the position, and only the pages listed are read.
-                let folder = self.folder(s)?;
+                let (folder_id, folder) = self.folder(s)?;
                 let (mut page_no, mut pos) = match &*folder {
                     TreeBlob::Flat(_) => (0, skip),
                     TreeBlob::Index(ix) => match ix.page_at(skip as u64) {
@@ -430,7 +435,8 @@ impl Vfs {
                         self.read_ahead(tree);
                     }
                     for e in tree.entries.iter().skip(pos - start) {
-                        if emit(pos, snap_child(ino, s, e.clone()), false, &e.name)? {
+                        let child = self.snap_child(ino, s, folder_id, pos as u64, e)?;
+                        if emit(pos, child, false, &e.name)? {
                             return Ok(());
                         }
                         pos += 1;
@@ -466,14 +472,16 @@ impl Vfs {
     pub fn opendir(&self, ino: u64) -> Result<bool, VfsError> {
         match &self.node(ino)?.kind {
             NodeKind::Synth { .. } => Ok(false),
-            NodeKind::Snap(s) if s.entry.kind == EntryKind::Dir => Ok(true),
+            NodeKind::Snap(s) if s.stat.kind == EntryKind::Dir => Ok(true),
             NodeKind::Snap(_) => Err(VfsError::NotDir),
         }
     }
 
     pub fn readlink(&self, ino: u64) -> Result<Vec<u8>, VfsError> {
         match &self.node(ino)?.kind {
-            NodeKind::Snap(s) if s.entry.kind == EntryKind::Symlink => Ok(s.entry.target.clone()),
+            NodeKind::Snap(s) if s.stat.kind == EntryKind::Symlink => {
+                self.with_entry(s, |e| e.target.clone())
+            }
             _ => Err(VfsError::NotSymlink),
         }
     }
@@ -483,7 +491,7 @@ impl Vfs {
     pub fn open(&self, ino: u64) -> Result<(), VfsError> {
         count(&self.ops.opens);
         let node = self.node(ino)?;
-        file_chunks(&node).map(drop)
+        self.with_file(&node, |_, _| ())
     }
 
     /// `lseek` with `SEEK_DATA` (`hole` false) or `SEEK_HOLE`: see [`reader::seek_hole_or_data`].
@@ -494,13 +502,9 @@ impl Vfs {
         hole: bool,
     ) -> Result<Option<u64>, VfsError> {
         let node = self.node(ino)?;
-        let (s, ends) = file_chunks(&node)?;
-        Ok(reader::seek_hole_or_data(
-            s.entry.chunks(),
-            ends,
-            offset,
-            hole,
-        ))
+        self.with_file(&node, |e, ends| {
+            reader::seek_hole_or_data(e.chunks(), ends, offset, hole)
+        })
     }
 
     /// Up to `size` bytes at `offset` of file `ino`; short only at end of file. Damage is an
@@ -508,26 +512,31 @@ impl Vfs {
     pub fn read(&self, ino: u64, offset: u64, size: u32) -> Result<Vec<u8>, VfsError> {
         count(&self.ops.reads);
         let node = self.node(ino)?;
-        let (s, ends) = file_chunks(&node)?;
-        let refs = s.entry.chunks();
-        let mut out = Vec::with_capacity(size as usize);
-        for p in pieces(ends, offset, u64::from(size)) {
-            let chunk = self.chunk(s, &refs[p.index])?;
-            out.extend_from_slice(&chunk[p.start..p.end]);
-        }
-        Ok(out)
+        let NodeKind::Snap(s) = &node.kind else {
+            return Err(VfsError::IsDir);
+        };
+        self.with_file(&node, |e, ends| {
+            let refs = e.chunks();
+            let mut out = Vec::with_capacity(size as usize);
+            for p in pieces(ends, offset, u64::from(size)) {
+                let chunk = self.chunk(s, &refs[p.index])?;
+                out.extend_from_slice(&chunk[p.start..p.end]);
+            }
+            Ok(out)
+        })?
     }
 
     pub fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>, VfsError> {
         match &self.node(ino)?.kind {
-            NodeKind::Snap(s) => s
-                .entry
-                .xattrs
-                .iter()
-                .find(|x| x.name == name)
-                .map(|x| x.value.clone())
+            NodeKind::Snap(s) if s.stat.has_xattrs => self
+                .with_entry(s, |e| {
+                    e.xattrs
+                        .iter()
+                        .find(|x| x.name == name)
+                        .map(|x| x.value.clone())
+                })?
                 .ok_or(VfsError::NoXattr),
-            NodeKind::Synth { .. } => Err(VfsError::NoXattr),
+            _ => Err(VfsError::NoXattr),
         }
     }
 
@@ -535,9 +544,13 @@ impl Vfs {
     pub fn listxattr(&self, ino: u64) -> Result<Vec<u8>, VfsError> {
         let mut out = Vec::new();
         if let NodeKind::Snap(s) = &self.node(ino)?.kind {
-            for x in &s.entry.xattrs {
-                out.extend_from_slice(&x.name);
-                out.push(0);
+            if s.stat.has_xattrs {
+                self.with_entry(s, |e| {
+                    for x in &e.xattrs {
+                        out.extend_from_slice(&x.name);
+                        out.push(0);
+                    }
+                })?;
             }
         }
         Ok(out)
@@ -545,7 +558,7 @@ impl Vfs {
 
     /// Subfolders of a folder (of every page when it is paged).
     fn count_subfolders(&self, s: &SnapNode) -> Result<usize, VfsError> {
-        let folder = self.folder(s)?;
+        let (_, folder) = self.folder(s)?;
         let dirs = |t: &Tree| {
             t.entries
                 .iter()
@@ -566,19 +579,89 @@ impl Vfs {
         }
     }
 
-    /// A folder's top blob: the whole folder, or the index of its pages.
-    fn folder(&self, s: &SnapNode) -> Result<Arc<TreeBlob>, VfsError> {
-        let id = match (&s.entry.kind, &s.entry.content) {
-            (EntryKind::Dir, Content::Tree(id)) => *id,
-            (EntryKind::Dir, _) => {
+    /// A folder's top blob (the whole folder, or the index of its pages) and its id.
+    fn folder(&self, s: &SnapNode) -> Result<(TreeId, Arc<TreeBlob>), VfsError> {
+        match (s.stat.kind, s.place) {
+            (EntryKind::Dir, Place::Folder(id)) => Ok((id, self.blob(s, id)?)),
+            (EntryKind::Dir, _) => Err(VfsError::Damaged {
+                path: s.display(),
+                detail: "directory without a tree".into(),
+            }),
+            _ => Err(VfsError::NotDir),
+        }
+    }
+
+    /// A child's node (see [`inode::snap_child`]).
+    fn snap_child(
+        &self,
+        parent: u64,
+        s: &SnapNode,
+        folder: TreeId,
+        pos: u64,
+        e: &Entry,
+    ) -> Result<Node, VfsError> {
+        snap_child(parent, s, folder, pos, e).ok_or_else(|| VfsError::Damaged {
+            path: s.display(),
+            detail: format!("folder of over {} entries", u32::MAX),
+        })
+    }
+
+    /// Calls `f` with the node's entry, re-read from its folder (a folder's own entry is not
+    /// kept: only its attributes and tree are needed).
+    fn with_entry<R>(&self, s: &SnapNode, f: impl FnOnce(&Entry) -> R) -> Result<R, VfsError> {
+        let Place::Entry { folder, pos } = s.place else {
+            return Err(VfsError::IsDir);
+        };
+        let pos = u64::from(pos);
+        let blob = self.blob(s, folder)?;
+        let (page, start) = match &*blob {
+            TreeBlob::Flat(_) => (blob.clone(), 0),
+            TreeBlob::Index(ix) => {
+                let i = ix.page_at(pos).ok_or_else(|| VfsError::Damaged {
+                    path: s.display(),
+                    detail: format!("no entry at position {pos} of its folder"),
+                })?;
+                (self.page(s, ix, i)?, ix.start(i))
+            }
+        };
+        let entry = match &*page {
+            TreeBlob::Flat(t) => t.entries.get((pos - start) as usize),
+            TreeBlob::Index(_) => None,
+        };
+        entry.map(f).ok_or_else(|| VfsError::Damaged {
+            path: s.display(),
+            detail: format!("no entry at position {pos} of its folder"),
+        })
+    }
+
+    /// Calls `f` with a regular file's entry and where its chunks end, checked against its
+    /// size so that a damaged entry is an error rather than a short file.
+    fn with_file<R>(
+        &self,
+        node: &Node,
+        f: impl FnOnce(&Entry, &[u64]) -> R,
+    ) -> Result<R, VfsError> {
+        let NodeKind::Snap(s) = &node.kind else {
+            return Err(VfsError::IsDir);
+        };
+        match s.stat.kind {
+            EntryKind::File => {}
+            EntryKind::Dir => return Err(VfsError::IsDir),
+            _ => return Err(VfsError::NotFile),
+        }
+        self.with_entry(s, |e| {
+            // Recomputed per call rather than kept per node: a file of N chunks costs N
+            // additions, against a chunk read of up to megabytes.
+            let ends = chunk_ends(e.chunks());
+            let total = ends.last().copied().unwrap_or(0);
+            if total != e.size {
                 return Err(VfsError::Damaged {
                     path: s.display(),
-                    detail: "directory without a tree".into(),
-                })
+                    detail: format!("chunks hold {total} bytes but the file has {}", e.size),
+                });
             }
-            _ => return Err(VfsError::NotDir),
-        };
-        self.blob(s, id)
+            Ok(f(e, &ends))
+        })?
     }
 
     fn blob(&self, s: &SnapNode, id: TreeId) -> Result<Arc<TreeBlob>, VfsError> {
@@ -641,31 +724,6 @@ impl Vfs {
         }
         Ok(data)
     }
-}
-
-/// A regular file's node and where its chunks end (computed once per node), checked against
-/// its size so that a damaged entry is an error rather than a short file.
-fn file_chunks(node: &Node) -> Result<(&SnapNode, &[u64]), VfsError> {
-    let NodeKind::Snap(s) = &node.kind else {
-        return Err(VfsError::IsDir);
-    };
-    match s.entry.kind {
-        EntryKind::File => {}
-        EntryKind::Dir => return Err(VfsError::IsDir),
-        _ => return Err(VfsError::NotFile),
-    }
-    let ends = s.ends.get_or_init(|| chunk_ends(s.entry.chunks()));
-    let total = ends.last().copied().unwrap_or(0);
-    if total != s.entry.size {
-        return Err(VfsError::Damaged {
-            path: s.display(),
-            detail: format!(
-                "chunks hold {total} bytes but the file has {}",
-                s.entry.size
-            ),
-        });
-    }
-    Ok((s, ends))
 }
 
 pub fn entry_attr(ino: u64, e: &Entry) -> Attr {

@@ -2,7 +2,7 @@
 
 use super::memsource::MemSource;
 use super::*;
-use crate::model::Xattr;
+use crate::model::{Content, Xattr};
 
 const T0: i64 = 1_795_653_296_000_000_000; // 2026-11-26_003456
 const DATE0: &str = "2026-11-26_003456";
