@@ -4,7 +4,7 @@
 
 use super::layout::{Child, SnapInfo};
 use crate::id::{SnapshotId, TreeId};
-use crate::model::{Content, Entry, EntryKind, Timestamp};
+use crate::model::{Content, Entry, EntryKind, Timestamp, Xattr};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -94,11 +94,11 @@ impl Stat {
 }
 
 /// Where a node's content is found.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Place {
     /// A folder: its top blob (the whole folder, or the index of its pages), listed and looked
-    /// up in often enough to keep.
-    Folder(TreeId),
+    /// up in often enough to keep, and its xattrs if it has any (folders are few).
+    Folder(TreeId, Option<Box<Vec<Xattr>>>),
     /// Anything else: its entry is at position `pos` (in name order, over all pages) of the
     /// folder blob `folder`. Trees are content-addressed, so the position always finds the
     /// same entry.
@@ -320,7 +320,7 @@ pub(super) fn synth_child(parent: u64, path: &[String], name: &str, child: &Chil
                 last: *last,
                 path: Box::default(),
                 stat: Stat::of(&root_entry(snap)),
-                place: Place::Folder(snap.snapshot.root),
+                place: Place::Folder(snap.snapshot.root, None),
             };
             let (ino, check) = ident(&key);
             Node {
@@ -354,7 +354,10 @@ pub(super) fn snap_child(
         snap_key(s.snap.id(), s.last, &path)
     };
     let place = match (entry.kind, &entry.content) {
-        (EntryKind::Dir, Content::Tree(id)) => Place::Folder(*id),
+        (EntryKind::Dir, Content::Tree(id)) => Place::Folder(
+            *id,
+            (!entry.xattrs.is_empty()).then(|| Box::new(entry.xattrs.clone())),
+        ),
         _ => Place::Entry {
             folder,
             pos: u32::try_from(pos).ok()?,

@@ -38,7 +38,7 @@ mod refresh;
 pub mod source;
 
 use crate::id::{ChunkId, TreeId};
-use crate::model::{ChunkRef, Entry, EntryKind, Timestamp, Tree};
+use crate::model::{ChunkRef, Entry, EntryKind, Timestamp, Tree, Xattr};
 use crate::pages::{TreeBlob, TreeIndex};
 use inode::{snap_child, synth_child, Node, NodeKind, NodeTable, Place, SnapNode};
 use layout::Layout;
@@ -529,11 +529,8 @@ impl Vfs {
     pub fn getxattr(&self, ino: u64, name: &[u8]) -> Result<Vec<u8>, VfsError> {
         match &self.node(ino)?.kind {
             NodeKind::Snap(s) if s.stat.has_xattrs => self
-                .with_entry(s, |e| {
-                    e.xattrs
-                        .iter()
-                        .find(|x| x.name == name)
-                        .map(|x| x.value.clone())
+                .with_xattrs(s, |xs| {
+                    xs.iter().find(|x| x.name == name).map(|x| x.value.clone())
                 })?
                 .ok_or(VfsError::NoXattr),
             _ => Err(VfsError::NoXattr),
@@ -545,8 +542,8 @@ impl Vfs {
         let mut out = Vec::new();
         if let NodeKind::Snap(s) = &self.node(ino)?.kind {
             if s.stat.has_xattrs {
-                self.with_entry(s, |e| {
-                    for x in &e.xattrs {
+                self.with_xattrs(s, |xs| {
+                    for x in xs {
                         out.extend_from_slice(&x.name);
                         out.push(0);
                     }
@@ -581,8 +578,8 @@ impl Vfs {
 
     /// A folder's top blob (the whole folder, or the index of its pages) and its id.
     fn folder(&self, s: &SnapNode) -> Result<(TreeId, Arc<TreeBlob>), VfsError> {
-        match (s.stat.kind, s.place) {
-            (EntryKind::Dir, Place::Folder(id)) => Ok((id, self.blob(s, id)?)),
+        match (s.stat.kind, &s.place) {
+            (EntryKind::Dir, Place::Folder(id, _)) => Ok((*id, self.blob(s, *id)?)),
             (EntryKind::Dir, _) => Err(VfsError::Damaged {
                 path: s.display(),
                 detail: "directory without a tree".into(),
@@ -632,6 +629,14 @@ impl Vfs {
             path: s.display(),
             detail: format!("no entry at position {pos} of its folder"),
         })
+    }
+
+    /// Calls `f` with the node's xattrs: a folder keeps its own, others are re-read.
+    fn with_xattrs<R>(&self, s: &SnapNode, f: impl FnOnce(&[Xattr]) -> R) -> Result<R, VfsError> {
+        match &s.place {
+            Place::Folder(_, xattrs) => Ok(f(xattrs.as_deref().map_or(&[], |x| x.as_slice()))),
+            Place::Entry { .. } => self.with_entry(s, |e| f(&e.xattrs)),
+        }
     }
 
     /// Calls `f` with a regular file's entry and where its chunks end, checked against its

@@ -79,7 +79,11 @@ fn sample_root(src: &MemSource, tag: &str) -> TreeId {
         rdev: libc::makedev(8, 1),
         ..entry("sda1", EntryKind::BlockDev)
     };
-    let sub = dir(src, "sub", vec![file(src, "deep", &[b"d"]), link2]);
+    let mut sub = dir(src, "sub", vec![file(src, "deep", &[b"d"]), link2]);
+    sub.xattrs = vec![Xattr {
+        name: b"user.d".to_vec(),
+        value: b"dv".to_vec(),
+    }];
     let root = dir(
         src,
         "",
@@ -323,6 +327,10 @@ fn xattrs() {
     ));
     assert_eq!(vfs.listxattr(a.attr.ino).unwrap(), b"user.k\0");
     assert_eq!(vfs.listxattr(inode::ROOT_INO).unwrap(), b"");
+    // A folder keeps its own (a file's are re-read from its folder's tree).
+    let sub = walk(&vfs, &format!("10.0.0.5/mail/imap/{DATE0}/sub")).unwrap();
+    assert_eq!(vfs.getxattr(sub.attr.ino, b"user.d").unwrap(), b"dv");
+    assert_eq!(vfs.listxattr(sub.attr.ino).unwrap(), b"user.d\0");
 }
 
 #[test]
