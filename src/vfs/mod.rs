@@ -21,9 +21,10 @@
 //!   stays even if alone over budget: huge mail folders); concurrent misses of one object load
 //!   it once. Reads come by inode, with no open handle (the kernel's "no open" mode sends no
 //!   open or release), and map offsets to chunks with prefix sums computed at a file's first
-//!   read and kept in its node. Listing a snapshot folder queues its uncached subfolders for a
-//!   read-ahead thread (`prefetch.rs`, at most 256 per folder), so a recursive walk finds their
-//!   trees decoded.
+//!   read and kept, with its chunk list, in a small LRU of the files being read (a node keeps
+//!   only attributes and where its entry is, as the kernel may hold a million of them).
+//!   Listing a snapshot folder queues its uncached subfolders for a read-ahead thread
+//!   (`prefetch.rs`, at most 256 per folder), so a recursive walk finds their trees decoded.
 //! * **TTLs**: 1 s for host/part folders and `last`; 1 day for anything inside a snapshot
 //!   (never changes), with the page cache and directory listings kept across opens.
 //! * **Errors**: damage (missing object, bad hash, wrong length) is an error naming the snapshot
@@ -158,6 +159,15 @@ fn count(c: &AtomicU64) {
     c.fetch_add(1, Ordering::Relaxed);
 }
 
+/// Chunk lists kept for files being read: ~2,000 files of 100 chunks.
+const FILE_CACHE_BYTES: usize = 4 << 20;
+
+/// A regular file's chunks and where each ends (prefix sums, for `pieces`).
+struct FileView {
+    chunks: Vec<ChunkRef>,
+    ends: Vec<u64>,
+}
+
 pub struct Vfs {
     source: Arc<dyn SnapshotSource>,
     layout: RwLock<Arc<Layout>>,
@@ -167,6 +177,8 @@ pub struct Vfs {
     /// Loads the subfolders of a listed snapshot folder (None if its thread could not start).
     ahead: Option<prefetch::Prefetcher>,
     chunks: ByteLru<ChunkId, Vec<u8>>,
+    /// The chunk lists of files being read, by (ino, check).
+    files: ByteLru<(u64, u64), FileView>,
     cfg: VfsConfig,
     /// Shown as the time of the synthetic folders.
     born: Timestamp,
@@ -202,6 +214,7 @@ impl Vfs {
             trees,
             ahead,
             chunks: ByteLru::new(cfg.chunk_cache_bytes),
+            files: ByteLru::new(FILE_CACHE_BYTES),
             born: Timestamp {
                 sec: now.as_secs() as i64,
                 nsec: now.subsec_nanos(),
@@ -502,8 +515,8 @@ impl Vfs {
         hole: bool,
     ) -> Result<Option<u64>, VfsError> {
         let node = self.node(ino)?;
-        self.with_file(&node, |e, ends| {
-            reader::seek_hole_or_data(e.chunks(), ends, offset, hole)
+        self.with_file(&node, |chunks, ends| {
+            reader::seek_hole_or_data(chunks, ends, offset, hole)
         })
     }
 
@@ -515,8 +528,7 @@ impl Vfs {
         let NodeKind::Snap(s) = &node.kind else {
             return Err(VfsError::IsDir);
         };
-        self.with_file(&node, |e, ends| {
-            let refs = e.chunks();
+        self.with_file(&node, |refs, ends| {
             let mut out = Vec::with_capacity(size as usize);
             for p in pieces(ends, offset, u64::from(size)) {
                 let chunk = self.chunk(s, &refs[p.index])?;
@@ -639,12 +651,14 @@ impl Vfs {
         }
     }
 
-    /// Calls `f` with a regular file's entry and where its chunks end, checked against its
-    /// size so that a damaged entry is an error rather than a short file.
+    /// Calls `f` with a regular file's chunks and where they end, checked against its size so
+    /// that a damaged entry is an error rather than a short file. Kept for the files being
+    /// read (`files`): a node does not keep its chunk list, and a 128 KiB read should not
+    /// re-find its entry in the folder's tree each time.
     fn with_file<R>(
         &self,
         node: &Node,
-        f: impl FnOnce(&Entry, &[u64]) -> R,
+        f: impl FnOnce(&[ChunkRef], &[u64]) -> R,
     ) -> Result<R, VfsError> {
         let NodeKind::Snap(s) = &node.kind else {
             return Err(VfsError::IsDir);
@@ -654,9 +668,13 @@ impl Vfs {
             EntryKind::Dir => return Err(VfsError::IsDir),
             _ => return Err(VfsError::NotFile),
         }
-        self.with_entry(s, |e| {
-            // Recomputed per call rather than kept per node: a file of N chunks costs N
-            // additions, against a chunk read of up to megabytes.
+        // (ino, check) names the node, not just its inode number, which a forgotten node's
+        // successor may reuse.
+        let key = (node.ino, node.check);
+        if let Some(file) = self.files.get(&key) {
+            return Ok(f(&file.chunks, &file.ends));
+        }
+        let file = self.with_entry(s, |e| {
             let ends = chunk_ends(e.chunks());
             let total = ends.last().copied().unwrap_or(0);
             if total != e.size {
@@ -665,8 +683,15 @@ impl Vfs {
                     detail: format!("chunks hold {total} bytes but the file has {}", e.size),
                 });
             }
-            Ok(f(e, &ends))
-        })?
+            Ok(FileView {
+                chunks: e.chunks().to_vec(),
+                ends,
+            })
+        })??;
+        let weight = file.chunks.len() * (std::mem::size_of::<ChunkRef>() + 8) + 64;
+        let file = Arc::new(file);
+        self.files.insert(key, file.clone(), weight);
+        Ok(f(&file.chunks, &file.ends))
     }
 
     fn blob(&self, s: &SnapNode, id: TreeId) -> Result<Arc<TreeBlob>, VfsError> {

@@ -533,3 +533,37 @@ fn a_paged_folder_is_looked_up_and_listed_page_by_page_with_stable_offsets() {
     .unwrap();
     assert_eq!(first.as_deref(), Some(want[7777].as_str()));
 }
+
+/// A node keeps where its entry is, not its chunk list: the reads of one file must not find the
+/// entry in its folder's tree again each time, even when the tree cache holds nothing.
+#[test]
+fn reading_a_file_piece_by_piece_finds_its_entry_once() {
+    let src = Arc::new(MemSource::new());
+    let data: Vec<u8> = (0..10_000u32).map(|i| (i * 13 % 251) as u8).collect();
+    let pieces: Vec<&[u8]> = data.chunks(500).collect();
+    let sub = dir(&src, "sub", vec![file(&src, "big", &pieces)]);
+    let other = dir(&src, "other", vec![file(&src, "small", &[b"x"])]);
+    let root = dir(&src, "", vec![other, sub]);
+    src.add_snapshot("h", "p", 0, root.subtree().unwrap(), true);
+    // The tree cache keeps only its newest tree, so two files of two folders read in turn
+    // (as `cp -r` with readahead does) would each find their folder gone.
+    let cfg = VfsConfig {
+        tree_cache_bytes: 0,
+        ..VfsConfig::default()
+    };
+    let vfs = Vfs::new(src.clone(), cfg).unwrap();
+    let big = walk(&vfs, "h/p/last/sub/big").unwrap().attr.ino;
+    let small = walk(&vfs, "h/p/last/other/small").unwrap().attr.ino;
+    let before = src.tree_reads();
+    let mut got = Vec::new();
+    for off in (0..data.len()).step_by(100) {
+        got.extend(vfs.read(big, off as u64, 100).unwrap());
+        assert_eq!(vfs.read(small, 0, 10).unwrap(), b"x");
+    }
+    assert_eq!(got, data);
+    let reads = src.tree_reads() - before;
+    assert!(
+        reads <= 2,
+        "{reads} tree reads for 100 reads of each of two files"
+    );
+}
