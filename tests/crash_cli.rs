@@ -10,7 +10,6 @@ use bmbackup::gen::generate_tree_with_every_file_type;
 use common::{bytes, diff_trees, long, rsync_itemize, seed, show, Env, Xorshift, HOST};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Known snapshots and a copy of the source each one saw.
@@ -71,18 +70,10 @@ fn change_source(src: &Path, round: u64, rng: &mut Xorshift) {
 }
 
 fn kill_at_random(env: &Env, args: &[&str], max: Duration, rng: &mut Xorshift) -> bool {
-    let mut child = env
-        .cmd(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let after = Duration::from_micros(rng.below(max.as_micros() as u64));
-    std::thread::sleep(after);
-    let killed = child.kill().is_ok();
-    let status = child.wait().unwrap();
-    eprintln!("{args:?}: killed after {after:?}: {killed} ({status})");
-    killed
+    env.kill_after(
+        args,
+        Duration::from_micros(rng.below(max.as_micros() as u64)),
+    )
 }
 
 #[test]

@@ -172,20 +172,6 @@ fn credentials_never_show_in_output_or_logs() {
     assert!(none.contains("AWS_SECRET_ACCESS_KEY"), "{none}");
 }
 
-/// Starts `args`, kills it with SIGKILL after `after`.
-fn kill_after(env: &Env, args: &[&str], after: Duration) {
-    let mut child = env
-        .cmd(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(after);
-    let _ = child.kill();
-    let st = child.wait().unwrap();
-    eprintln!("{args:?} killed after {after:?} ({st})");
-}
-
 #[test]
 fn kill_9_during_backup_and_prune_loses_nothing() {
     let g = Garage::start();
@@ -213,7 +199,7 @@ fn kill_9_during_backup_and_prune_loses_nothing() {
             .unwrap();
         }
         let before = snapshot_ids(&env);
-        kill_after(&env, &backup, took.mul_f64(0.25 * round as f64));
+        env.kill_after(&backup, took.mul_f64(0.25 * round as f64));
         env.assert_check_passes();
         let after = snapshot_ids(&env);
         for (id, copy_of) in &kept {
@@ -232,8 +218,7 @@ fn kill_9_during_backup_and_prune_loses_nothing() {
     for round in 0..3 {
         let (old, _) = kept.remove(0);
         env.ok(&["forget", "--yes", &old[..12]]);
-        kill_after(
-            &env,
+        env.kill_after(
             &["prune", "--repack-below", "90"],
             Duration::from_millis(150 + 250 * round),
         );

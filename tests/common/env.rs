@@ -140,6 +140,22 @@ impl Env {
         c
     }
 
+    /// Starts bmbackup with `args` and sends it SIGKILL after `after`; true when the kill was
+    /// delivered.
+    pub fn kill_after(&self, args: &[&str], after: std::time::Duration) -> bool {
+        let mut child = self
+            .cmd(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(after);
+        let killed = child.kill().is_ok();
+        let status = child.wait().unwrap();
+        eprintln!("{args:?}: killed after {after:?}: {killed} ({status})");
+        killed
+    }
+
     /// `program` (e.g. a wrapper such as `setpriv` or `/usr/bin/time` that runs `BIN`) with
     /// this environment's variables and no arguments yet.
     pub fn command(&self, program: &str) -> Command {
