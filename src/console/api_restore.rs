@@ -4,9 +4,10 @@
 //! [`super::api_restore_run`]; both plan with the engines' own functions (`restore::user::plan`,
 //! `restore::server::plan`), as `restore-user` and `restore-server` do.
 
+use super::app::Ctx;
+use super::http::Response;
 use super::http::{error, field, json};
 use super::paths::{plain_path, snapshot_id};
-use super::server::Ctx;
 use crate::cyrus::ImapdConf;
 use crate::model::{Snapshot, SnapshotStatus};
 use crate::repo::named_snapshots;
@@ -18,7 +19,6 @@ use crate::restore::when::{pick_part_at, When};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use tiny_http::ResponseBox;
 
 /// The kinds of object the wizard restores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn parse(s: &str) -> Result<Kind, ResponseBox> {
+    pub fn parse(s: &str) -> Result<Kind, Response> {
         Ok(match s {
             "user" => Kind::User,
             "archive" => Kind::Archive,
@@ -43,7 +43,7 @@ impl Kind {
     }
 }
 
-fn all_snapshots(ctx: &Ctx<'_>) -> Result<Vec<Snapshot>, ResponseBox> {
+fn all_snapshots(ctx: &Ctx<'_>) -> Result<Vec<Snapshot>, Response> {
     ctx.repo
         .sync()
         .and_then(|_| ctx.repo.snapshots())
@@ -62,7 +62,7 @@ fn part_of(ctx: &Ctx<'_>, kind: Kind, part: Option<&str>) -> Option<String> {
 }
 
 /// `GET /api/entities?kind=K[&snapshot=ID]`: the objects to choose from.
-pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
+pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
     let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
         Ok(k) => k,
         Err(r) => return r,
@@ -145,7 +145,7 @@ pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
 }
 
 /// `GET /api/dates?kind=K[&part=P][&host=H]`: the snapshots to choose from, newest first.
-pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
+pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
     let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
         Ok(k) => k,
         Err(r) => return r,
@@ -208,7 +208,7 @@ pub struct Prepared {
 }
 
 /// Plans the restore a wizard body asks for: `{kind, object, snapshot, dest, to?, path?}`.
-pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, ResponseBox> {
+pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, Response> {
     let kind = Kind::parse(field(body, "kind")?)?;
     let object = field(body, "object")?;
     let id = snapshot_id(field(body, "snapshot")?).map_err(|e| error(400, &e))?;
@@ -357,7 +357,7 @@ pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, ResponseBox> {
 }
 
 /// `POST /api/restore/plan`: what the restore would do, for the wizard's last step.
-pub fn plan(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
+pub fn plan(ctx: &Ctx<'_>, body: &Value) -> Response {
     match prepare(ctx, body) {
         Ok(p) => json(
             200,
@@ -368,6 +368,6 @@ pub fn plan(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
 }
 
 /// A folder of a part given in a body's `path` (within the snapshot).
-pub fn body_path(body: &Value) -> Result<Vec<u8>, ResponseBox> {
+pub fn body_path(body: &Value) -> Result<Vec<u8>, Response> {
     plain_path(body.get("path").and_then(Value::as_str).unwrap_or("")).map_err(|e| error(400, &e))
 }

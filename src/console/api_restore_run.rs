@@ -5,10 +5,11 @@
 //! the request confirms exactly the paths the plan names.
 
 use super::api_restore::{body_path, prepare, Planned, Prepared};
+use super::app::Ctx;
+use super::http::Response;
 use super::http::{error, json};
 use super::jobs::Job;
 use super::paths::node_in;
-use super::server::Ctx;
 use crate::model::Snapshot;
 use crate::restore::ls::{components, size_below, Node};
 use crate::restore::next_steps::next_steps;
@@ -19,7 +20,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tiny_http::ResponseBox;
 
 /// A folder (or file) of a part: into a new `Restored-<date>` folder beside it by default.
 pub fn prepare_folder(
@@ -29,7 +29,7 @@ pub fn prepare_folder(
     body: &Value,
     dest_kind: &str,
     to: Option<PathBuf>,
-) -> Result<Prepared, ResponseBox> {
+) -> Result<Prepared, Response> {
     let path = body_path(body)?;
     let comps = components(&path);
     let source = PathBuf::from(&snap.manifest.source);
@@ -91,7 +91,7 @@ pub fn prepare_folder(
 }
 
 /// `POST /api/restore/run`: `confirm` must list the plan's `removes` when it has any.
-pub fn run(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
+pub fn run(ctx: &Ctx<'_>, body: &Value) -> Response {
     let p = match prepare(ctx, body) {
         Ok(p) => p,
         Err(r) => return r,
@@ -168,7 +168,7 @@ fn worst(a: &'static str, b: &'static str) -> &'static str {
 }
 
 fn execute_all(
-    app: &super::server::App,
+    app: &super::app::App,
     repo: &crate::repo::Repository,
     p: Prepared,
     job: &Job,

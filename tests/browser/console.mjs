@@ -68,9 +68,12 @@ try {
     await page.waitForSelector(`#browse-crumbs button:text-is("${dir} /")`);
   }
   const row = `#browse-list tr[data-name="${cfg.file}"]`;
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`${row} a.download`)]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`${row} button.download`)]);
   await download.saveAs(cfg.download_to);
   out.download_name = download.suggestedFilename();
+  out.download_failure = await download.failure();
+  await page.waitForSelector('#downloads li.dl-done');
+  out.download_line = await page.textContent('#downloads li');
   await page.click(`${row} button.history`);
   await page.waitForSelector('#history:not([hidden]) tbody tr');
   out.history_rows = await page.locator('#history tbody tr').count();

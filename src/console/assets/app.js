@@ -3,7 +3,10 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const state = { csrf: '', snapshots: [], browse: { id: '', path: [] }, wiz: {}, jobs: {} };
+// The session token lives in this tab's sessionStorage and goes out only in a header the page
+// sets itself: no cookie, so no other site or port of this host ever receives it.
+const TOKEN_KEY = 'bmbackup-session';
+const state = { snapshots: [], browse: { id: '', path: [] }, wiz: {}, jobs: {} };
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -23,10 +26,11 @@ function size(n) {
 function when(iso) { return iso ? iso.replace('T', ' ').replace(/\.\d+/, '').replace('Z', '') : ''; }
 
 async function api(method, path, body) {
-  const opts = { method, headers: {}, credentials: 'same-origin' };
+  const opts = { method, headers: {}, credentials: 'omit' };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) opts.headers['X-Bmbackup-Session'] = token;
   if (method !== 'GET') {
     opts.headers['Content-Type'] = 'application/json';
-    opts.headers['X-CSRF-Token'] = state.csrf;
     opts.body = JSON.stringify(body || {});
   }
   const r = await fetch(path, opts);
@@ -56,7 +60,7 @@ async function login(ev) {
   $('#login-error').textContent = '';
   try {
     const r = await api('POST', '/api/login', { password: $('#password').value });
-    state.csrf = r.csrf;
+    sessionStorage.setItem(TOKEN_KEY, r.token);
     $('#password').value = '';
     $('#nav').hidden = false;
     show('overview');
@@ -159,11 +163,10 @@ async function listFolder() {
       name.append(el('span', e.name + (e.target ? ' → ' + e.target : '')));
     }
     const actions = el('td');
-    const url = '/api/download/' + b.id + '/' + encPath(b.path.concat([e]));
     if (e.kind === 'dir' || e.kind === 'file') {
-      const a = el('a', e.kind === 'dir' ? 'download .tar' : 'download', 'download');
-      a.href = url;
-      a.setAttribute('download', '');
+      const a = el('button', e.kind === 'dir' ? 'download .tar' : 'download', 'linkish download');
+      const what = b.path.concat([e]);
+      a.addEventListener('click', () => startDownload(b.id, what).catch(showError));
       actions.append(a, ' ');
     }
     const h = el('button', 'history', 'linkish history');
@@ -175,6 +178,40 @@ async function listFolder() {
     return tr;
   }));
   $('#history').hidden = true;
+}
+
+// A download: a single-use ticket asked for with the session, then a plain navigation to it
+// (the browser saves the file); the ticket's state says whether the transfer completed, which
+// the browser's download bar alone does not tell this page.
+async function startDownload(id, path) {
+  const name = path.map((p) => p.name).join('/');
+  const t = await api('POST', '/api/download/' + id + '/' + encPath(path), {});
+  const line = el('li', name + ': downloading…', 'dl-running');
+  line.dataset.ticket = t.ticket;
+  $('#downloads').prepend(line);
+  const a = el('a');
+  a.href = t.url;
+  a.setAttribute('download', '');
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const s = await api('GET', '/api/downloads/' + t.ticket);
+    if (s.state === 'done') {
+      line.textContent = name + ': downloaded, ' + size(s.bytes);
+      line.className = 'dl-done';
+      return;
+    }
+    if (s.state === 'failed') {
+      line.textContent = name + ': DOWNLOAD FAILED after ' + size(s.bytes) + ' (' + s.error +
+        '). The file you saved is incomplete: delete it. Run `bmbackup check` to see the damage.';
+      line.className = 'dl-failed';
+      return;
+    }
+    line.textContent = name + ': downloading… ' + size(s.bytes);
+  }
 }
 
 async function showHistory(path) {
@@ -336,7 +373,8 @@ async function runBackup() {
 document.addEventListener('DOMContentLoaded', () => {
   $('#login-form').addEventListener('submit', login);
   document.querySelectorAll('#nav button[data-page]').forEach((b) => b.addEventListener('click', () => show(b.dataset.page)));
-  $('#logout').addEventListener('click', () => api('POST', '/api/logout').then(showLogin).catch(showError));
+  $('#logout').addEventListener('click', () => api('POST', '/api/logout')
+    .then(() => { sessionStorage.removeItem(TOKEN_KEY); showLogin(); }).catch(showError));
   $('#browse-snapshot').addEventListener('change', (ev) => { state.browse = { id: ev.target.value, path: [] }; listFolder().catch(showError); });
   document.querySelectorAll('input[name=kind]').forEach((r) => r.addEventListener('change', () => chooseKind(r.value).catch(showError)));
   $('#wiz-search').addEventListener('input', renderObjects);
@@ -346,5 +384,9 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#wiz-copy').addEventListener('click', () => navigator.clipboard.writeText($('#wiz-commands').textContent).catch(showError));
   $('#backup-run').addEventListener('click', () => runBackup().catch(showError));
   // A session still open (the page reloaded): straight to the overview.
-  api('GET', '/api/session').then((s) => { state.csrf = s.csrf; $('#nav').hidden = false; show('overview'); }).catch(() => showLogin());
+  if (sessionStorage.getItem(TOKEN_KEY)) {
+    api('GET', '/api/session').then(() => { $('#nav').hidden = false; show('overview'); }).catch(() => showLogin());
+  } else {
+    showLogin();
+  }
 });
