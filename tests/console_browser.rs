@@ -143,6 +143,22 @@ fn the_console_in_chromium() {
         "{seen}"
     );
     assert_eq!(seen["history_rows"], 2);
+    assert_eq!(seen["date_options"], 2, "{seen}");
+    assert!(
+        seen["snapshot_label"]
+            .as_str()
+            .unwrap()
+            .contains("complete"),
+        "{seen}"
+    );
+    // Owners by name where this machine knows the id (the generated spool is root's).
+    assert!(
+        seen["owner_cell"].as_str().unwrap().contains("root"),
+        "{seen}"
+    );
+    assert_eq!(seen["runs_rows"], 2, "{seen}");
+    assert_eq!(seen["check"], "no damage", "{seen}");
+    assert_eq!(seen["favicon"], 200);
     // Only dates with a snapshot, newest first; D-7 picks the week-old one.
     let dates = seen["dates"].as_array().unwrap();
     assert_eq!(dates.len(), 2, "{seen}");
@@ -151,6 +167,13 @@ fn the_console_in_chromium() {
     // step (reconstruct) is shown with its copy button.
     assert_eq!(seen["restore"], "complete", "{seen}");
     assert_eq!(seen["restore_progress"], 100.0);
+    assert!(
+        seen["restore_figures"]
+            .as_str()
+            .unwrap()
+            .ends_with("written"),
+        "{seen}"
+    );
     assert!(seen["next_commands"]
         .as_str()
         .unwrap()
@@ -188,7 +211,7 @@ fn the_console_in_chromium() {
         "{log}"
     );
     assert!(log.contains("started a backup"), "{log}");
-    for shot in ["overview", "browse", "wizard"] {
+    for shot in ["overview", "browse", "wizard", "runs"] {
         assert!(shots.join(format!("{shot}.png")).metadata().unwrap().len() > 10_000);
     }
 }

@@ -364,3 +364,76 @@ fn the_overview_warns_of_stale_backups_and_an_open_store() {
         "{o}"
     );
 }
+
+#[test]
+fn a_second_restore_of_the_same_date_gets_its_own_folder_and_users_of_every_host_are_listed() {
+    let (env, c, snap) = setup();
+    let token = c.login();
+    let spool = env.path("spool");
+    let (local, domain) = users(&spool)[0].clone();
+    let dir = format!("{domain}/user/{local}");
+    let body = serde_json::json!({
+        "kind": "folder", "object": "mail/imap", "path": dir, "snapshot": snap["id"], "dest": "new"
+    });
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let run = c.post(&token, "/api/restore/run", &body);
+        assert_eq!(run.status, 200, "{}", run.text());
+        let job = wait_job(&c, &token, run.json()["job"].as_u64().unwrap());
+        assert_eq!(job["outcome"], "complete", "{job}");
+        made.push(job["what"].as_str().unwrap().to_string());
+    }
+    let parent = spool.join(&domain).join("user");
+    let restored: Vec<String> = std::fs::read_dir(&parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("Restored-"))
+        .collect();
+    assert_eq!(restored.len(), 2, "{restored:?} {made:?}");
+    assert!(restored.iter().any(|n| n.ends_with("-2")), "{restored:?}");
+    // A second host's spool in the same store: its users are offered too, with their host.
+    let other = env.path("spool2");
+    generate_spool(&other, &SpoolSpec::demo()).unwrap();
+    env.ok(&[
+        "backup",
+        "--host",
+        "10.0.0.9",
+        "--part",
+        &format!("mail/imap={}", other.display()),
+    ]);
+    let e = c.get(&token, "/api/entities?kind=user").json();
+    let hosts: std::collections::BTreeSet<&str> = e["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["10.0.0.5", "10.0.0.9"],
+        "{e}"
+    );
+    let d = c.get(&token, "/api/dates?kind=user&host=10.0.0.9").json();
+    assert_eq!(d.as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d[0]["status"], "complete");
+    // A store without the mailbox part says why the list is empty.
+    let env2 = Env::new();
+    let files = env2.path("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("a"), "x").unwrap();
+    env2.write_config(&format!(
+        "[parts.\"files/data\"]\npath = \"{}\"\n",
+        files.display()
+    ));
+    env2.ok(&["backup"]);
+    let c2 = env2.console();
+    let t2 = c2.login();
+    let e = c2.get(&t2, "/api/entities?kind=user").json();
+    assert!(
+        e["why"]
+            .as_str()
+            .unwrap()
+            .contains("no snapshot of the part mail/imap"),
+        "{e}"
+    );
+}

@@ -18,7 +18,7 @@ mod output;
 pub use output::tell_inline;
 mod demo;
 mod docs;
-mod format;
+pub(crate) mod format;
 mod generate;
 mod mount;
 mod progress;

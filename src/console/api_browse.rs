@@ -46,6 +46,8 @@ fn entry_json(e: &Entry) -> Value {
         "mode": format!("{:04o}", e.mode),
         "uid": e.uid,
         "gid": e.gid,
+        "owner": super::owners::user(e.uid),
+        "group": super::owners::group(e.gid),
         "size": e.size,
         "mtime": crate::timefmt::iso8601(
             e.mtime.sec.saturating_mul(1_000_000_000).saturating_add(i64::from(e.mtime.nsec))

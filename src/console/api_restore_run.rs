@@ -52,7 +52,7 @@ pub fn prepare_folder(
         },
         "to" => (to.unwrap_or_default(), false, false),
         _ => {
-            let mut d = source.join(&parent).join(format!("Restored-{name}"));
+            let mut d = free_folder(&source.join(&parent), &format!("Restored-{name}"));
             if let Some(l) = last {
                 d.push(l);
             }
@@ -88,6 +88,19 @@ pub fn prepare_folder(
         removes,
         notes: Vec::new(),
     })
+}
+
+/// `dir/base`, or `dir/base-2`, `-3`… when an earlier restore of the same date already made
+/// it: a second restore never dead-ends on the first one's folder, nor merges into it.
+pub fn free_folder(dir: &std::path::Path, base: &str) -> PathBuf {
+    let first = dir.join(base);
+    if std::fs::symlink_metadata(&first).is_err() {
+        return first;
+    }
+    (2..1000)
+        .map(|n| dir.join(format!("{base}-{n}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or(first)
 }
 
 /// `POST /api/restore/run`: `confirm` must list the plan's `removes` when it has any.

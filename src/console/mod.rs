@@ -14,10 +14,11 @@
 //! - [`auth`]: the password file (argon2 hash, 0600) and the per-client login backoff;
 //! - [`session`]: session tokens, sent in a header, never a cookie;
 //! - [`downloads`]: single-use download tickets and how each transfer ended;
+//! - [`owners`]: user and group names of owner ids, for browse;
 //! - [`http`]: requests and answers (JSON, query strings, percent-decoding);
 //! - [`paths`]: snapshot and path parameters, which cannot leave the snapshot;
 //! - [`jobs`]: backups and restores running in the background, their progress and log;
-//! - `api_*`: one module per page; [`assets`]: the embedded HTML, CSS and JS.
+//! - `api_*`: one module per page (`api_runs`: past runs and `check`); [`assets`]: the embedded HTML, CSS and JS.
 
 mod api_backup;
 mod api_browse;
@@ -25,6 +26,7 @@ mod api_download;
 mod api_overview;
 mod api_restore;
 mod api_restore_run;
+mod api_runs;
 mod app;
 mod assets;
 mod auth;
@@ -32,6 +34,7 @@ mod downloads;
 mod http;
 mod jobs;
 mod listener;
+mod owners;
 mod paths;
 mod routes;
 mod server;

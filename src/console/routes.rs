@@ -6,7 +6,9 @@
 use super::app::{App, Ctx};
 use super::http::{error, json, read_json, split_url, Method, Request, Response};
 use super::session::HEADER;
-use super::{api_backup, api_browse, api_download, api_overview, api_restore, api_restore_run};
+use super::{
+    api_backup, api_browse, api_download, api_overview, api_restore, api_restore_run, api_runs,
+};
 use super::{assets, auth};
 use crate::repo::Repository;
 use std::sync::Arc;
@@ -64,6 +66,11 @@ pub fn handle(app: &Arc<App>, repo: &Repository, req: &Request) -> Response {
         (Method::Get, ["history", id, rest @ ..]) => api_browse::history(&ctx, id, rest),
         (Method::Post, ["download", id, rest @ ..]) => api_download::ticket(&ctx, id, rest),
         (Method::Get, ["downloads", ticket]) => api_download::status(&ctx, ticket),
+        (Method::Get, ["runs"]) => api_runs::runs(&ctx),
+        (Method::Post, ["check", "run"]) => match read_json(req) {
+            Ok(body) => api_runs::run_check(&ctx, &body),
+            Err(r) => r,
+        },
         (Method::Get, ["entities"]) => api_restore::entities(&ctx, &query),
         (Method::Get, ["dates"]) => api_restore::dates(&ctx, &query),
         (Method::Get, ["jobs"]) => json(200, &app.jobs.list_json()),
