@@ -24,6 +24,7 @@ pub mod find;
 pub mod fsmeta;
 pub mod glob;
 pub mod history;
+pub mod inplace_loss;
 mod links;
 pub mod ls;
 pub mod mailboxes;
