@@ -229,10 +229,11 @@ fn config(env: &Env, pg: &LivePg) -> String {
     let broken =
         variant("broken", "bm/pgsql", "").replace("JOIN t_calendar_vevent", "JOIN t_no_such_table");
     format!(
-        "post_backup_hook = \"\"\n{text}\n{}\n{}\n{}\n{broken}",
+        "post_backup_hook = \"\"\n{text}\n{}\n{}\n{}\n{}\n{broken}",
         variant("calendar-c", "bm/pgsql-c", "bj.dump"),
         variant("calendar-p", "bm/pgsql-p", "sql/bj.sql"),
         variant("calendar-99", "bm/pgsql-99", "bj.dump"),
+        variant("calendar-cut", "bm/pgsql-cut", "bj.dump"),
     )
 }
 
@@ -321,12 +322,18 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
         }
     }
     fs::write(v99_src.join("bj.dump"), bytes).unwrap();
+    // A custom dump cut in the middle: pg_restore fails while the instance runs.
+    let cut_src = env.path("src-cut");
+    fs::create_dir(&cut_src).unwrap();
+    let whole = fs::read(c_src.join("bj.dump")).unwrap();
+    fs::write(cut_src.join("bj.dump"), &whole[..whole.len() / 2]).unwrap();
     let mut day1 = String::new();
     for (part, src) in [
         ("bm/pgsql", &dir_src),
         ("bm/pgsql-c", &c_src),
         ("bm/pgsql-p", &p_src),
         ("bm/pgsql-99", &v99_src),
+        ("bm/pgsql-cut", &cut_src),
     ] {
         let snap = env.backup(HOST, part, src);
         if part == "bm/pgsql" {
@@ -507,6 +514,12 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
     assert_no_instance(&env);
     assert_eq!(pg.items(), now);
 
+    // Loading fails midway (a cut dump): the error, and no instance left.
+    let (out, _) = timed(&env, &base("calendar-cut"));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(show(&out).contains("pg_restore failed"), "{}", show(&out));
+    assert_no_instance(&env);
+
     // A dump that needs a PostgreSQL that is not installed.
     let (out, _) = timed(&env, &base("calendar-99"));
     assert!(
@@ -527,23 +540,7 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
         .spawn()
         .unwrap();
     let needle = format!("{}/bmbackup-pg-", work.display());
-    let t0 = Instant::now();
-    'wait: loop {
-        assert!(
-            t0.elapsed() < Duration::from_secs(60),
-            "no instance started"
-        );
-        for p in fs::read_dir("/proc").unwrap().filter_map(Result::ok) {
-            if let Ok(cmd) = fs::read(p.path().join("cmdline")) {
-                let cmd = String::from_utf8_lossy(&cmd);
-                // The postmaster (initdb is done).
-                if cmd.contains(&needle) && cmd.contains("unix_socket_directories") {
-                    break 'wait;
-                }
-            }
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_postmaster(&needle);
     Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -557,5 +554,71 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
     };
     assert!(!out.success());
     assert_no_instance(&env);
+
+    // kill -9: the postmaster gets SIGQUIT (parent-death signal) and stops; the next run
+    // removes the folder left behind.
+    let mut child = env
+        .cmd(&base("calendar-db"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_postmaster(&needle);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let t0 = Instant::now();
+    while running(&needle) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the postmaster outlived kill -9 of bmbackup"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        fs::read_dir(&work).unwrap().count(),
+        1,
+        "the killed run's folder"
+    );
+    let mut args = base("calendar-db");
+    args.push("--dry-run");
+    ok(&env, &args);
     drop(pg);
+}
+
+/// True when a process's command line contains `needle`.
+fn running(needle: &str) -> bool {
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|p| {
+            fs::read(p.path().join("cmdline"))
+                .map(|cmd| String::from_utf8_lossy(&cmd).contains(needle))
+                .unwrap_or(false)
+        })
+}
+
+/// Waits until a throwaway postmaster (initdb done) runs in a folder named by `needle`.
+fn wait_for_postmaster(needle: &str) {
+    let t0 = Instant::now();
+    loop {
+        assert!(
+            t0.elapsed() < Duration::from_secs(60),
+            "no instance started"
+        );
+        let found = fs::read_dir("/proc")
+            .unwrap()
+            .filter_map(Result::ok)
+            .any(|p| {
+                fs::read(p.path().join("cmdline"))
+                    .map(|cmd| {
+                        let cmd = String::from_utf8_lossy(&cmd);
+                        cmd.contains(needle) && cmd.contains("unix_socket_directories")
+                    })
+                    .unwrap_or(false)
+            });
+        if found {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
