@@ -622,3 +622,18 @@ fn wait_for_postmaster(needle: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn the_example_kinds_are_accepted_as_shipped() {
+    let config = bmbackup::config::Config::load(&example("bmbackup.toml")).unwrap();
+    let kinds: Vec<&str> = bmbackup::restore::db_entity::kinds(&config)
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(kinds, ["calendar-db", "contacts-db"]);
+    let cal = &config.db_entities["calendar-db"];
+    assert_eq!((cal.part.as_str(), cal.dump.as_str()), ("bm/pgsql", ""));
+    assert_eq!(cal.apply.len(), 3);
+    assert_eq!(cal.live_as.as_deref(), Some("postgres"));
+    assert_eq!(cal.run_as, "nobody");
+}
