@@ -226,10 +226,17 @@ fn config(env: &Env, pg: &LivePg) -> String {
             .replace("part = \"bm/pgsql\"", &format!("part = \"{part}\""))
             .replace("dump = \"\"", &format!("dump = \"{dump}\""))
     };
+    let typo = variant("typo-apply", "bm/pgsql", "").replace(
+        "INSERT INTO t_calendar_vevent (item_id, ics)",
+        "INSERT INTO t_calendar_vevnt (item_id, ics)",
+    );
+    let null = variant("null-apply", "bm/pgsql", "")
+        .replace("SELECT i.id, r.ics", "SELECT i.id, NULL::text");
+    assert!(typo.contains("t_calendar_vevnt") && null.contains("NULL::text"));
     let broken =
         variant("broken", "bm/pgsql", "").replace("JOIN t_calendar_vevent", "JOIN t_no_such_table");
     format!(
-        "post_backup_hook = \"\"\n{text}\n{}\n{}\n{}\n{}\n{broken}",
+        "post_backup_hook = \"\"\n{text}\n{}\n{}\n{}\n{}\n{typo}\n{null}\n{broken}",
         variant("calendar-c", "bm/pgsql-c", "bj.dump"),
         variant("calendar-p", "bm/pgsql-p", "sql/bj.sql"),
         variant("calendar-99", "bm/pgsql-99", "bj.dump"),
@@ -335,10 +342,12 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
         ("bm/pgsql-99", &v99_src),
         ("bm/pgsql-cut", &cut_src),
     ] {
-        let snap = env.backup(HOST, part, src);
-        if part == "bm/pgsql" {
-            day1 = snap["name"].as_str().unwrap().to_string();
-        }
+        // The last one's name: as --at, the whole second it names, so every part's day-1
+        // snapshot and none of day 2 (backed up more than a second later).
+        day1 = env.backup(HOST, part, src)["name"]
+            .as_str()
+            .unwrap()
+            .to_string();
     }
     let before = pg.items();
 
@@ -446,7 +455,25 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
     let (stdout, _) = ok(&env, &args);
     assert!(stdout.contains("uid=e2 summary=Dentist"), "{stdout}");
     assert!(stdout.contains("would apply"), "{stdout}");
+    assert!(stdout.contains("checked on the live database"), "{stdout}");
     assert_eq!(pg.items(), changed, "a dry run changed the live database");
+    // A dry run finds a misspelt table in apply; nothing changes.
+    let mut args = base("typo-apply");
+    args.push("--dry-run");
+    let (out, _) = timed(&env, &args);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(show(&out).contains("t_calendar_vevnt"), "{}", show(&out));
+    assert_no_instance(&env);
+    // A statement that fails when run, after two that worked: nothing is kept (one transaction).
+    let (out, _) = timed(&env, &base("null-apply"));
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+    assert!(
+        show(&out).contains("not changed") && show(&out).contains("null value"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(pg.items(), changed, "a failed apply left changes");
+    assert_no_instance(&env);
 
     // Apply: what was missing is back, what was made or changed since is kept.
     let (stdout, _) = ok(&env, &base("calendar-db"));

@@ -63,6 +63,7 @@ pub fn run(
             db_entity::printable(out.first_load_errors.first().map(String::as_str).unwrap_or(""))
         );
     }
+    let mut code = EXIT_OK;
     let n = out.objects.len();
     crate::say!("{n} object(s) of {name} for {}:", a.user);
     for o in &out.objects {
@@ -74,9 +75,23 @@ pub fn run(
                 crate::say!("would write {} ({k} object(s))", p.display());
             }
         }
-        Done::WouldApply(st) => crate::say!(
-            "would apply them to the live database with {st} statement(s) in one transaction (dry run: nothing changed)"
-        ),
+        Done::WouldApply {
+            statements,
+            checked,
+        } => {
+            crate::say!(
+                "would apply them to the live database with {statements} statement(s) in one transaction (dry run: nothing changed)"
+            );
+            match checked {
+                Ok(()) => crate::say!(
+                    "the statements were checked on the live database (prepared, then rolled back)"
+                ),
+                Err(e) => {
+                    crate::tell!("bmbackup restore-user: the apply statements do not pass on the live database: {e}");
+                    code = EXIT_ERROR;
+                }
+            }
+        }
         Done::Exported(files) => {
             for f in files {
                 let state = match f.state {
@@ -93,9 +108,22 @@ pub fn run(
                 let returned = if d.returned.is_empty() {
                     String::new()
                 } else {
-                    let shown: Vec<String> = d.returned.iter().take(20).map(|r| db_entity::printable(r)).collect();
+                    let shown: Vec<String> = d
+                        .returned
+                        .iter()
+                        .take(20)
+                        .map(|r| db_entity::printable(r))
+                        .collect();
                     let more = d.returned.len().saturating_sub(20);
-                    format!(": {}{}", shown.join(", "), if more > 0 { format!(" and {more} more") } else { String::new() })
+                    format!(
+                        ": {}{}",
+                        shown.join(", "),
+                        if more > 0 {
+                            format!(" and {more} more")
+                        } else {
+                            String::new()
+                        }
+                    )
                 };
                 crate::say!("  statement {}: {}{returned}", i + 1, d.tag);
             }
@@ -111,7 +139,8 @@ pub fn run(
         secs(t.cleanup),
         match out.done {
             Done::Exported(_) | Done::WouldExport(_) => "export",
-            _ => "apply",
+            Done::WouldApply { .. } => "check",
+            Done::Applied(_) => "apply",
         },
         secs(t.action)
     );
@@ -123,7 +152,7 @@ pub fn run(
         );
         return Ok(EXIT_ERROR);
     }
-    Ok(EXIT_OK)
+    Ok(code)
 }
 
 fn secs(d: Duration) -> String {

@@ -20,8 +20,9 @@ pub struct StatementDone {
     pub returned: Vec<String>,
 }
 
-/// The psql script: the transaction, the rows, the statements between markers.
-fn script(sel: &Selected, statements: &[String], marker: &str) -> String {
+/// The psql script: the transaction, the rows, the statements between markers; with `run`
+/// false only prepared (names and types checked) and rolled back.
+fn script(sel: &Selected, statements: &[String], marker: &str, run: bool) -> String {
     let mut s = String::from("BEGIN;\nCREATE TEMP TABLE bmbackup_rows (row json) ON COMMIT DROP;\nCOPY bmbackup_rows (row) FROM STDIN;\n");
     for row in &sel.rows {
         let mut line = String::from("{");
@@ -57,6 +58,10 @@ fn script(sel: &Selected, statements: &[String], marker: &str) -> String {
             statement(st)
         ));
     }
+    if !run {
+        s.push_str(&format!("\\echo {marker} end\nROLLBACK;\n"));
+        return s;
+    }
     for i in 0..statements.len() {
         s.push_str(&format!(
             "\\echo {marker} {i}\nEXECUTE bmbackup_apply_{i}(:'user', :'local', :'domain');\n"
@@ -66,16 +71,52 @@ fn script(sel: &Selected, statements: &[String], marker: &str) -> String {
     s
 }
 
-/// Runs the statements on the live database (`live`, a libpq connection string) in one
-/// transaction, as `live_as` (else as this process's user).
+/// The live database and how psql reaches it.
+#[derive(Debug, Clone, Copy)]
+pub struct Live<'a> {
+    /// psql's path.
+    pub psql: &'a Path,
+    /// A libpq connection string.
+    pub conninfo: &'a str,
+    /// The system user psql runs as (else this process's).
+    pub run_as: Option<&'a SysUser>,
+}
+
+/// Runs the statements on the live database in one transaction.
 pub fn apply(
-    psql: &Path,
-    live: &str,
-    live_as: Option<&SysUser>,
+    live: Live<'_>,
     sel: &Selected,
     statements: &[String],
     user: &UserParams,
 ) -> Result<Vec<StatementDone>, DbEntityError> {
+    let (stdout, marker) = run_script(live, sel, statements, user, true)?;
+    Ok(parse(&stdout, &marker, statements.len()))
+}
+
+/// Prepares the statements on the live database (so a misspelt table or column is found)
+/// and rolls back: nothing is run, nothing changes.
+pub fn check(
+    live: Live<'_>,
+    sel: &Selected,
+    statements: &[String],
+    user: &UserParams,
+) -> Result<(), DbEntityError> {
+    run_script(live, sel, statements, user, false).map(|_| ())
+}
+
+/// Runs the script; returns psql's output and the marker.
+fn run_script(
+    live: Live<'_>,
+    sel: &Selected,
+    statements: &[String],
+    user: &UserParams,
+    run: bool,
+) -> Result<(String, String), DbEntityError> {
+    let Live {
+        psql,
+        conninfo: live,
+        run_as: live_as,
+    } = live;
     let marker = format!(
         "@@bmbackup-{}-{}",
         std::process::id(),
@@ -104,7 +145,7 @@ pub fn apply(
     let mut child = c
         .spawn()
         .map_err(|e| DbEntityError::Setup(format!("{}: {e}", psql.display())))?;
-    let text = script(sel, statements, &marker);
+    let text = script(sel, statements, &marker, run);
     let writer = child.stdin.take().map(|mut stdin| {
         std::thread::spawn(move || {
             let _ = stdin.write_all(text.as_bytes());
@@ -123,7 +164,7 @@ pub fn apply(
             tail(&String::from_utf8_lossy(&out.stderr), 4)
         )));
     }
-    Ok(parse(&stdout, &marker, statements.len()))
+    Ok((stdout.into_owned(), marker))
 }
 
 fn parse(stdout: &str, marker: &str, n: usize) -> Vec<StatementDone> {
@@ -169,11 +210,14 @@ mod tests {
             ],
             rows: vec![vec![Value::from("a\\b\n\\.\t"), Value::from(3)]],
         };
-        let s = script(
-            &sel,
-            &["INSERT INTO t SELECT * FROM restored;".into()],
-            "@@m",
+        let st = ["INSERT INTO t SELECT * FROM restored;".to_string()];
+        let checked = script(&sel, &st, "@@m", false);
+        assert!(
+            checked.ends_with("FROM restored;\n\\echo @@m end\nROLLBACK;\n"),
+            "{checked}"
         );
+        assert!(!checked.contains("EXECUTE"));
+        let s = script(&sel, &st, "@@m", true);
         assert!(
             s.contains("{\"u\\\\\"id\":\"a\\\\\\\\b\\\\n\\\\\\\\.\\\\t\",\"n\":3}\n\\.\n"),
             "{s}"

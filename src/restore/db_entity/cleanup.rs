@@ -40,11 +40,18 @@ pub fn register(dir: &Path) -> u64 {
     id
 }
 
-/// Records the postmaster's pid (also its process group) of registration `id`.
-pub fn set_postmaster(id: u64, pid: i32) {
+/// Records the pid of the process leading registration `id`'s process group (initdb, then
+/// the postmaster), or None once it has been waited for: a pid that was reaped may be reused
+/// by an unrelated process, which must never get our signals.
+pub fn set_postmaster(id: u64, pid: Option<i32>) {
     if let Some(l) = registry().iter_mut().find(|l| l.id == id) {
-        l.postmaster = Some(pid);
+        l.postmaster = pid;
     }
+}
+
+/// Forgets registration `id` without touching its folder (which is not ours).
+pub fn forget(id: u64) {
+    registry().retain(|l| l.id != id);
 }
 
 /// Tears registration `id` down (stops its postmaster, removes its folder) and forgets it.

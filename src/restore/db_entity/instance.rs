@@ -142,12 +142,13 @@ impl Instance {
                 work_dir.display()
             )));
         }
-        // O_EXCL semantics: fails if anyone made that name first.
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| DbEntityError::Setup(format!("{}: {e}", dir.display())))?;
+        // Registered first, so a signal from now on removes it.
         let reg = cleanup::register(&dir);
+        // O_EXCL semantics: fails if anyone made that name first (then nothing is removed).
+        if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            cleanup::forget(reg);
+            return Err(DbEntityError::Setup(format!("{}: {e}", dir.display())));
+        }
         Ok(Instance {
             dir,
             bin: bin.to_path_buf(),
@@ -189,10 +190,10 @@ impl Instance {
             .spawn()
             .map_err(|e| DbEntityError::Setup(format!("{}: {e}", self.bin("initdb").display())))?;
         // Leads its own process group (see `command`): a signal now stops it too.
-        cleanup::set_postmaster(self.reg, initdb.id() as i32);
-        let out = initdb
-            .wait_with_output()
-            .map_err(|e| DbEntityError::Setup(format!("initdb: {e}")))?;
+        cleanup::set_postmaster(self.reg, Some(initdb.id() as i32));
+        let out = initdb.wait_with_output();
+        cleanup::set_postmaster(self.reg, None);
+        let out = out.map_err(|e| DbEntityError::Setup(format!("initdb: {e}")))?;
         if !out.status.success() {
             return Err(DbEntityError::Setup(format!(
                 "initdb as {} failed ({}): {}",
@@ -239,7 +240,7 @@ impl Instance {
         let child = c.spawn().map_err(|e| {
             DbEntityError::Setup(format!("{}: {e}", self.bin("postgres").display()))
         })?;
-        cleanup::set_postmaster(self.reg, child.id() as i32);
+        cleanup::set_postmaster(self.reg, Some(child.id() as i32));
         self.postmaster = Some(child);
         self.wait_ready(&log_path)?;
         let out = self
@@ -263,6 +264,7 @@ impl Instance {
             if let Some(child) = self.postmaster.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.postmaster = None;
+                    cleanup::set_postmaster(self.reg, None);
                     let text = std::fs::read_to_string(log).unwrap_or_default();
                     return Err(DbEntityError::Setup(format!(
                         "the throwaway PostgreSQL stopped at start ({status}): {}",

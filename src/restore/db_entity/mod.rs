@@ -102,8 +102,12 @@ pub enum Done {
     Applied(Vec<apply::StatementDone>),
     /// Dry run of an export: the files (path, objects) it would write.
     WouldExport(Vec<(PathBuf, usize)>),
-    /// Dry run of an apply: the number of statements it would run.
-    WouldApply(usize),
+    /// Dry run of an apply: the number of statements it would run, and whether they were
+    /// prepared on the live database without error (then rolled back: nothing changes).
+    WouldApply {
+        statements: usize,
+        checked: Result<(), String>,
+    },
 }
 
 /// Time spent in each step.
@@ -259,18 +263,24 @@ pub fn run(
                 Done::Exported(export::write(dir, req.user, req.name, &files, *overwrite)?)
             }
         }
-        (Action::Apply, true) => Done::WouldApply(kind.apply.len()),
-        (Action::Apply, false) => {
-            step("applying to the live database in one transaction");
-            let live = live.unwrap_or_default();
-            Done::Applied(apply::apply(
-                &psql,
-                &live,
-                live_as.as_ref(),
-                &selected,
-                &kind.apply,
-                &params,
-            )?)
+        (Action::Apply, dry) => {
+            let conninfo = live.unwrap_or_default();
+            let live = apply::Live {
+                psql: &psql,
+                conninfo: &conninfo,
+                run_as: live_as.as_ref(),
+            };
+            if dry {
+                step("checking the apply statements on the live database (prepared, rolled back)");
+                Done::WouldApply {
+                    statements: kind.apply.len(),
+                    checked: apply::check(live, &selected, &kind.apply, &params)
+                        .map_err(|e| e.to_string()),
+                }
+            } else {
+                step("applying to the live database in one transaction");
+                Done::Applied(apply::apply(live, &selected, &kind.apply, &params)?)
+            }
         }
     };
     let total = t0.elapsed();
