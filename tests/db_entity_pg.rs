@@ -236,9 +236,10 @@ fn config(env: &Env, pg: &LivePg) -> String {
     let broken =
         variant("broken", "bm/pgsql", "").replace("JOIN t_calendar_vevent", "JOIN t_no_such_table");
     format!(
-        "post_backup_hook = \"\"\n{text}\n{}\n{}\n{}\n{}\n{typo}\n{null}\n{broken}",
+        "post_backup_hook = \"\"\n{text}\n{}\n{}\n{}\n{}\n{}\n{typo}\n{null}\n{broken}",
         variant("calendar-c", "bm/pgsql-c", "bj.dump"),
         variant("calendar-p", "bm/pgsql-p", "sql/bj.sql"),
+        variant("calendar-t", "bm/pgsql-c", "bj.tar"),
         variant("calendar-99", "bm/pgsql-99", "bj.dump"),
         variant("calendar-cut", "bm/pgsql-cut", "bj.dump"),
     )
@@ -315,6 +316,7 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
         pg.dump("-Fd", &dir_src);
         fs::create_dir(&c_src).unwrap();
         pg.dump("-Fc", &c_src.join("bj.dump"));
+        pg.dump("-Ft", &c_src.join("bj.tar"));
         fs::create_dir_all(p_src.join("sql")).unwrap();
         pg.dump("-Fp", &p_src.join("sql/bj.sql"));
     };
@@ -419,8 +421,8 @@ fn calendar_from_the_database_dump_exported_shown_and_applied() {
     let (stdout, _) = ok(&env, &args);
     assert!(stdout.contains("unchanged"), "{stdout}");
 
-    // The same export from the custom and plain dumps: the same bytes.
-    for kind in ["calendar-c", "calendar-p"] {
+    // The same export from the custom, tar and plain dumps: the same bytes.
+    for kind in ["calendar-c", "calendar-t", "calendar-p"] {
         let dir = env.path(&format!("out-{kind}"));
         let mut args = base(kind);
         let d = dir.to_str().unwrap().to_string();

@@ -157,6 +157,15 @@ pub fn check(kinds: &BTreeMap<String, DbEntityConfig>) -> Result<(), String> {
                 "{at}: apply needs `live`, the live database's connection string"
             ));
         }
+        if k.live
+            .as_deref()
+            .is_some_and(|l| l.split_whitespace().any(|w| w.starts_with("password=")))
+        {
+            // The string is on psql's command line, which every local user can read.
+            return Err(format!(
+                "{at}: live holds a password: put it in a pgpass file and name it with passfile=/etc/bmbackup/pgpass"
+            ));
+        }
         if k.apply.iter().any(|s| s.trim().is_empty()) {
             return Err(format!("{at}: an apply statement is empty"));
         }
@@ -231,6 +240,10 @@ mod tests {
             (
                 format!("[db_entities.x]\n{base}\nrun_as = \"root\""),
                 "refuses",
+            ),
+            (
+                format!("[db_entities.x]\n{base}\nlive = \"host=h password=secret\""),
+                "passfile",
             ),
         ] {
             let e = parse(&text).unwrap_err();
