@@ -73,6 +73,10 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// Endpoint, region and credentials of a store on S3 (`store = "s3://BUCKET/PREFIX"`).
     pub s3: Option<crate::store::s3::S3Config>,
+    /// Kinds of a user's data kept in a database dump part (`[db_entities.NAME]`), for
+    /// `restore-user USER --what NAME`.
+    #[serde(default)]
+    pub db_entities: BTreeMap<String, crate::restore::db_entity::DbEntityConfig>,
 }
 
 /// `priority`: `background` runs backups as the nightly unit does (nice 19, batch scheduling,
@@ -189,6 +193,7 @@ impl Default for Config {
             entities: Entities::default(),
             console: ConsoleConfig::default(),
             s3: None,
+            db_entities: BTreeMap::new(),
         }
     }
 }
@@ -287,6 +292,7 @@ impl Config {
             r.policy()
                 .map_err(|e| parse_err(format!("[retention] {e}")))?;
         }
+        crate::restore::db_entity::check_config(&config.db_entities).map_err(parse_err)?;
         Ok(config)
     }
 

@@ -43,6 +43,7 @@ mod entities;
 mod find;
 mod history;
 mod ls;
+mod restore_db_entity;
 mod restore_server;
 mod restore_user;
 mod restore_user_next;

@@ -21,7 +21,8 @@ pub struct RestoreUserArgs {
     /// machine's primary IPv4 address].
     #[arg(long)]
     pub host: Option<String>,
-    /// What to restore: mail, archive, or all (a missing archive is then skipped).
+    /// What to restore: mail, archive, or all (a missing archive is then skipped), or a kind
+    /// declared in the config's [db_entities] (from a database dump).
     #[arg(long, default_value = "mail")]
     pub what: String,
     /// Restore into DIR/<local>@<domain>/<part>/ instead of beside the live mailbox.
@@ -40,6 +41,10 @@ pub struct RestoreUserArgs {
 
 pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
     let (common, repo) = cli.open_repo()?;
+    // A kind declared over a database part ([db_entities.NAME]) has its own engine.
+    if let Some(kind) = common.config.db_entities.get(&a.what) {
+        return super::restore_db_entity::run(&common, &repo, a, kind);
+    }
     let user = if a.shared {
         User::parse_shared(&a.user)?
     } else {

@@ -7,6 +7,8 @@
 //! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
 //!   Cyrus does and put back as a new folder by [`cyrus_folder`]; [`server`]: every part of a
 //!   host.
+//! * [`db_entity`]: one user's objects (calendars, contacts) from a database dump part,
+//!   through a throwaway PostgreSQL, exported as files or applied to the live database.
 //! * [`when`]: what `--at WHEN` means and which snapshot it selects; [`glob`]: path patterns.
 //! * [`history`] and [`find`]: a path's versions across snapshots and a search by name, from
 //!   tree metadata only; [`ls`] and [`diff`]: a folder's listing and what changed between two
@@ -16,6 +18,7 @@
 //! front end: the CLI (and any other) calls these functions and prints their reports.
 
 pub mod cyrus_folder;
+pub mod db_entity;
 pub mod dest;
 pub mod diff;
 pub mod entities;
