@@ -271,15 +271,24 @@ fn in_place_needs_its_confirmation_and_everything_started_is_logged() {
     let kept = std::fs::read(&victim).unwrap();
     std::fs::remove_file(&victim).unwrap();
     std::fs::write(live.join("new-since-backup"), "x").unwrap();
+    // And an earlier restore's folder, which an in-place restore removes too.
+    std::fs::create_dir_all(live.join("Restored-earlier/sub")).unwrap();
+    std::fs::write(live.join("Restored-earlier/1."), "m").unwrap();
+    std::fs::write(live.join("Restored-earlier/sub/2."), "m").unwrap();
     let post = |path: &str, body: &serde_json::Value| c.post(&token, path, body);
     let mut body = serde_json::json!({
         "kind": "folder", "object": "mail/imap", "path": dir, "snapshot": snap["id"], "dest": "inplace"
     });
     let plan = post("/api/restore/plan", &body).json();
     let removes = plan["removes"].clone();
+    // The confirmation names what goes, counted.
     assert_eq!(
         removes,
-        serde_json::json!([format!("{} (removed first)", live.display())])
+        serde_json::json!([format!(
+            "{} (removed first; lost: 1 file newer than the snapshot (mail received since); \
+             1 folder the snapshot does not have (Restored-earlier), 2 files in them)",
+            live.display()
+        )])
     );
     // Unconfirmed, or confirmed for something else: refused, nothing touched.
     let refused = post("/api/restore/run", &body);

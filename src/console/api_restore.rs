@@ -344,12 +344,23 @@ pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, Response> {
                     )
                 })
                 .collect();
-            let removes = plan
-                .items
-                .iter()
-                .filter(|i| i.remove_first)
-                .map(|i| i.dest.display().to_string())
-                .collect();
+            let mut removes = Vec::new();
+            for i in plan.items.iter().filter(|i| i.remove_first) {
+                // The confirmation names what goes, counted: mail received since the date,
+                // folders made since (an earlier Restored- folder among them).
+                let loss = crate::restore::inplace_loss::what_goes(
+                    ctx.repo,
+                    &i.snapshot,
+                    i.path.as_bytes(),
+                    &i.dest,
+                )
+                .map_err(|e| error(500, &e.to_string()))?;
+                removes.push(format!(
+                    "{} (removed first; lost: {})",
+                    i.dest.display(),
+                    loss.describe()
+                ));
+            }
             let into: Vec<String> = plan
                 .items
                 .iter()

@@ -61,7 +61,15 @@ pub fn prepare_folder(
     };
     let shown = String::from_utf8_lossy(&path).into_owned();
     let removes = match (remove_first, overwrite) {
-        (true, _) => vec![format!("{} (removed first)", dest.display())],
+        (true, _) => {
+            let loss = crate::restore::inplace_loss::what_goes(repo, &snap, &path, &dest)
+                .map_err(|e| super::http::error(500, &e.to_string()))?;
+            vec![format!(
+                "{} (removed first; lost: {})",
+                dest.display(),
+                loss.describe()
+            )]
+        }
         (false, true) => vec![format!("{} (files overwritten)", dest.display())],
         _ => Vec::new(),
     };
