@@ -327,12 +327,21 @@ pub fn run_server(
             status = fail(observer, e.to_string());
         }
     }
+    // An error, not a warning: metrics that silently stop are alerting that never fires.
     if let Some(dir) = &plan.metrics_dir {
-        if let Err(e) = write_metrics(repo, plan, &outcomes, dir) {
-            observer.event(RunEvent::Warning(format!(
-                "metrics not written to {}: {e}",
-                dir.display()
-            )));
+        if !dir.is_dir() {
+            status = fail(
+                observer,
+                format!(
+                    "metrics_dir {} is not a folder: create it (node_exporter's textfile collector folder) or remove metrics_dir from the config; the snapshots were written",
+                    dir.display()
+                ),
+            );
+        } else if let Err(e) = write_metrics(repo, plan, &outcomes, dir) {
+            status = fail(
+                observer,
+                format!("metrics not written to {}: {e}", dir.display()),
+            );
         }
     }
     Ok(status)

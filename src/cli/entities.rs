@@ -11,7 +11,12 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct EntitiesArgs {
     /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20, last, 7d, D-7.
-    #[arg(long, value_name = "WHEN", default_value = "last")]
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "last",
+        allow_hyphen_values = true
+    )]
     pub at: String,
     /// Host [default: `host` of the config, else this machine's primary IPv4 address].
     #[arg(long)]

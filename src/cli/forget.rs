@@ -52,7 +52,14 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         Ok(_) => return usage(&RetentionError::EmptyPolicy),
         Err(e) => return usage(&e),
     };
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
+    let parts: Vec<&str> = a.parts.iter().map(String::as_str).collect();
+    super::select::check(
+        &repo.snapshots()?,
+        a.host.as_deref(),
+        &parts,
+        &common.config,
+    )?;
     let selection = Selection {
         host: a.host.clone(),
         parts: a

@@ -28,7 +28,16 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         }
         _ => Doomed::Snapshots(a.snapshots.clone()),
     };
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
+    if a.all {
+        let parts: Vec<&str> = a.parts.iter().map(String::as_str).collect();
+        super::select::check(
+            &repo.snapshots()?,
+            a.host.as_deref(),
+            &parts,
+            &common.config,
+        )?;
+    }
     let plan = plan_delete(&repo, &doomed)?;
     if a.json {
         return super::forget_json::delete(&repo, a, &doomed, &plan);

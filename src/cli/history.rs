@@ -36,6 +36,7 @@ pub fn run(cli: &Cli, a: &HistoryArgs) -> anyhow::Result<i32> {
         );
     }
     let all = repo.snapshots()?;
+    super::select::check(&all, Some(&host), &[part], &common.config)?;
     let snaps: Vec<_> = named_snapshots(&all)
         .into_iter()
         .filter(|(s, _)| s.manifest.host == host && s.manifest.part == part)

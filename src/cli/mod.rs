@@ -26,6 +26,7 @@ mod prune;
 mod restore;
 mod restore_report;
 mod restore_shared;
+mod select;
 mod snapshots;
 
 mod forget;
