@@ -1,6 +1,6 @@
 //! Command-line interface: argument definitions (clap) and dispatch to one small module per
 //! command. Exit codes: 0 success, 1 error, 2 bad usage, 3 finished but some files were not
-//! backed up or restored (the run's output lists them).
+//! backed up or restored (the run's output lists them), 130/143 interrupted (see `interrupt`).
 
 mod backup;
 mod common;
@@ -11,6 +11,7 @@ mod confirm;
 mod errors;
 pub use errors::UsageError;
 mod init;
+mod interrupt;
 mod json;
 mod logging;
 pub use logging::LIST_TARGET;
@@ -142,6 +143,17 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
+    // The commands that write: an interrupt removes their lock and temp files.
+    match &cli.command {
+        Command::Backup(_) => interrupt::watch("backup"),
+        Command::Restore(_) => interrupt::watch("restore"),
+        Command::RestoreUser(_) => interrupt::watch("restore-user"),
+        Command::RestoreServer(_) => interrupt::watch("restore-server"),
+        Command::Prune(_) => interrupt::watch("prune"),
+        Command::Forget(_) => interrupt::watch("forget"),
+        Command::Repair(_) => interrupt::watch("repair"),
+        _ => {}
+    }
     let result = match &cli.command {
         Command::Init(a) => init::run(&cli, a),
         Command::Backup(a) => backup::run(&cli, a),
