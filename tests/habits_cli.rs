@@ -1,0 +1,59 @@
+//! What restic users expect (issue 25): a backup's progress on the bytes it still has to read,
+//! `backup --part NAME` of a configured part, `backup --dry-run`, `backup --json`'s snapshot
+//! names and dates.
+
+mod common;
+use common::*;
+use serde_json::Value;
+
+/// The JSON status lines of `backup --json` on stderr.
+fn status_lines(out: &std::process::Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "status")
+        .collect()
+}
+
+#[test]
+fn progress_is_not_done_while_new_data_is_still_read() {
+    let env = Env::new();
+    let src = env.path("src");
+    // 24 MiB backed up once and unchanged, then 24 MiB of new files walked after them.
+    for i in 0..24 {
+        write(&src.join(format!("a/f{i}")), &bytes(1 << 20, i + 1));
+    }
+    env.backup(HOST, "p", &src);
+    for i in 0..24 {
+        write(&src.join(format!("b/f{i}")), &bytes(1 << 20, i + 100));
+    }
+    let part = format!("p={}", src.display());
+    let out = env
+        .cmd(&[
+            "backup",
+            "--json",
+            "--threads",
+            "1",
+            "--host",
+            HOST,
+            "--part",
+            &part,
+        ])
+        .env("BMBACKUP_PROGRESS_MS", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let total_read = 24u64 << 20;
+    let lines = status_lines(&out);
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let read = l["bytes_read"].as_u64().unwrap();
+        if let Some(p) = l["percent_done"].as_f64() {
+            // Never ahead of the bytes actually read (unchanged files are not "done" reading).
+            assert!(
+                p <= 100.0 * read as f64 / total_read as f64 + 1.0,
+                "{p}% with {read} of {total_read} read: {l}"
+            );
+        }
+    }
+}
