@@ -57,3 +57,53 @@ fn progress_is_not_done_while_new_data_is_still_read() {
         }
     }
 }
+
+#[test]
+fn backup_part_name_takes_the_configured_part_and_json_gives_names_and_dates() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a"), b"a");
+    env.write_config(&format!(
+        "[parts.\"mail/imap\"]\npath = \"{}\"\n[parts.db]\npath = \"/nonexistent\"\n",
+        src.display()
+    ));
+    let out = env.ok(&["backup", "--json", "--part", "mail/imap"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let snaps = doc["snapshots"].as_array().unwrap();
+    assert_eq!(snaps.len(), 1, "only the part named: {doc}");
+    let s = &snaps[0];
+    assert_eq!(s["part"], "mail/imap");
+    let listed = env.snapshots();
+    assert_eq!(s["name"], listed[0]["name"], "{s}");
+    assert_eq!(s["date"], listed[0]["date"], "{s}");
+    assert!(s["name"].as_str().unwrap().len() >= 17, "{s}");
+    let err = env.expect_fail(&["backup", "--part", "mail/imapp"], 1, "mail/imapp");
+    assert!(err.contains("it has db, mail/imap"), "{err}");
+}
+
+#[test]
+fn init_takes_the_store_of_the_config_and_usage_errors_exit_2() {
+    let env = Env::uninit();
+    let store = env.path("from-config");
+    env.write_config(&format!("store = \"{}\"\n", store.display()));
+    let out = env
+        .cmd(&["init"])
+        .env_remove("BMBACKUP_STORE")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(store.join("bmbackup-store.json").exists());
+    // A misspelt mount option is bad usage, as clap's own errors are.
+    let mnt = env.mnt();
+    env.expect_fail(
+        &[
+            "mount",
+            "-o",
+            "allow_othr",
+            store.to_str().unwrap(),
+            mnt.to_str().unwrap(),
+        ],
+        2,
+        "allow_othr",
+    );
+}

@@ -137,6 +137,41 @@ pub fn parse_part(s: &str) -> Result<PartSpec, RunError> {
     })
 }
 
+/// `--part NAME` alone: that part of the config file, with its path, level and hooks (even when
+/// the config disables it: naming it is asking for it).
+fn configured_part(config: &Config, given: &str) -> Result<PlannedPart, RunError> {
+    let name = given.trim_matches('/');
+    match config
+        .parts
+        .iter()
+        .find(|(k, _)| k.trim_matches('/') == name)
+    {
+        Some((_, p)) => Ok(PlannedPart {
+            spec: PartSpec {
+                name: name.to_string(),
+                path: p.path.clone(),
+                compression_level: p.compression_level,
+            },
+            pre: p.pre.clone(),
+            post: p.post.clone(),
+        }),
+        None => {
+            let known: Vec<&str> = config.parts.keys().map(|k| k.trim_matches('/')).collect();
+            Err(RunError::BadPart {
+                given: given.to_string(),
+                why: format!(
+                    "not a part of the config file ({}); give NAME=PATH for a folder not in it, e.g. mail/imap=/var/spool/cyrus/data",
+                    if known.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        format!("it has {}", known.join(", "))
+                    }
+                ),
+            })
+        }
+    }
+}
+
 /// The parts of `--part`, else the config's parts that are enabled (with the vendor switches
 /// `backup_emails` / `backup_archived_emails`); skipped ones are told so none goes unnoticed.
 pub fn planned_parts(
@@ -147,12 +182,13 @@ pub fn planned_parts(
     if !cli_parts.is_empty() {
         return cli_parts
             .iter()
-            .map(|s| {
-                Ok(PlannedPart {
+            .map(|s| match s.contains('=') {
+                true => Ok(PlannedPart {
                     spec: parse_part(s)?,
                     pre: None,
                     post: None,
-                })
+                }),
+                false => configured_part(config, s),
             })
             .collect();
     }

@@ -14,9 +14,10 @@ pub struct BackupArgs {
     /// This server's address as shown in the store [default: the primary IPv4 address].
     #[arg(long)]
     pub host: Option<String>,
-    /// A part to back up, NAME=PATH (e.g. mail/imap=/var/spool/cyrus/data); repeatable.
-    /// Overrides the parts of the config file.
-    #[arg(long = "part", value_name = "NAME=PATH")]
+    /// A part to back up, NAME=PATH (e.g. mail/imap=/var/spool/cyrus/data), or NAME alone for
+    /// that part of the config file (its path, level and hooks); repeatable. Only these parts
+    /// are backed up.
+    #[arg(long = "part", value_name = "NAME[=PATH]")]
     pub parts: Vec<String>,
     /// zstd level (1-19) of every part [default: the config's, else 1]; over the config's
     /// per-part levels.

@@ -32,12 +32,12 @@ pub fn run(cli: &Cli, a: &StatsArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     println!(
-        "{:<15}  {:<18}  {:>9}  {:>10}  {:>12}  NEWEST",
-        "HOST", "PART", "SNAPSHOTS", "NEWEST", "ALL (SUM)"
+        "{:<15}  {:<18}  {:>9}  {:>11}  {:>12}  NEWEST SNAPSHOT",
+        "HOST", "PART", "SNAPSHOTS", "NEWEST SIZE", "ALL (SUM)"
     );
     for p in &stats.parts {
         println!(
-            "{:<15}  {:<18}  {:>9}  {:>10}  {:>12}  {}",
+            "{:<15}  {:<18}  {:>9}  {:>11}  {:>12}  {}",
             p.host,
             p.part,
             p.snapshots,
