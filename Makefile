@@ -6,6 +6,7 @@
 #   make install PREFIX=/usr UNITDIR=/lib/systemd/system DESTDIR=/tmp/pkg   # for a package
 #   make install BIN=path/to/bmbackup  # install a binary built elsewhere, without cargo
 #   make deb                           # target/bmbackup_VERSION_ARCH.deb (dpkg-deb only)
+#   make test                          # installs what the tests need (.ci/setup), then runs them
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -31,7 +32,7 @@ SUBST := sed -e 's|/usr/local/bin/bmbackup|$(BINDIR)/bmbackup|g'
 # Man pages and completions, written by the binary itself from its argument definitions.
 DOCS := target/docs
 
-.PHONY: all build install uninstall verify deb
+.PHONY: all build install uninstall verify deb test
 
 all: build
 
@@ -84,6 +85,12 @@ uninstall:
 
 verify:
 	systemd/verify
+
+# The README's test command: what the tests need, installed or built when missing (.ci/setup:
+# apt packages, playwright-core, Garage cached in /var/cache/bmbackup-ci), then every test.
+test:
+	bash .ci/setup
+	$(CARGO) test --locked
 
 # A Debian package of `make install PREFIX=/usr` with dpkg-deb alone (no cargo-deb to install):
 # binary, mount helper, units in /lib/systemd/system, gzipped man pages, completions, the
