@@ -107,3 +107,16 @@ fn init_takes_the_store_of_the_config_and_usage_errors_exit_2() {
         "allow_othr",
     );
 }
+
+#[test]
+fn prune_and_check_speak_in_plurals_and_human_sizes() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a"), &bytes(3 << 20, 1));
+    env.backup(HOST, "p", &src);
+    let out = env.ok(&["prune", "--dry-run"]);
+    assert!(out.contains("1 snapshot kept; 1 pack (3.0 MiB)"), "{out}");
+    let out = env.ok(&["check"]);
+    assert!(out.contains("checked 1 pack, 1 snapshot, 1 tree,"), "{out}");
+    assert!(out.contains("0 B read"), "{out}");
+}

@@ -110,7 +110,9 @@ impl RunObserver for Printer {
                     count(removed as u64, "snapshot", "snapshots")
                 );
             }
-            RunEvent::Pruned(report) if !quiet => crate::say!("prune: {report}"),
+            RunEvent::Pruned(report) if !quiet => {
+                crate::say!("prune: {}", super::prune::text(report))
+            }
             RunEvent::PruneSkipped { holder } if !quiet => crate::say!(
                 "prune: skipped, the store is busy ({holder}); a later prune frees the space"
             ),

@@ -98,7 +98,7 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
     }
     crate::say!("removed {removed} of {} snapshot(s)", plan.verdicts.len());
     let report = prune(&repo, &PruneOptions::default())?;
-    crate::say!("prune: {report}");
+    crate::say!("prune: {}", super::prune::text(&report));
     Ok(EXIT_OK)
 }
 

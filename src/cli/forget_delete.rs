@@ -69,7 +69,7 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
     }
     crate::say!("deleted {removed} snapshot(s)");
     let report = prune(&repo, &PruneOptions::default())?;
-    crate::say!("prune: {report}");
+    crate::say!("prune: {}", super::prune::text(&report));
     Ok(EXIT_OK)
 }
 
