@@ -301,8 +301,9 @@ pub fn run_server(
                 Err(e) => {
                     // Errors about the source already name the part.
                     let text = e.to_string();
-                    let named = format!("part {:?}", part.spec.name);
-                    let text = if text.contains(&named) {
+                    let quoted = format!("part {:?}", part.spec.name);
+                    let plain = format!("part {} ", part.spec.name);
+                    let text = if text.contains(&quoted) || text.contains(&plain) {
                         text
                     } else {
                         format!("part {}: {text}", part.spec.name)
