@@ -1,5 +1,6 @@
 # Makefile: builds bmbackup and installs it (stripped) with its mount(8) helper, systemd units,
-# man pages, bash and zsh completions and example configuration; `make install` /
+# man pages (bmbackup(1), one per command, bmbackup.toml(5)), bash, zsh and fish completions
+# and example configuration; `make install` /
 # `make uninstall`, honouring DESTDIR and PREFIX; `make deb` builds a Debian package of the same.
 #
 #   make install                       # /usr/local/bin/bmbackup, /sbin/mount.bmbackup, ...
@@ -18,6 +19,7 @@ UNITDIR ?= $(SYSCONFDIR)/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR ?= $(PREFIX)/share/fish/vendor_completions.d
 DESTDIR ?=
 CARGO ?= cargo
 INSTALL ?= install
@@ -47,15 +49,17 @@ endif
 
 install:
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(UNITDIR) \
-		$(DESTDIR)$(SYSCONFDIR)/bmbackup $(DESTDIR)$(MANDIR)/man1 \
-		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+		$(DESTDIR)$(SYSCONFDIR)/bmbackup $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 # Stripped: the release profile keeps line tables for profiling (63 MB); an installed binary
 # needs none of it.
 	$(INSTALL) -m 0755 -s --strip-program=$(STRIP) $(BIN) $(DESTDIR)$(BINDIR)/bmbackup
 	rm -rf $(DOCS) && $(BIN) docs $(DOCS)
 	$(INSTALL) -m 0644 $(DOCS)/man1/*.1 $(DESTDIR)$(MANDIR)/man1/
+	$(INSTALL) -m 0644 $(DOCS)/man5/bmbackup.toml.5 $(DESTDIR)$(MANDIR)/man5/
 	$(INSTALL) -m 0644 $(DOCS)/bash/bmbackup $(DESTDIR)$(BASHCOMPDIR)/bmbackup
 	$(INSTALL) -m 0644 $(DOCS)/zsh/_bmbackup $(DESTDIR)$(ZSHCOMPDIR)/_bmbackup
+	$(INSTALL) -m 0644 $(DOCS)/fish/bmbackup.fish $(DESTDIR)$(FISHCOMPDIR)/bmbackup.fish
 	$(SUBST) mount-helpers/mount.bmbackup >$(DESTDIR)$(SBINDIR)/mount.bmbackup.tmp
 	chmod 0755 $(DESTDIR)$(SBINDIR)/mount.bmbackup.tmp
 	mv -f $(DESTDIR)$(SBINDIR)/mount.bmbackup.tmp $(DESTDIR)$(SBINDIR)/mount.bmbackup
@@ -79,7 +83,9 @@ uninstall:
 		$(DESTDIR)$(SYSCONFDIR)/bmbackup/bmbackup.toml.example
 	for u in $(UNITS); do rm -f $(DESTDIR)$(UNITDIR)/$$u; done
 	rm -f $(DESTDIR)$(MANDIR)/man1/bmbackup.1 $(DESTDIR)$(MANDIR)/man1/bmbackup-*.1 \
-		$(DESTDIR)$(BASHCOMPDIR)/bmbackup $(DESTDIR)$(ZSHCOMPDIR)/_bmbackup
+		$(DESTDIR)$(MANDIR)/man5/bmbackup.toml.5 \
+		$(DESTDIR)$(BASHCOMPDIR)/bmbackup $(DESTDIR)$(ZSHCOMPDIR)/_bmbackup \
+		$(DESTDIR)$(FISHCOMPDIR)/bmbackup.fish
 # The directory stays when it holds the real configuration.
 	rmdir $(DESTDIR)$(SYSCONFDIR)/bmbackup 2>/dev/null || true
 
@@ -108,7 +114,7 @@ deb:
 	rm -rf $(DEBROOT) && mkdir -p $(DEBROOT)/DEBIAN $(DEBROOT)/usr/share/doc/bmbackup
 	$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/$(DEBROOT) PREFIX=/usr \
 		UNITDIR=/lib/systemd/system ZSHCOMPDIR=/usr/share/zsh/vendor-completions BIN=$(BIN)
-	gzip -9n $(DEBROOT)/usr/share/man/man1/*.1
+	gzip -9n $(DEBROOT)/usr/share/man/man1/*.1 $(DEBROOT)/usr/share/man/man5/*.5
 	$(INSTALL) -m 0644 README.md $(DEBROOT)/usr/share/doc/bmbackup/README.md
 	sed -e 's/@VERSION@/$(VERSION)/' -e 's/@ARCH@/$(ARCH)/' \
 		-e "s/@SIZE@/$$(du -sk --exclude=DEBIAN $(DEBROOT) | cut -f1)/" \

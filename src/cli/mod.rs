@@ -21,6 +21,7 @@ mod demo;
 mod docs;
 mod format;
 mod generate;
+mod man_extra;
 mod mount;
 mod progress;
 mod prune;
