@@ -120,3 +120,37 @@ fn prune_and_check_speak_in_plurals_and_human_sizes() {
     assert!(out.contains("checked 1 pack, 1 snapshot, 1 tree,"), "{out}");
     assert!(out.contains("0 B read"), "{out}");
 }
+
+#[test]
+fn backup_dry_run_lists_what_would_be_read_and_writes_nothing() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("old"), &bytes(5000, 1));
+    write(&src.join("d/changed"), &bytes(3000, 2));
+    env.backup(HOST, "p", &src);
+    write(&src.join("d/changed"), &bytes(4000, 3));
+    write(&src.join("d/new"), &bytes(2048, 4));
+    let part = format!("p={}", src.display());
+    let packs = env.pack_files().len();
+    let out = env.ok(&["backup", "--dry-run", "--host", HOST, "--part", &part]);
+    assert!(out.contains("+ p/d/new  (2.0 KiB)"), "{out}");
+    assert!(out.contains("M p/d/changed  (3.9 KiB)"), "{out}");
+    assert!(!out.contains("old"), "{out}");
+    assert!(
+        out.contains("p: would read 2 files (5.9 KiB) of 3 files"),
+        "{out}"
+    );
+    assert_eq!(env.snapshots().len(), 1);
+    assert_eq!(env.pack_files().len(), packs);
+    let doc: Value = serde_json::from_str(&env.ok(&[
+        "backup",
+        "--dry-run",
+        "--json",
+        "--host",
+        HOST,
+        "--part",
+        &part,
+    ]))
+    .unwrap();
+    assert_eq!(doc["parts"][0]["bytes_to_read"], 6048, "{doc}");
+}

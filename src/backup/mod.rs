@@ -10,6 +10,7 @@
 //! its entries (`Entry::dev`), so inode numbers, which repeat across filesystems, are only ever
 //! compared together with it: for hard links and for the parent-snapshot comparison.
 
+pub mod dry_run;
 pub mod hooks;
 mod meta;
 pub mod metrics;
