@@ -161,7 +161,7 @@ fn forget_deletes_named_snapshots_on_purpose_after_confirmation() {
     // A dry run lists and deletes nothing.
     let dry = env.ok(&["forget", &first, &newest, "--dry-run"]);
     assert!(
-        dry.contains("would delete 2 snapshot(s)") && dry.contains("newest snapshot of 10.9.9.9/p"),
+        dry.contains("would delete 2 snapshots") && dry.contains("newest snapshot of 10.9.9.9/p"),
         "{dry}"
     );
     assert_eq!(names_of(&env), all);
@@ -183,7 +183,7 @@ fn forget_deletes_named_snapshots_on_purpose_after_confirmation() {
     );
     assert_eq!(names_of(&env), all);
     let (ok, out) = on_terminal(&env, &["forget", &first, &newest], "y");
-    assert!(ok && out.contains("deleted 2 snapshot(s)"), "{out}");
+    assert!(ok && out.contains("deleted 2 snapshots"), "{out}");
     assert_eq!(
         names_of(&env),
         [

@@ -52,11 +52,11 @@ fn print_text(r: &CheckReport) {
     }
     for b in &r.bad_blobs {
         println!(
-            "{} {} {}, used by {} file(s):",
+            "{} {} {}, used by {}:",
             b.state.as_str(),
             b.kind,
             b.id,
-            b.uses.len()
+            count(b.uses.len() as u64, "file", "files")
         );
         for u in &b.uses {
             println!(

@@ -58,10 +58,14 @@ pub fn run(cli: &Cli, a: &EntitiesArgs) -> anyhow::Result<i32> {
         l.source
     );
     for u in &l.users {
-        println!("user    {:<40} {} folder(s)", u.name, u.folders);
+        println!("user    {:<40} {}", u.name, folders(u.folders));
     }
     for s in &l.shared {
-        println!("shared  {:<40} {} folder(s)", s.name, s.folders);
+        println!("shared  {:<40} {}", s.name, folders(s.folders));
     }
     Ok(EXIT_OK)
+}
+
+fn folders(n: usize) -> String {
+    super::errors::count(n as u64, "folder", "folders")
 }

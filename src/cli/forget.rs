@@ -3,6 +3,7 @@
 //! keep it; `--dry-run` only prints. With SNAPSHOT... or `--all` it deletes on purpose instead
 //! (`forget_delete`).
 
+use super::errors::count;
 use super::policy_args::PolicyArgs;
 use super::{format, Cli, EXIT_OK, EXIT_USAGE};
 use crate::retention::forget::{forget, plan, Plan, Selection};
@@ -76,8 +77,8 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         print_plan(&plan);
         let n = plan.removed().count();
         crate::say!(
-            "dry run: would remove {n} of {} snapshot(s); nothing was deleted",
-            plan.verdicts.len()
+            "dry run: would remove {n} of {}; nothing was deleted",
+            count(plan.verdicts.len() as u64, "snapshot", "snapshots")
         );
         if a.prune {
             // A prune dry run now would still count the snapshots above as live.
@@ -91,12 +92,15 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
     print_plan(&plan);
     if !a.prune {
         crate::say!(
-            "removed {removed} of {} snapshot(s); their data is freed by the next prune",
-            plan.verdicts.len()
+            "removed {removed} of {}; their data is freed by the next prune",
+            count(plan.verdicts.len() as u64, "snapshot", "snapshots")
         );
         return Ok(EXIT_OK);
     }
-    crate::say!("removed {removed} of {} snapshot(s)", plan.verdicts.len());
+    crate::say!(
+        "removed {removed} of {}",
+        count(plan.verdicts.len() as u64, "snapshot", "snapshots")
+    );
     let report = prune(&repo, &PruneOptions::default())?;
     crate::say!("prune: {}", super::prune::text(&report));
     Ok(EXIT_OK)
