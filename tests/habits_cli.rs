@@ -154,3 +154,37 @@ fn backup_dry_run_lists_what_would_be_read_and_writes_nothing() {
     .unwrap();
     assert_eq!(doc["parts"][0]["bytes_to_read"], 6048, "{doc}");
 }
+
+#[test]
+fn bash_completion_offers_the_store_s_parts_and_snapshots() {
+    let env = Env::new();
+    let src = env.path("src");
+    write(&src.join("a"), b"a");
+    env.backup(HOST, "mail/imap", &src);
+    env.write_config("[parts.\"mail/archive\"]\npath = \"/nonexistent\"\n");
+    let docs = env.path("docs");
+    env.ok(&["docs", docs.to_str().unwrap()]);
+    let bin_dir = std::path::Path::new(BIN).parent().unwrap();
+    let complete = |words: &str| {
+        let script = format!(
+            "source {}/bash/bmbackup; COMP_WORDS=({words}); COMP_CWORD=$((${{#COMP_WORDS[@]}} - 1)); _bmbackup_names bmbackup \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            docs.display()
+        );
+        let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
+        command_ok(env.command("bash").env("PATH", path).args(["-c", &script]))
+    };
+    assert_eq!(
+        complete("bmbackup snapshots --part mail/"),
+        "mail/archive\nmail/imap\n"
+    );
+    let name = env.snapshots()[0]["name"].as_str().unwrap().to_string();
+    assert_eq!(complete("bmbackup find --at 20"), format!("{name}\n"));
+    let snaps = complete("bmbackup ls 10.9.9.9/mail/imap/");
+    assert!(
+        snaps.contains(&format!("10.9.9.9/mail/imap/{name}\n")),
+        "{snaps}"
+    );
+    assert!(snaps.contains("10.9.9.9/mail/imap/last\n"), "{snaps}");
+    // Elsewhere clap's own completion: the commands.
+    assert!(complete("bmbackup snap").contains("snapshots"));
+}

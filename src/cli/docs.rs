@@ -3,9 +3,11 @@
 //! completions (clap_complete) written from the argument definitions, so they never disagree
 //! with `--help`.
 
+use super::complete_names::{BASH, FISH};
 use super::man_extra;
 use super::{Cli, EXIT_OK};
 use clap::{Args, CommandFactory};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -50,15 +52,17 @@ pub fn run(a: &DocsArgs) -> anyhow::Result<i32> {
         man5.join("bmbackup.toml.5"),
         man_extra::config_page(env!("CARGO_PKG_VERSION")),
     )?;
-    for (shell, folder, file) in [
-        (clap_complete::Shell::Bash, "bash", "bmbackup"),
-        (clap_complete::Shell::Zsh, "zsh", "_bmbackup"),
-        (clap_complete::Shell::Fish, "fish", "bmbackup.fish"),
+    // bash and fish also complete part and snapshot names, from the store.
+    for (shell, folder, file, names) in [
+        (clap_complete::Shell::Bash, "bash", "bmbackup", BASH),
+        (clap_complete::Shell::Zsh, "zsh", "_bmbackup", ""),
+        (clap_complete::Shell::Fish, "fish", "bmbackup.fish", FISH),
     ] {
         let dir = a.dir.join(folder);
         std::fs::create_dir_all(&dir)?;
         let mut out = std::fs::File::create(dir.join(file))?;
         clap_complete::generate(shell, &mut Cli::command(), "bmbackup", &mut out);
+        out.write_all(names.as_bytes())?;
     }
     Ok(EXIT_OK)
 }

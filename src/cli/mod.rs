@@ -17,6 +17,7 @@ mod logging;
 pub use logging::LIST_TARGET;
 mod output;
 pub use output::tell_inline;
+mod complete_names;
 mod demo;
 mod docs;
 mod format;
@@ -117,6 +118,9 @@ pub enum Command {
     /// Write man pages and shell completions into a folder (for installers).
     #[command(hide = true)]
     Docs(docs::DocsArgs),
+    /// Names for shell completion (parts, hosts, names, snapshots), one a line.
+    #[command(hide = true)]
+    CompleteNames(complete_names::CompleteNamesArgs),
     /// Generate deterministic test data (demo, tests, benchmarks).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -172,6 +176,7 @@ pub fn main() -> i32 {
         Command::Demo(a) => demo::run(a),
         Command::Generate(c) => generate::run(c),
         Command::Docs(a) => docs::run(a),
+        Command::CompleteNames(a) => complete_names::run(&cli, a),
 
         Command::RestoreUser(a) => restore_user::run(&cli, a),
         Command::Entities(a) => entities::run(&cli, a),
