@@ -107,7 +107,9 @@ fn history_lists_each_version_and_find_searches_names() {
     );
     let text = env.ok(&["find", "oth?r"]);
     assert_eq!(text.lines().count(), 6, "{text}");
-    assert!(env.ok(&["find", "*/other"]).is_empty());
+    // Nothing found is exit 1 (as grep), with the ** form that matches.
+    let err = env.expect_fail(&["find", "*/other"], 1, "did you mean '**/other'");
+    assert!(err.contains("0 matches in 6 snapshots"), "{err}");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The mount as a well-kept filesystem: a daemon only ever unmounts its own mount, a mount whose
-//! mount point is taken away from outside exits non-zero, mounts do not stack, a file or a full
-//! folder is refused as mount point, and the kernel's table names the type `fuse.bmbackup` and
-//! the store as source.
+//! mount point is taken away from outside exits non-zero under systemd (0 when started by
+//! hand), mounts do not stack, a file or a full folder is refused as mount point, and the
+//! kernel's table names the type `fuse.bmbackup` and the store as source.
 
 mod common;
 
@@ -119,10 +119,23 @@ fn an_old_daemon_never_unmounts_a_new_mount() {
 }
 
 #[test]
-fn a_mount_taken_away_from_outside_exits_non_zero_and_says_so() {
+fn a_mount_taken_away_from_outside_exits_non_zero_under_a_supervisor_only() {
     let s = setup();
     let _u = MountGuard::new(&s.mnt());
-    let mut d = Kill(foreground(&s, "d.log"));
+    // Under systemd (NOTIFY_SOCKET set): non-zero, so Restart=on-failure mounts it again.
+    let mut args = mount_args(&s);
+    args.push("--foreground".into());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let log = std::fs::File::create(s.path("d.log")).unwrap();
+    let mut d = Kill(
+        s.cmd(&args)
+            .env("RUST_LOG", "info")
+            .env("NOTIFY_SOCKET", s.path("no-such-notify-socket"))
+            .stdin(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    );
     wait_until("the mount answers", || shows_snapshot(&s.mnt()));
     let out = Command::new("umount").arg(s.mnt()).output().unwrap();
     assert!(out.status.success(), "{}", show(&out));
@@ -130,6 +143,15 @@ fn a_mount_taken_away_from_outside_exits_non_zero_and_says_so() {
     assert!(!status.success(), "{status:?}");
     let log = std::fs::read_to_string(s.path("d.log")).unwrap();
     assert!(log.contains("unmounted from outside"), "{log}");
+    // Started by hand: the admin's umount ends it quietly, exit 0.
+    let mut d = Kill(foreground(&s, "e.log"));
+    wait_until("the mount answers", || shows_snapshot(&s.mnt()));
+    let out = Command::new("umount").arg(s.mnt()).output().unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    let status = d.0.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let log = std::fs::read_to_string(s.path("e.log")).unwrap();
+    assert!(!log.contains("ERROR") && !log.contains("error"), "{log}");
 }
 
 #[test]

@@ -250,6 +250,43 @@ fn make_install_and_uninstall_respect_destdir_and_prefix() {
         );
     }
     assert!(!dest.join("usr/share/man/man1/bmbackup-docs.1").exists());
+    // The sections issue 25 asked for, and no SEE ALSO entry without its page.
+    let main = text("usr/share/man/man1/bmbackup.1");
+    for section in [
+        "EXIT STATUS",
+        "ENVIRONMENT",
+        "FILES",
+        "EXAMPLES",
+        "SEE ALSO",
+    ] {
+        assert!(
+            main.contains(&format!(".SH {section}"))
+                || main.contains(&format!(".SH \"{section}\"")),
+            "{section}"
+        );
+    }
+    assert!(text("usr/share/man/man5/bmbackup.toml.5").contains("metrics_dir"));
+    for page in fs::read_dir(dest.join("usr/share/man/man1")).unwrap() {
+        let page = page.unwrap().path();
+        let man = fs::read_to_string(&page)
+            .unwrap()
+            .replace("\\-", "-")
+            .replace("\\fB", "")
+            .replace("\\fR", "");
+        for (i, _) in man.match_indices("(1)").chain(man.match_indices("(5)")) {
+            let start = man[..i]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '.'))
+                .map_or(0, |p| p + 1);
+            let (name, section) = (&man[start..i], &man[i + 1..i + 2]);
+            let target = dest.join(format!("usr/share/man/man{section}/{name}.{section}"));
+            assert!(
+                target.exists(),
+                "{}: {name}({section}) has no page",
+                page.display()
+            );
+        }
+    }
+    assert!(text("usr/share/fish/vendor_completions.d/bmbackup.fish").contains("restore-user"));
     assert!(text("usr/share/bash-completion/completions/bmbackup").contains("restore-user"));
     assert!(text("usr/share/zsh/site-functions/_bmbackup").starts_with("#compdef bmbackup"));
     assert_eq!(mode("sbin/mount.bmbackup"), 0o755);

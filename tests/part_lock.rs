@@ -50,9 +50,12 @@ fn a_part_being_backed_up_is_not_backed_up_again_at_the_same_time() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{err}");
     assert!(
-        err.contains("part p of host h is being backed up by backup of h/p (pid"),
+        err.contains("part p of host h is being backed up by another backup (pid"),
         "{err}"
     );
+    // The part is named once, not again as "part p:" nor in the holder's command.
+    assert_eq!(err.matches("part p").count(), 1, "{err}");
+    assert!(!err.contains("h/p"), "{err}");
     assert!(snapshots(&env).is_empty());
 
     // Other parts and other hosts are not held up.

@@ -10,6 +10,7 @@
 //! its entries (`Entry::dev`), so inode numbers, which repeat across filesystems, are only ever
 //! compared together with it: for hard links and for the parent-snapshot comparison.
 
+pub mod dry_run;
 pub mod hooks;
 mod meta;
 pub mod metrics;
@@ -338,17 +339,22 @@ fn lock_part(
             wait,
         )
     };
-    let busy = |holder| BackupError::PartBusy {
+    // The holder's command is "backup of HOST/PART", which the message already names.
+    let busy = |holder: String| BackupError::PartBusy {
         host: host.to_string(),
         part: part.to_string(),
-        holder,
+        holder: match holder.strip_prefix(&command) {
+            Some(rest) => format!("another backup{rest}"),
+            None => holder,
+        },
         waited_s: wait.as_secs(),
     };
     let lock = match take(std::time::Duration::ZERO) {
         Err(LockError::Busy(holder)) if wait.is_zero() => return Err(busy(holder)),
         Err(LockError::Busy(holder)) => {
             log::warn!(
-                "part {part} of host {host} is being backed up by {holder}; waiting up to {} s for it to finish",
+                "part {part} of host {host} is being backed up by {}; waiting up to {} s for it to finish",
+                holder.strip_prefix(&command).map_or(holder.clone(), |r| format!("another backup{r}")),
                 wait.as_secs()
             );
             match take(wait) {

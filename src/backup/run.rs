@@ -139,6 +139,41 @@ pub fn parse_part(s: &str) -> Result<PartSpec, RunError> {
     })
 }
 
+/// `--part NAME` alone: that part of the config file, with its path, level and hooks (even when
+/// the config disables it: naming it is asking for it).
+fn configured_part(config: &Config, given: &str) -> Result<PlannedPart, RunError> {
+    let name = given.trim_matches('/');
+    match config
+        .parts
+        .iter()
+        .find(|(k, _)| k.trim_matches('/') == name)
+    {
+        Some((_, p)) => Ok(PlannedPart {
+            spec: PartSpec {
+                name: name.to_string(),
+                path: p.path.clone(),
+                compression_level: p.compression_level,
+            },
+            pre: p.pre.clone(),
+            post: p.post.clone(),
+        }),
+        None => {
+            let known: Vec<&str> = config.parts.keys().map(|k| k.trim_matches('/')).collect();
+            Err(RunError::BadPart {
+                given: given.to_string(),
+                why: format!(
+                    "not a part of the config file ({}); give NAME=PATH for a folder not in it, e.g. mail/imap=/var/spool/cyrus/data",
+                    if known.is_empty() {
+                        "it has none".to_string()
+                    } else {
+                        format!("it has {}", known.join(", "))
+                    }
+                ),
+            })
+        }
+    }
+}
+
 /// The parts of `--part`, else the config's parts that are enabled (with the vendor switches
 /// `backup_emails` / `backup_archived_emails`); skipped ones are told so none goes unnoticed.
 pub fn planned_parts(
@@ -149,12 +184,13 @@ pub fn planned_parts(
     if !cli_parts.is_empty() {
         return cli_parts
             .iter()
-            .map(|s| {
-                Ok(PlannedPart {
+            .map(|s| match s.contains('=') {
+                true => Ok(PlannedPart {
                     spec: parse_part(s)?,
                     pre: None,
                     post: None,
-                })
+                }),
+                false => configured_part(config, s),
             })
             .collect();
     }
@@ -270,8 +306,9 @@ pub fn run_server(
                 Err(e) => {
                     // Errors about the source already name the part.
                     let text = e.to_string();
-                    let named = format!("part {:?}", part.spec.name);
-                    let text = if text.contains(&named) {
+                    let quoted = format!("part {:?}", part.spec.name);
+                    let plain = format!("part {} ", part.spec.name);
+                    let text = if text.contains(&quoted) || text.contains(&plain) {
                         text
                     } else {
                         format!("part {}: {text}", part.spec.name)
@@ -332,12 +369,21 @@ pub fn run_server(
             status = fail(observer, e.to_string());
         }
     }
+    // An error, not a warning: metrics that silently stop are alerting that never fires.
     if let Some(dir) = &plan.metrics_dir {
-        if let Err(e) = write_metrics(repo, plan, &outcomes, dir) {
-            observer.event(RunEvent::Warning(format!(
-                "metrics not written to {}: {e}",
-                dir.display()
-            )));
+        if !dir.is_dir() {
+            status = fail(
+                observer,
+                format!(
+                    "metrics_dir {} is not a folder: create it (node_exporter's textfile collector folder) or remove metrics_dir from the config; the snapshots were written",
+                    dir.display()
+                ),
+            );
+        } else if let Err(e) = write_metrics(repo, plan, &outcomes, dir) {
+            status = fail(
+                observer,
+                format!("metrics not written to {}: {e}", dir.display()),
+            );
         }
     }
     Ok(status)

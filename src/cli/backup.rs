@@ -14,9 +14,10 @@ pub struct BackupArgs {
     /// This server's address as shown in the store [default: the primary IPv4 address].
     #[arg(long)]
     pub host: Option<String>,
-    /// A part to back up, NAME=PATH (e.g. mail/imap=/var/spool/cyrus/data); repeatable.
-    /// Overrides the parts of the config file.
-    #[arg(long = "part", value_name = "NAME=PATH")]
+    /// A part to back up, NAME=PATH (e.g. mail/imap=/var/spool/cyrus/data), or NAME alone for
+    /// that part of the config file (its path, level and hooks); repeatable. Only these parts
+    /// are backed up.
+    #[arg(long = "part", value_name = "NAME[=PATH]")]
     pub parts: Vec<String>,
     /// zstd level (1-19) of every part [default: the config's, else 1]; over the config's
     /// per-part levels.
@@ -39,6 +40,10 @@ pub struct BackupArgs {
     /// finish.
     #[arg(long, default_value_t = 3600)]
     pub lock_wait: u64,
+    /// List the files each part's backup would read (new or changed since its last snapshot)
+    /// and their sizes; write nothing, run no hook.
+    #[arg(long)]
+    pub dry_run: bool,
     /// Print one JSON document at the end (the snapshots, errors, retention); progress and
     /// events go to stderr as JSON lines meanwhile.
     #[arg(long)]
@@ -70,7 +75,22 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         one_file_system: a.one_file_system,
         lock_wait: Some(Duration::from_secs(a.lock_wait)),
     };
-    let plan = plan_run(config, common.store.clone(), host, &overrides, &printer)?;
+    let plan = plan_run(
+        config,
+        common.store.clone(),
+        host.clone(),
+        &overrides,
+        &printer,
+    )?;
+    if a.dry_run {
+        return dry_run(
+            &repo,
+            &host,
+            &plan.parts,
+            plan.options.one_file_system,
+            a.json,
+        );
+    }
     let (status, code) = match run_server(&repo, &plan, &printer)? {
         RunStatus::Complete => ("complete", EXIT_OK),
         RunStatus::Partial => ("partial", EXIT_PARTIAL),
@@ -80,4 +100,49 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         printer.print_document(status, code)?;
     }
     Ok(code)
+}
+
+/// `--dry-run`: per part, the files a backup would read, then the totals.
+fn dry_run(
+    repo: &crate::repo::Repository,
+    host: &str,
+    parts: &[crate::backup::run::PlannedPart],
+    one_file_system: bool,
+    json: bool,
+) -> anyhow::Result<i32> {
+    use super::errors::count;
+    let mut docs = Vec::new();
+    for p in parts {
+        let d = crate::backup::dry_run::dry_run(repo, host, &p.spec, one_file_system)?;
+        if json {
+            docs.push(serde_json::json!({
+                "part": p.spec.name, "source": p.spec.path, "files": d.files, "bytes": d.bytes,
+                "bytes_to_read": d.bytes_to_read,
+                "to_read": d.to_read.iter().map(|f| serde_json::json!({
+                    "path": f.path, "size": f.size, "new": f.new})).collect::<Vec<_>>(),
+            }));
+            continue;
+        }
+        for f in &d.to_read {
+            crate::say!(
+                "{} {}/{}  ({})",
+                if f.new { "+" } else { "M" },
+                p.spec.name,
+                f.path.display(),
+                super::format::size(f.size)
+            );
+        }
+        crate::say!(
+            "{}: would read {} ({}) of {} ({}); dry run, nothing written",
+            p.spec.name,
+            count(d.to_read.len() as u64, "file", "files"),
+            super::format::size(d.bytes_to_read),
+            count(d.files, "file", "files"),
+            super::format::size(d.bytes)
+        );
+    }
+    if json {
+        super::json::print(&serde_json::json!({"dry_run": true, "parts": docs}))?;
+    }
+    Ok(EXIT_OK)
 }

@@ -56,6 +56,9 @@ impl Printer {
                         "short_id": report.id.short(),
                         "host": m.host,
                         "part": m.part,
+                        // The folder on the mount (HOST/PART/NAME) and `--at NAME`.
+                        "name": m.name,
+                        "date": crate::timefmt::iso8601(m.started_ns),
                         "status": m.status.as_str(),
                         "files": m.files,
                         "dirs": m.dirs,

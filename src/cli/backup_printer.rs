@@ -1,6 +1,6 @@
 //! How `bmbackup backup` shows a run: the events of [`crate::backup::run`] as summary lines,
-//! a progress line with percentage and ETA on a terminal (the parent snapshot's size is the
-//! expected size), `-v`'s list of files, or one JSON document with `--json`.
+//! a progress line with percentage and ETA on a terminal (on the bytes still to read, against
+//! the parent snapshot's size: [`super::progress::backup_estimate`]), `-v`'s list of files, or one JSON document with `--json`.
 
 use super::backup_json::Doc;
 use super::errors::count;
@@ -110,7 +110,9 @@ impl RunObserver for Printer {
                     count(removed as u64, "snapshot", "snapshots")
                 );
             }
-            RunEvent::Pruned(report) if !quiet => crate::say!("prune: {report}"),
+            RunEvent::Pruned(report) if !quiet => {
+                crate::say!("prune: {}", super::prune::text(report))
+            }
             RunEvent::PruneSkipped { holder } if !quiet => crate::say!(
                 "prune: skipped, the store is busy ({holder}); a later prune frees the space"
             ),
@@ -123,8 +125,9 @@ impl RunObserver for Printer {
         let status = |secs: f64| {
             let read = progress.bytes_read.load(Ordering::Relaxed);
             let files = progress.files.load(Ordering::Relaxed);
-            let done = progress.bytes_unchanged.load(Ordering::Relaxed) + read;
-            let est = super::progress::estimate(done, expected, secs);
+            let unchanged = progress.bytes_unchanged.load(Ordering::Relaxed);
+            let done = unchanged + read;
+            let est = super::progress::backup_estimate(read, unchanged, expected, secs);
             let text = format!(
                 "{name}: {} files, {} read ({:.0} MB/s){}",
                 files,

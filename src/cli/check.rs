@@ -1,5 +1,6 @@
 //! `bmbackup check [--read-data[=PERCENT]] [--json]`: verify the store; exit 1 on any damage.
 
+use super::errors::count;
 use super::{Cli, EXIT_ERROR, EXIT_OK};
 use crate::integrity::check::{check, CheckOptions, CheckReport};
 use clap::Args;
@@ -51,11 +52,11 @@ fn print_text(r: &CheckReport) {
     }
     for b in &r.bad_blobs {
         println!(
-            "{} {} {}, used by {} file(s):",
+            "{} {} {}, used by {}:",
             b.state.as_str(),
             b.kind,
             b.id,
-            b.uses.len()
+            count(b.uses.len() as u64, "file", "files")
         );
         for u in &b.uses {
             println!(
@@ -96,24 +97,29 @@ fn print_text(r: &CheckReport) {
             &h[..12]
         );
     }
+    let n = |v: usize, one: &str, many: &str| count(v as u64, one, many);
     println!(
-        "checked {} packs, {} snapshots, {} trees, {} chunks ({} chunks verified, {} bytes read): {}",
-        r.packs,
-        r.snapshots,
-        r.trees,
-        r.chunks,
-        r.chunks_verified,
-        r.bytes_read,
+        "checked {}, {}, {}, {} ({} verified, {} read): {}",
+        n(r.packs, "pack", "packs"),
+        n(r.snapshots, "snapshot", "snapshots"),
+        n(r.trees, "tree", "trees"),
+        n(r.chunks, "chunk", "chunks"),
+        count(r.chunks_verified, "chunk", "chunks"),
+        super::format::size(r.bytes_read),
         if r.is_ok() {
             "no damage found".to_string()
         } else {
             format!(
-                "DAMAGE: {} damaged packs, {} damaged manifests, {} damaged copies, {} lost blobs, {} catalog problems",
-                r.damaged_packs.len(),
-                r.damaged_manifests.len(),
-                r.bad_copies.len(),
-                r.bad_blobs.len(),
-                r.catalog.len()
+                "DAMAGE: {}, {}, {}, {}, {}",
+                n(r.damaged_packs.len(), "damaged pack", "damaged packs"),
+                n(
+                    r.damaged_manifests.len(),
+                    "damaged manifest",
+                    "damaged manifests"
+                ),
+                n(r.bad_copies.len(), "damaged copy", "damaged copies"),
+                n(r.bad_blobs.len(), "lost blob", "lost blobs"),
+                n(r.catalog.len(), "catalog problem", "catalog problems")
             )
         }
     );

@@ -24,6 +24,13 @@ pub fn run(cli: &Cli, a: &DiffArgs) -> anyhow::Result<i32> {
     let (_, repo) = cli.open_repo()?;
     let old = repo.resolve(&a.old)?;
     let new = repo.resolve(&a.new)?;
+    let (o, n) = (&old.manifest, &new.manifest);
+    if o.part != n.part {
+        anyhow::bail!(
+            "{} is a snapshot of {}/{} and {} of {}/{}: diff compares two snapshots of one part (e.g. {}/{}/last)",
+            a.old, o.host, o.part, a.new, n.host, n.part, o.host, o.part
+        );
+    }
     let path = a.path.as_ref().map_or(&b""[..], |p| p.as_bytes());
     let report = diff(&repo, &old, &new, path)?;
     if a.json {

@@ -11,7 +11,12 @@ use clap::Args;
 #[derive(Args, Debug)]
 pub struct EntitiesArgs {
     /// The newest complete snapshot at or before WHEN (UTC): 2026-11-20, last, 7d, D-7.
-    #[arg(long, value_name = "WHEN", default_value = "last")]
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "last",
+        allow_hyphen_values = true
+    )]
     pub at: String,
     /// Host [default: `host` of the config, else this machine's primary IPv4 address].
     #[arg(long)]
@@ -53,10 +58,14 @@ pub fn run(cli: &Cli, a: &EntitiesArgs) -> anyhow::Result<i32> {
         l.source
     );
     for u in &l.users {
-        println!("user    {:<40} {} folder(s)", u.name, u.folders);
+        println!("user    {:<40} {}", u.name, folders(u.folders));
     }
     for s in &l.shared {
-        println!("shared  {:<40} {} folder(s)", s.name, s.folders);
+        println!("shared  {:<40} {}", s.name, folders(s.folders));
     }
     Ok(EXIT_OK)
+}
+
+fn folders(n: usize) -> String {
+    super::errors::count(n as u64, "folder", "folders")
 }

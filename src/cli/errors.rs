@@ -27,10 +27,16 @@ pub fn describe(e: &anyhow::Error) -> String {
     text
 }
 
-/// 2 when the error is a usage mistake anywhere in its chain, else 1.
+/// 2 when the error is a usage mistake anywhere in its chain (a bad `--at`, a mount option
+/// misspelt), else 1.
 pub fn exit_code(e: &anyhow::Error) -> i32 {
     let usage = e.chain().any(|c| {
         c.is::<UsageError>()
+            || c.is::<crate::fuse::OptionError>()
+            || matches!(
+                c.downcast_ref::<crate::fuse::MountError>(),
+                Some(crate::fuse::MountError::Options(_))
+            )
             || matches!(
                 c.downcast_ref::<crate::restore::when::WhenError>(),
                 Some(crate::restore::when::WhenError::Syntax(_))
@@ -78,6 +84,8 @@ mod tests {
         assert_eq!(exit_code(&anyhow::anyhow!("disk full")), EXIT_ERROR);
         let usage = anyhow::Error::new(UsageError("--at needs --part".into())).context("x");
         assert_eq!(exit_code(&usage), EXIT_USAGE);
+        let option = crate::fuse::parse_options(&["allow_othr"]).unwrap_err();
+        assert_eq!(exit_code(&anyhow::Error::new(option)), EXIT_USAGE);
     }
 
     #[test]

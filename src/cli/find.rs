@@ -1,13 +1,13 @@
 //! `bmbackup find [--host IP] [--part NAME] [--at WHEN] PATTERN`: names matching a glob across
 //! snapshots.
 
+use super::errors::count;
 use super::restore_shared::parse_at;
-use super::{Cli, EXIT_OK};
+use super::{Cli, EXIT_ERROR, EXIT_OK};
 use crate::model::Snapshot;
 use crate::repo::named_snapshots;
 use crate::restore::find::Finder;
 use crate::restore::glob::Glob;
-use crate::restore::when::pick_at;
 use crate::timefmt;
 use clap::Args;
 
@@ -20,10 +20,12 @@ pub struct FindArgs {
     #[arg(long)]
     pub part: Option<String>,
     /// Only the snapshot of each host and part that `restore --at WHEN` would use.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub at: Option<String>,
-    /// `*` and `?` wildcards; matched against file names, or against whole paths inside the
-    /// part when it contains `/` (e.g. '*/user/jdoe/Sent/*').
+    /// `*` and `?` wildcards (within a name); matched against file names anywhere, or, when it
+    /// contains `/`, against whole paths from the part's root, where a `**` component stands for
+    /// any number of folders (e.g. '**/user/jdoe/Sent/*'). No match is exit 1, with the closest
+    /// paths.
     pub pattern: String,
     /// Print a JSON array (keys: host, part, snapshot, name, date, path, kind, size).
     #[arg(long)]
@@ -31,9 +33,10 @@ pub struct FindArgs {
 }
 
 pub fn run(cli: &Cli, a: &FindArgs) -> anyhow::Result<i32> {
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
     let all = repo.snapshots()?;
     let part = a.part.as_deref().map(|p| p.trim_matches('/'));
+    super::select::check(&all, a.host.as_deref(), part.as_slice(), &common.config)?;
     let mut chosen: Vec<(&Snapshot, String)> = named_snapshots(&all)
         .into_iter()
         .filter(|(s, _)| {
@@ -42,18 +45,7 @@ pub fn run(cli: &Cli, a: &FindArgs) -> anyhow::Result<i32> {
         })
         .collect();
     if let Some(w) = &a.at {
-        let at = parse_at(Some(w))?;
-        let mut picked = Vec::new();
-        for group in chosen.chunk_by(|x, y| {
-            x.0.manifest.host == y.0.manifest.host && x.0.manifest.part == y.0.manifest.part
-        }) {
-            let refs: Vec<&Snapshot> = group.iter().map(|(s, _)| *s).collect();
-            // A part that did not exist yet at WHEN is simply not searched.
-            if let Ok(s) = pick_at(&refs, &at, "") {
-                picked.extend(group.iter().filter(|(g, _)| g.id == s.id).cloned());
-            }
-        }
-        chosen = picked;
+        chosen = super::select::pick_each(chosen, &parse_at(Some(w))?)?;
     }
     let mut finder = Finder::new(&repo, Glob::new(&a.pattern));
     let mut json = Vec::new();
@@ -83,9 +75,56 @@ pub fn run(cli: &Cli, a: &FindArgs) -> anyhow::Result<i32> {
         println!("{}", serde_json::to_string_pretty(&json)?);
     }
     eprintln!(
-        "{hits} matches in {} snapshots ({} distinct folders searched)",
-        chosen.len(),
-        finder.trees_searched
+        "{} in {} ({} searched)",
+        count(hits, "match", "matches"),
+        count(chosen.len() as u64, "snapshot", "snapshots"),
+        count(finder.trees_searched, "distinct folder", "distinct folders"),
     );
-    Ok(EXIT_OK)
+    if hits > 0 {
+        return Ok(EXIT_OK);
+    }
+    // Like grep: nothing found is exit 1, with what the admin probably meant.
+    eprintln!("{}", did_you_mean(&repo, &chosen, &a.pattern)?);
+    Ok(EXIT_ERROR)
+}
+
+/// "0 matches — did you mean …": the pattern with `**/` in front when that matches (a path
+/// pattern starts at the part's root), else the existing paths closest to it in the newest
+/// snapshot of each part searched.
+fn did_you_mean(
+    repo: &crate::repo::Repository,
+    chosen: &[(&Snapshot, String)],
+    pattern: &str,
+) -> anyhow::Result<String> {
+    let glob = Glob::new(pattern);
+    // `*/x` meant "x one folder down or deeper": its `*` becomes `**`.
+    let rooted = pattern.trim_start_matches('/');
+    let anywhere = format!("**/{}", rooted.strip_prefix("*/").unwrap_or(rooted));
+    if glob.is_path() && !pattern.trim_start_matches('/').starts_with("**") {
+        let mut finder = Finder::new(repo, Glob::new(&anywhere));
+        let mut n = 0;
+        for (s, _) in chosen {
+            n += finder.find(s.root)?.len();
+        }
+        if n > 0 {
+            return Ok(format!(
+                "0 matches — did you mean '{anywhere}' ({})? A pattern with / starts at the part's root; ** crosses folders",
+                count(n as u64, "match", "matches")
+            ));
+        }
+    }
+    // The newest snapshot of each part (the list is sorted by host, part and time).
+    let newest: Vec<&(&Snapshot, String)> = chosen
+        .chunk_by(|x, y| {
+            x.0.manifest.host == y.0.manifest.host && x.0.manifest.part == y.0.manifest.part
+        })
+        .filter_map(|g| g.last())
+        .collect();
+    let roots: Vec<_> = newest.iter().map(|(s, _)| s.root).collect();
+    let close = crate::restore::find_suggest::closest_paths(repo, &roots, &glob, 5)?;
+    Ok(if close.is_empty() {
+        "0 matches, and no path is close to the pattern (`*` and `?` stay within a name; ** crosses folders; a pattern with / starts at the part's root)".into()
+    } else {
+        format!("0 matches — did you mean: {}", close.join(", "))
+    })
 }

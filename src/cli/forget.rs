@@ -3,6 +3,7 @@
 //! keep it; `--dry-run` only prints. With SNAPSHOT... or `--all` it deletes on purpose instead
 //! (`forget_delete`).
 
+use super::errors::count;
 use super::policy_args::PolicyArgs;
 use super::{format, Cli, EXIT_OK, EXIT_USAGE};
 use crate::retention::forget::{forget, plan, Plan, Selection};
@@ -52,7 +53,14 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         Ok(_) => return usage(&RetentionError::EmptyPolicy),
         Err(e) => return usage(&e),
     };
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
+    let parts: Vec<&str> = a.parts.iter().map(String::as_str).collect();
+    super::select::check(
+        &repo.snapshots()?,
+        a.host.as_deref(),
+        &parts,
+        &common.config,
+    )?;
     let selection = Selection {
         host: a.host.clone(),
         parts: a
@@ -69,8 +77,8 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         print_plan(&plan);
         let n = plan.removed().count();
         crate::say!(
-            "dry run: would remove {n} of {} snapshot(s); nothing was deleted",
-            plan.verdicts.len()
+            "dry run: would remove {n} of {}; nothing was deleted",
+            count(plan.verdicts.len() as u64, "snapshot", "snapshots")
         );
         if a.prune {
             // A prune dry run now would still count the snapshots above as live.
@@ -84,14 +92,17 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
     print_plan(&plan);
     if !a.prune {
         crate::say!(
-            "removed {removed} of {} snapshot(s); their data is freed by the next prune",
-            plan.verdicts.len()
+            "removed {removed} of {}; their data is freed by the next prune",
+            count(plan.verdicts.len() as u64, "snapshot", "snapshots")
         );
         return Ok(EXIT_OK);
     }
-    crate::say!("removed {removed} of {} snapshot(s)", plan.verdicts.len());
+    crate::say!(
+        "removed {removed} of {}",
+        count(plan.verdicts.len() as u64, "snapshot", "snapshots")
+    );
     let report = prune(&repo, &PruneOptions::default())?;
-    crate::say!("prune: {report}");
+    crate::say!("prune: {}", super::prune::text(&report));
     Ok(EXIT_OK)
 }
 

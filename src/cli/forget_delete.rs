@@ -28,7 +28,16 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         }
         _ => Doomed::Snapshots(a.snapshots.clone()),
     };
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
+    if a.all {
+        let parts: Vec<&str> = a.parts.iter().map(String::as_str).collect();
+        super::select::check(
+            &repo.snapshots()?,
+            a.host.as_deref(),
+            &parts,
+            &common.config,
+        )?;
+    }
     let plan = plan_delete(&repo, &doomed)?;
     if a.json {
         return super::forget_json::delete(&repo, a, &doomed, &plan);
@@ -40,12 +49,12 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
         crate::say!("{w}");
     }
     if a.dry_run {
-        crate::say!("dry run: would delete {n} snapshot(s); nothing was deleted");
+        crate::say!("dry run: would delete {}; nothing was deleted", snaps(n));
         return Ok(EXIT_OK);
     }
     if !a.yes {
         if !std::io::stdin().is_terminal() {
-            crate::tell!("bmbackup forget: not deleting {n} snapshot(s) without confirmation: there is no terminal to ask on; add --yes to delete them (or --dry-run to list them)");
+            crate::tell!("bmbackup forget: not deleting {} without confirmation: there is no terminal to ask on; add --yes to delete them (or --dry-run to list them)", snaps(n));
             return Ok(EXIT_USAGE);
         }
         if !confirm(n, warning.is_some())? {
@@ -55,13 +64,21 @@ pub fn run(cli: &Cli, a: &ForgetArgs) -> anyhow::Result<i32> {
     }
     let removed = delete(&repo, &doomed, &plan)?;
     if !a.prune {
-        crate::say!("deleted {removed} snapshot(s); their data is freed by the next prune");
+        crate::say!(
+            "deleted {}; their data is freed by the next prune",
+            snaps(removed)
+        );
         return Ok(EXIT_OK);
     }
-    crate::say!("deleted {removed} snapshot(s)");
+    crate::say!("deleted {}", snaps(removed));
     let report = prune(&repo, &PruneOptions::default())?;
-    crate::say!("prune: {report}");
+    crate::say!("prune: {}", super::prune::text(&report));
     Ok(EXIT_OK)
+}
+
+/// `1 snapshot`, `2 snapshots`.
+fn snaps(n: usize) -> String {
+    super::errors::count(n as u64, "snapshot", "snapshots")
 }
 
 /// Says which parts lose their newest snapshot, or all of them: a policy never does that.
@@ -82,7 +99,12 @@ fn confirm(n: usize, newest: bool) -> anyhow::Result<bool> {
     let mut err = std::io::stderr();
     write!(
         err,
-        "delete these {n} snapshot(s){}? This cannot be undone. [y/N] ",
+        "delete {}{}? This cannot be undone. [y/N] ",
+        if n == 1 {
+            "this snapshot".to_string()
+        } else {
+            format!("these {n} snapshots")
+        },
         if newest { ", newest included" } else { "" }
     )?;
     err.flush()?;

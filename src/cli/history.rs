@@ -1,6 +1,7 @@
 //! `bmbackup history --host IP --part NAME PATH`: the versions of a file or folder across a
 //! part's snapshots.
 
+use super::errors::count;
 use super::restore_shared::host_or_default;
 use super::{format, Cli, EXIT_OK};
 use crate::repo::named_snapshots;
@@ -36,6 +37,7 @@ pub fn run(cli: &Cli, a: &HistoryArgs) -> anyhow::Result<i32> {
         );
     }
     let all = repo.snapshots()?;
+    super::select::check(&all, Some(&host), &[part], &common.config)?;
     let snaps: Vec<_> = named_snapshots(&all)
         .into_iter()
         .filter(|(s, _)| s.manifest.host == host && s.manifest.part == part)
@@ -90,8 +92,10 @@ pub fn run(cli: &Cli, a: &HistoryArgs) -> anyhow::Result<i32> {
     let distinct = rows.iter().filter_map(|r| r.version).max().unwrap_or(0);
     let changes = changes(&rows);
     eprintln!(
-        "{} snapshots, {changes} changes, {distinct} distinct versions",
-        rows.len()
+        "{}, {}, {}",
+        count(rows.len() as u64, "snapshot", "snapshots"),
+        count(changes as u64, "change", "changes"),
+        count(distinct as u64, "distinct version", "distinct versions")
     );
     Ok(EXIT_OK)
 }

@@ -1,4 +1,5 @@
-//! `bmbackup init STORE [--chunk-avg SIZE]`: creates a new, empty store.
+//! `bmbackup init [STORE] [--chunk-avg SIZE]`: creates a new, empty store (where the other
+//! commands look for it when STORE is not given).
 
 use super::{Cli, EXIT_OK};
 use clap::Args;
@@ -7,8 +8,9 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 pub struct InitArgs {
     /// Folder to create the store in (must be new or empty), or `s3://BUCKET/PREFIX` (an
-    /// unused prefix; endpoint and credentials from `[s3]` in the config file or `AWS_*`).
-    pub store_dir: PathBuf,
+    /// unused prefix; endpoint and credentials from `[s3]` in the config file or `AWS_*`)
+    /// [default: --store, BMBACKUP_STORE, else `store` of the config file].
+    pub store_dir: Option<PathBuf>,
     /// Average chunk size (power of two, 4K to 4M; min is a quarter, max four times it).
     /// Small chunks keep daily growth low when big files change in scattered places
     /// (database dumps) or grow by appends (Cyrus cache files).
@@ -17,8 +19,18 @@ pub struct InitArgs {
 }
 
 pub fn run(cli: &Cli, a: &InitArgs) -> anyhow::Result<i32> {
-    cli.load_config()?;
-    init(&a.store_dir, a.chunk_avg)
+    let config = cli.load_config()?;
+    let dir = a
+        .store_dir
+        .clone()
+        .or_else(|| cli.store.clone())
+        .or(config.store)
+        .ok_or_else(|| {
+            super::UsageError(
+                "no store given: bmbackup init STORE, --store, BMBACKUP_STORE or `store` in the config file".into(),
+            )
+        })?;
+    init(&dir, a.chunk_avg)
 }
 
 /// `64K`, `1M` or a number of bytes.

@@ -17,6 +17,8 @@ pub fn prune(r: &PruneReport) -> Value {
         "packs_written": r.packs_written,
         "blobs_removed": r.blobs_removed,
         "bytes_after": r.bytes_after,
+        "bytes_freed": r.bytes_freed(),
+        "unused_kept_bytes": r.unused_kept_bytes,
     })
 }
 

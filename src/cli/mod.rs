@@ -1,6 +1,6 @@
 //! Command-line interface: argument definitions (clap) and dispatch to one small module per
 //! command. Exit codes: 0 success, 1 error, 2 bad usage, 3 finished but some files were not
-//! backed up or restored (the run's output lists them).
+//! backed up or restored (the run's output lists them), 130/143 interrupted (see `interrupt`).
 
 mod backup;
 mod common;
@@ -11,21 +11,25 @@ mod confirm;
 mod errors;
 pub use errors::UsageError;
 mod init;
+mod interrupt;
 mod json;
 mod logging;
 pub use logging::LIST_TARGET;
 mod output;
 pub use output::tell_inline;
+mod complete_names;
 mod demo;
 mod docs;
 pub(crate) mod format;
 mod generate;
+mod man_extra;
 mod mount;
 mod progress;
 mod prune;
 mod restore;
 mod restore_report;
 mod restore_shared;
+mod select;
 mod snapshots;
 
 mod forget;
@@ -115,6 +119,9 @@ pub enum Command {
     /// Write man pages and shell completions into a folder (for installers).
     #[command(hide = true)]
     Docs(docs::DocsArgs),
+    /// Names for shell completion (parts, hosts, names, snapshots), one a line.
+    #[command(hide = true)]
+    CompleteNames(complete_names::CompleteNamesArgs),
     /// Generate deterministic test data (demo, tests, benchmarks).
     #[command(subcommand, hide = true)]
     Generate(generate::GenerateCmd),
@@ -142,6 +149,17 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     logging::init(cli.verbose, cli.quiet);
+    // The commands that write: an interrupt removes their lock and temp files.
+    match &cli.command {
+        Command::Backup(_) => interrupt::watch("backup"),
+        Command::Restore(_) => interrupt::watch("restore"),
+        Command::RestoreUser(_) => interrupt::watch("restore-user"),
+        Command::RestoreServer(_) => interrupt::watch("restore-server"),
+        Command::Prune(_) => interrupt::watch("prune"),
+        Command::Forget(_) => interrupt::watch("forget"),
+        Command::Repair(_) => interrupt::watch("repair"),
+        _ => {}
+    }
     let result = match &cli.command {
         Command::Init(a) => init::run(&cli, a),
         Command::Backup(a) => backup::run(&cli, a),
@@ -159,6 +177,7 @@ pub fn main() -> i32 {
         Command::Demo(a) => demo::run(a),
         Command::Generate(c) => generate::run(c),
         Command::Docs(a) => docs::run(a),
+        Command::CompleteNames(a) => complete_names::run(&cli, a),
 
         Command::RestoreUser(a) => restore_user::run(&cli, a),
         Command::Entities(a) => entities::run(&cli, a),

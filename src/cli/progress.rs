@@ -46,6 +46,26 @@ pub fn estimate(done: u64, total: u64, secs: f64) -> Option<Estimate> {
     })
 }
 
+/// A backup's estimate, on the bytes it still has to read: `read` bytes read so far, `unchanged`
+/// bytes of files taken unread from the parent snapshot, `expected` the parent's size. What is
+/// left to go through (`expected - read - unchanged`) may all need reading, so the percentage is
+/// `read / (read + left)` and the ETA `left` at the read rate: unchanged files shrink what is
+/// left instead of counting as done. Past the parent's size (the part grew, e.g. 300 MiB of new
+/// mail after 10 GiB unchanged) the amount left is unknown: no estimate, never "100% ETA 0:00"
+/// while reading goes on.
+pub fn backup_estimate(read: u64, unchanged: u64, expected: u64, secs: f64) -> Option<Estimate> {
+    let left = expected.saturating_sub(read.saturating_add(unchanged));
+    if left == 0 {
+        return None;
+    }
+    let fraction = read as f64 / (read + left) as f64;
+    let eta_secs = (read > 0).then(|| left as f64 / (read as f64 / secs.max(1e-9)));
+    Some(Estimate {
+        percent: fraction * 100.0,
+        eta_secs,
+    })
+}
+
 /// ` 42% ETA 3:05` (or ` 42%` until a rate is known); empty without an estimate.
 pub fn estimate_text(e: Option<Estimate>) -> String {
     match e {
@@ -131,5 +151,19 @@ mod tests {
         assert_eq!(estimate(150, 100, 3.0).unwrap().percent, 100.0);
         let long = estimate(1, 2, 3725.0);
         assert_eq!(estimate_text(long), "  50% ETA 1:02:05");
+    }
+
+    #[test]
+    fn a_backup_is_as_far_as_its_bytes_to_read() {
+        const M: u64 = 1 << 20;
+        // 10 GiB unchanged, 300 MiB new being read: past the parent's size, no estimate.
+        assert_eq!(backup_estimate(100 * M, 10_240 * M, 10_240 * M, 5.0), None);
+        // 500 unchanged, 100 read in 10 s, 400 left: 20%, 40 s to go.
+        let e = backup_estimate(100, 500, 1000, 10.0).unwrap();
+        assert_eq!(e.percent, 20.0);
+        assert_eq!(e.eta_secs, Some(40.0));
+        // Unchanged files alone are no progress in reading.
+        assert_eq!(backup_estimate(0, 900, 1000, 1.0).unwrap().percent, 0.0);
+        assert_eq!(backup_estimate(0, 0, 0, 1.0), None);
     }
 }

@@ -1,5 +1,6 @@
 //! `bmbackup repair [--now] [--wait SECS] [--fix-modes]`: make a damaged or interrupted store consistent again.
 
+use super::errors::count;
 use super::{Cli, EXIT_OK};
 use crate::integrity::repair::{repair, RepairOptions, TEMP_SAFETY_AGE};
 use clap::Args;
@@ -20,6 +21,11 @@ pub struct RepairArgs {
     pub fix_modes: bool,
 }
 
+/// A count of `usize` things with its noun.
+fn n(v: usize, one: &str, many: &str) -> String {
+    count(v as u64, one, many)
+}
+
 pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
     let (_, repo) = cli.open_repo()?;
     let r = repair(
@@ -35,8 +41,8 @@ pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
     }
     if a.fix_modes {
         println!(
-            "store is private: {} file(s) and folder(s) tightened",
-            r.modes_fixed.len()
+            "store is private: {} tightened",
+            n(r.modes_fixed.len(), "file or folder", "files and folders")
         );
         return Ok(EXIT_OK);
     }
@@ -48,8 +54,8 @@ pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
     }
     if r.blobs_salvaged > 0 {
         println!(
-            "copied {} good blob(s) out of damaged packs",
-            r.blobs_salvaged
+            "copied {} out of damaged packs",
+            n(r.blobs_salvaged, "good blob", "good blobs")
         );
     }
     for m in &r.manifests_rewritten {
@@ -57,8 +63,9 @@ pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
     }
     for (id, n) in &r.damaged_snapshots {
         println!(
-            "snapshot {} is damaged: {n} file(s) lost data (listed in the store's damage/{}.json)",
+            "snapshot {} is damaged: {} lost data (listed in the store's damage/{}.json)",
             id.short(),
+            count(*n as u64, "file", "files"),
             id.to_hex()
         );
     }
@@ -66,8 +73,8 @@ pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
         println!("snapshot {} is complete again", id.short());
     }
     println!(
-        "repair done: catalog rebuilt, {} leftover(s) removed ({}), {} file(s) set aside, {} damaged snapshot(s)",
-        r.temp_removed.len(),
+        "repair done: catalog rebuilt, {} removed ({}), {} set aside, {}",
+        n(r.temp_removed.len(), "leftover", "leftovers"),
         if a.now {
             "all temp files".to_string()
         } else {
@@ -76,8 +83,12 @@ pub fn run(cli: &Cli, a: &RepairArgs) -> anyhow::Result<i32> {
                 TEMP_SAFETY_AGE.as_secs() / 60
             )
         },
-        r.set_aside.len(),
-        r.damaged_snapshots.len()
+        n(r.set_aside.len(), "file", "files"),
+        n(
+            r.damaged_snapshots.len(),
+            "damaged snapshot",
+            "damaged snapshots"
+        )
     );
     Ok(EXIT_OK)
 }

@@ -32,7 +32,7 @@ pub struct RestoreArgs {
     /// newest complete one started at or before WHEN (UTC), a time meaning all of its last unit:
     /// 2026-11-20 (up to the end of that day), 2026-11-20T14:00, "2026-11-20 14:00:05", last, 7d
     /// or D-7.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub at: Option<String>,
     /// Replace existing files in DEST.
     #[arg(long)]

@@ -18,7 +18,7 @@ pub struct PointInTime {
     /// As `restore --at`, for each part: a snapshot folder name (2026-11-20_140005_2), else the
     /// newest complete snapshot started at or before WHEN (UTC), a time meaning all of its last
     /// unit: 2026-11-20 (the whole day), 2026-11-20T14:00, "2026-11-20 14:00:05", last, 7d, D-7.
-    #[arg(long, value_name = "WHEN")]
+    #[arg(long, value_name = "WHEN", allow_hyphen_values = true)]
     pub at: String,
     /// Restore into destinations that are not empty (identical files are kept).
     #[arg(long)]

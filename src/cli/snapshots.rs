@@ -20,8 +20,10 @@ pub struct SnapshotsArgs {
 }
 
 pub fn run(cli: &Cli, a: &SnapshotsArgs) -> anyhow::Result<i32> {
-    let (_, repo) = cli.open_repo()?;
+    let (common, repo) = cli.open_repo()?;
     let all = repo.snapshots()?;
+    let part = a.part.as_deref().map(|p| p.trim_matches('/'));
+    super::select::check(&all, a.host.as_deref(), part.as_slice(), &common.config)?;
     // Snapshots repair found referencing lost data: their manifest is unchanged, the mark is beside it.
     let damage = repo.store.damage_reports()?;
     let status = |s: &crate::model::Snapshot| {
@@ -50,7 +52,7 @@ pub fn run(cli: &Cli, a: &SnapshotsArgs) -> anyhow::Result<i32> {
     }
     rows.retain(|(s, _)| {
         a.host.as_ref().is_none_or(|h| &s.manifest.host == h)
-            && a.part.as_ref().is_none_or(|p| &s.manifest.part == p)
+            && part.is_none_or(|p| s.manifest.part == p)
     });
     if a.json {
         let arr: Vec<serde_json::Value> = rows

@@ -32,12 +32,12 @@ pub fn run(cli: &Cli, a: &StatsArgs) -> anyhow::Result<i32> {
         return Ok(EXIT_OK);
     }
     println!(
-        "{:<15}  {:<18}  {:>9}  {:>10}  {:>12}  NEWEST",
-        "HOST", "PART", "SNAPSHOTS", "NEWEST", "ALL (SUM)"
+        "{:<15}  {:<18}  {:>9}  {:>11}  {:>12}  NEWEST SNAPSHOT",
+        "HOST", "PART", "SNAPSHOTS", "NEWEST SIZE", "ALL (SUM)"
     );
     for p in &stats.parts {
         println!(
-            "{:<15}  {:<18}  {:>9}  {:>10}  {:>12}  {}",
+            "{:<15}  {:<18}  {:>9}  {:>11}  {:>12}  {}",
             p.host,
             p.part,
             p.snapshots,
@@ -74,8 +74,13 @@ pub fn run(cli: &Cli, a: &StatsArgs) -> anyhow::Result<i32> {
     println!("  compression ratio    {}", times(s.compression_ratio));
     if s.unreadable_trees + s.missing_chunks > 0 {
         eprintln!(
-            "warning: {} unreadable folder(s) and {} missing chunk(s): the figures are low; run `bmbackup check`",
-            s.unreadable_trees, s.missing_chunks
+            "warning: {} and {}: the figures are low; run `bmbackup check`",
+            super::errors::count(
+                s.unreadable_trees,
+                "unreadable folder",
+                "unreadable folders"
+            ),
+            super::errors::count(s.missing_chunks, "missing chunk", "missing chunks")
         );
     }
     Ok(EXIT_OK)

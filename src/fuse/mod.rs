@@ -109,11 +109,16 @@ pub fn mount_store(
             d.ready();
         }
     })?;
-    // A daemon whose mount was taken away must not look like one that was stopped: exiting
-    // non-zero lets `Restart=on-failure` mount it again.
+    // Under a supervisor (systemd's Type=notify unit sets NOTIFY_SOCKET), a daemon whose mount
+    // was taken away must not look like one that was stopped: exiting non-zero lets
+    // `Restart=on-failure` mount it again. Started by hand, the admin's own umount is how such a
+    // mount is meant to end: a quiet exit 0.
     match end {
         SessionEnd::Stopped => Ok(()),
-        SessionEnd::FromOutside => Err(MountError::Vanished(mountpoint)),
+        SessionEnd::FromOutside if std::env::var_os("NOTIFY_SOCKET").is_some() => {
+            Err(MountError::Vanished(mountpoint))
+        }
+        SessionEnd::FromOutside => Ok(()),
     }
 }
 

@@ -172,7 +172,8 @@ impl Repository {
                     .collect();
                 if of_part.is_empty() {
                     return Err(RepoError::NotFound(format!(
-                        "no snapshot of part {part:?} on host {host:?}; see `bmbackup snapshots`"
+                        "no snapshot of {host}/{part}; the store has: {}",
+                        known_parts(&all)
                     )));
                 }
                 if date == "last" {
@@ -211,6 +212,22 @@ impl Repository {
                 matches.len()
             ))),
         }
+    }
+}
+
+/// The HOST/PART pairs of `all` (sorted by host and part, as the catalog lists them), or "no
+/// snapshots at all".
+pub fn known_parts(all: &[Snapshot]) -> String {
+    let mut known: Vec<String> = all
+        .iter()
+        .map(|s| format!("{}/{}", s.manifest.host, s.manifest.part))
+        .collect();
+    known.sort();
+    known.dedup();
+    if known.is_empty() {
+        "no snapshots at all".into()
+    } else {
+        known.join(", ")
     }
 }
 

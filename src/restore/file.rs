@@ -54,6 +54,10 @@ pub(super) fn write_then_rename(
         other => other,
     }
     .map_err(io_err(path))?;
+    // Removed if the process is interrupted meanwhile (the next run would remove it too).
+    let _registered = rustix::io::dup(dir).ok().map(|d| {
+        crate::store::interrupt::register(crate::store::interrupt::Leftover::At(d, tmp.clone()))
+    });
     fsmeta::apply_early_flags(fd.as_fd(), entry_flags(e), ctx.is_root);
     let mut f = File::from(fd);
     let written = write_data(ctx, e, &mut f, path)

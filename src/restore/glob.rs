@@ -1,7 +1,9 @@
 //! Shell-style name patterns (`*` any run of bytes, `?` one byte, everything else literal) over
 //! raw name bytes, for `find` and restore exclusions. A pattern containing `/` is matched against
-//! a whole relative path, and then `*` and `?` do not cross `/`, as in a shell; without `/` it is
-//! matched against a file name only.
+//! a whole relative path from the part's root, and then `*` and `?` do not cross `/`, as in a
+//! shell, while a `**` component matches any number of folders (zero included), as in git and
+//! zsh: `**/user/jdoe/Sent/*` finds the folder at any depth. Without `/` a pattern is matched
+//! against a file name only, wherever it is.
 
 /// A compiled pattern. Matching is a linear-time greedy scan with one backtrack point (the last
 /// `*`), so a hostile pattern cannot blow up the way a naive recursive matcher can.
@@ -20,6 +22,11 @@ impl Glob {
         }
     }
 
+    /// The pattern as given, without leading `/`.
+    pub fn pattern(&self) -> &[u8] {
+        &self.pattern
+    }
+
     /// True when the pattern applies to whole relative paths, not just names.
     pub fn is_path(&self) -> bool {
         self.path
@@ -28,11 +35,41 @@ impl Glob {
     /// Matches `name` (a file name) or, for path patterns, `path` (relative, `/`-separated).
     pub fn matches_entry(&self, name: &[u8], path: &[u8]) -> bool {
         if self.path {
-            matches(&self.pattern, path, true)
+            matches_path(&self.pattern, path)
         } else {
             matches(&self.pattern, name, false)
         }
     }
+}
+
+/// Whether the `/`-separated `path` matches `pat` component by component, a `**` component
+/// standing for any number of components. Dynamic programming over (pattern component, path
+/// component): linear in their product, whatever the pattern.
+fn matches_path(pat: &[u8], path: &[u8]) -> bool {
+    let segs: Vec<&[u8]> = pat
+        .split(|&b| b == b'/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    let comps: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+    // ok[j]: the pattern components seen so far match exactly the first j path components.
+    let mut ok = vec![false; comps.len() + 1];
+    ok[0] = true;
+    for seg in &segs {
+        let mut next = vec![false; comps.len() + 1];
+        if *seg == b"**" {
+            let mut reached = false;
+            for j in 0..=comps.len() {
+                reached |= ok[j];
+                next[j] = reached;
+            }
+        } else {
+            for j in 0..comps.len() {
+                next[j + 1] = ok[j] && matches(seg, comps[j], true);
+            }
+        }
+        ok = next;
+    }
+    ok[comps.len()]
 }
 
 /// Whether `text` matches `pat`; with `slash_is_special`, wildcards never match `/`.
@@ -108,6 +145,29 @@ mod tests {
         assert!(g.matches_entry(b"x", b"dom/user/abc/x"));
         assert!(!g.matches_entry(b"x", b"dom/user/a/c/x"));
         assert!(!Glob::new("*.").is_path());
+    }
+
+    #[test]
+    fn double_stars_cross_folders() {
+        let cyrus = b"domain/e/example.org/a/user/alice/Sent/1.";
+        let g = Glob::new("**/user/alice/Sent/*");
+        assert!(g.matches_entry(b"1.", cyrus));
+        assert!(
+            g.matches_entry(b"1.", b"user/alice/Sent/1."),
+            "zero folders"
+        );
+        assert!(!g.matches_entry(b"1.", b"domain/user/alice/Sent/sub/1."));
+        assert!(!Glob::new("*/user/alice/Sent/*").matches_entry(b"1.", cyrus));
+        let g = Glob::new("domain/**/*.");
+        assert!(g.matches_entry(b"1.", cyrus));
+        assert!(!g.matches_entry(b"1.", b"other/e/1."));
+        let g = Glob::new("**/Sent/**");
+        assert!(g.matches_entry(b"1.", cyrus));
+        assert!(!g.matches_entry(b"x", b"a/Sentx/x"));
+        // Many `**` against a deep path stays quick (no backtracking blow-up).
+        let deep = vec!["d"; 200].join("/");
+        let pat = vec!["**"; 50].join("/") + "/x";
+        assert!(!Glob::new(&pat).matches_entry(b"d", deep.as_bytes()));
     }
 
     #[test]

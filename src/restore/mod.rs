@@ -24,6 +24,7 @@ pub mod diff;
 pub mod entities;
 mod file;
 pub mod find;
+pub mod find_suggest;
 pub mod fsmeta;
 pub mod glob;
 pub mod history;

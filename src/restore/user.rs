@@ -673,13 +673,19 @@ fn check_exists(
     Ok(())
 }
 
-/// Up to `n` of `names` closest to `want` by edit distance, close enough to be a likely typo.
+/// Up to `n` of `names` closest to `want` by edit distance, close enough to be a likely typo, or
+/// whose local part starts with `want`'s (`karim@x` finds `karim.robert@x`).
 pub fn closest(want: &str, names: &[String], n: usize) -> Vec<String> {
     let limit = (want.chars().count() / 3).max(2);
+    let (local, domain) = want.split_once('@').unwrap_or((want, ""));
+    let extends = |c: &str| {
+        let (l, d) = c.split_once('@').unwrap_or((c, ""));
+        !local.is_empty() && l.starts_with(local) && d == domain
+    };
     let mut scored: Vec<(usize, &String)> = names
         .iter()
         .map(|c| (edit_distance(want, c), c))
-        .filter(|(d, _)| *d <= limit)
+        .filter(|(d, c)| *d <= limit || extends(c))
         .collect();
     scored.sort();
     scored.into_iter().take(n).map(|(_, c)| c.clone()).collect()
@@ -756,5 +762,8 @@ mod tests {
         assert_eq!(closest("jhon.doe", &names, 5), ["john.doe"]);
         assert_eq!(closest("jon.doe", &names, 5), ["john.doe", "jane.doe"]);
         assert!(closest("zzzzzz", &names, 5).is_empty());
+        let names = ["karim.robert@example.org".to_string()];
+        assert_eq!(closest("karim@example.org", &names, 5), names);
+        assert!(closest("karim@other.org", &names, 5).is_empty());
     }
 }

@@ -10,7 +10,7 @@ const DAY_NS: i64 = 86_400 * NS;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WhenError {
-    #[error("cannot read {0:?} as a date: use 2026-11-20, 2026-11-20T14:00, \"2026-11-20 14:00:05\", a snapshot name (2026-11-20_140005, 2026-11-20_140005_2), last, 7d or D-7 (UTC)")]
+    #[error("cannot read {0:?} as a date: use 2026-11-20, 2026-11-20T14:00, \"2026-11-20 14:00:05\", a snapshot name (2026-11-20_140005, 2026-11-20_140005_2, or a path on the mount ending in one), last, 7d, -7d or D-7 (UTC)")]
     Syntax(String),
     #[error("no snapshot of {what} at or before {when} UTC; {nearest}")]
     TooEarly {
@@ -58,7 +58,7 @@ impl When {
 /// Parses WHEN. A bare date means the whole day, so "on the 20th" includes the backup taken in
 /// the night of the 20th; likewise a time to the minute or second means all of it.
 pub fn parse_when(s: &str, now_ns: i64) -> Result<When, WhenError> {
-    let t = s.trim();
+    let t = from_mount_path(s.trim());
     let err = || WhenError::Syntax(s.to_string());
     if t.eq_ignore_ascii_case("last") || t.eq_ignore_ascii_case("now") {
         return Ok(When::instant(now_ns));
@@ -66,8 +66,14 @@ pub fn parse_when(s: &str, now_ns: i64) -> Result<When, WhenError> {
     let rel = t
         .strip_prefix("D-")
         .or_else(|| t.strip_prefix("d-"))
-        .or_else(|| t.strip_suffix('d'))
-        .or_else(|| t.strip_suffix('D'));
+        .or_else(|| {
+            t.strip_suffix('d')
+                .map(|n| n.strip_prefix('-').unwrap_or(n))
+        })
+        .or_else(|| {
+            t.strip_suffix('D')
+                .map(|n| n.strip_prefix('-').unwrap_or(n))
+        });
     if let Some(n) = rel {
         let days: i64 = n.parse().map_err(|_| err())?;
         if !(0..=36_500).contains(&days) {
@@ -111,6 +117,19 @@ pub fn parse_when(s: &str, now_ns: i64) -> Result<When, WhenError> {
         end_ns: start_ns + unit_ns - 1,
         name,
     })
+}
+
+/// The snapshot folder name (or `last`) in a path copied from the mount
+/// (`10.0.0.5/mail/imap/2026-12-07_225229/`, `/var/backups/…/last/domain/…`): its last component
+/// of that form. Anything else is returned as it is (a date never contains `/`).
+fn from_mount_path(t: &str) -> &str {
+    if !t.contains('/') {
+        return t;
+    }
+    t.split('/')
+        .rev()
+        .find(|c| crate::repo::names::split(c).is_some() || *c == "last")
+        .unwrap_or(t)
 }
 
 /// `HH:MM`, `HH:MM:SS`, `HH:MM:SS.fff` (1 to 9 digits) or the folder forms `HHMM`, `HHMMSS`:
@@ -224,26 +243,39 @@ pub fn pick_part_at<'a>(
     when: &When,
 ) -> Result<&'a Snapshot, WhenError> {
     let part = part.trim_matches('/');
+    check_selection(all, Some(host), Some(part))?;
     let of_part: Vec<&Snapshot> = all
         .iter()
         .filter(|s| s.manifest.host == host && s.manifest.part == part)
         .collect();
-    if of_part.is_empty() {
-        let mut known: Vec<String> = all
-            .iter()
-            .map(|s| format!("{}/{}", s.manifest.host, s.manifest.part))
-            .collect();
-        known.dedup();
-        return Err(WhenError::Unknown {
-            what: format!("{host}/{part}"),
-            known: if known.is_empty() {
-                "no snapshots at all".into()
-            } else {
-                known.join(", ")
-            },
-        });
-    }
     pick_at(&of_part, when, &format!("{host}/{part}"))
+}
+
+/// Checks that the store has snapshots of `host` (any part), of `part` (any host), or of that
+/// host and part, so a typo in `--host` or `--part` is an error naming the HOST/PART pairs the
+/// store has rather than an empty answer. Nothing selected is always fine.
+pub fn check_selection(
+    all: &[Snapshot],
+    host: Option<&str>,
+    part: Option<&str>,
+) -> Result<(), WhenError> {
+    let part = part.map(|p| p.trim_matches('/'));
+    let found = all.iter().any(|s| {
+        host.is_none_or(|h| s.manifest.host == h) && part.is_none_or(|p| s.manifest.part == p)
+    });
+    if found {
+        return Ok(());
+    }
+    let what = match (host, part) {
+        (Some(h), Some(p)) => format!("{h}/{p}"),
+        (Some(h), None) => format!("host {h}"),
+        (None, Some(p)) => format!("part {p}"),
+        (None, None) => return Ok(()),
+    };
+    Err(WhenError::Unknown {
+        what,
+        known: crate::repo::known_parts(all),
+    })
 }
 
 #[cfg(test)]
@@ -316,6 +348,22 @@ mod tests {
         assert_eq!(parse_when("last", NOW).unwrap(), When::instant(NOW));
         assert_eq!(parse_when("7d", NOW).unwrap().end_ns, NOW - 7 * DAY_NS);
         assert_eq!(parse_when("D-7", NOW).unwrap().end_ns, NOW - 7 * DAY_NS);
+        assert_eq!(parse_when("-1d", NOW).unwrap().end_ns, NOW - DAY_NS);
+        for copied in [
+            "2026-11-20_140005/",
+            "10.0.0.5/mail/imap/2026-11-20_140005",
+            "/var/backups/bluemind/10.0.0.5/mail/imap/2026-11-20_140005/domain/x",
+        ] {
+            assert_eq!(
+                parse_when(copied, NOW).unwrap().name.as_deref(),
+                Some("2026-11-20_140005"),
+                "{copied}"
+            );
+        }
+        assert_eq!(
+            parse_when("10.0.0.5/mail/imap/last/", NOW).unwrap(),
+            When::instant(NOW)
+        );
         for bad in [
             "",
             "yesterday",
@@ -328,6 +376,8 @@ mod tests {
             "2026-11-20_140005_x",
             "2026-11-20 14:+0",
             "D-x",
+            "--1d",
+            "10.0.0.5/mail/imap",
             "20-11-2026",
         ] {
             assert!(parse_when(bad, NOW).is_err(), "{bad}");

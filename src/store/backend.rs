@@ -190,6 +190,7 @@ impl Backend for LocalBackend {
             &super::lock::hostname(),
             std::process::id(),
         ));
+        let _registered = super::interrupt::register(super::interrupt::Leftover::Path(tmp.clone()));
         let result = (|| {
             let mut f = super::private::create_new(&tmp)?;
             f.write_all(data)?;

@@ -101,6 +101,8 @@ pub struct StoreLock {
     lost: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     heartbeat: Option<std::thread::JoinHandle<()>>,
+    /// So that an interrupted process removes its lock file (see [`super::interrupt`]).
+    _registered: super::interrupt::Registered,
 }
 
 /// Every lock in the store, with its key; unreadable lock files are reported as such.
@@ -182,7 +184,12 @@ impl StoreLock {
             );
             std::thread::spawn(move || heartbeat_loop(backend, key, info, lost, stop))
         };
+        let registered = super::interrupt::register(super::interrupt::Leftover::Lock(
+            Arc::clone(&backend),
+            Arc::clone(&key),
+        ));
         Ok(StoreLock {
+            _registered: registered,
             backend,
             key,
             lost,

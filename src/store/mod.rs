@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod damage;
+pub mod interrupt;
 pub mod lock;
 pub mod pack;
 pub mod private;

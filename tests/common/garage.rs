@@ -13,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Where `.ci/run` builds Garage (outside the clone, reused by later runs).
+/// Where `.ci/setup` (run by `make test` and `.ci/run`) builds Garage (outside the clone, reused
+/// by later runs).
 pub const GARAGE_DEFAULT: &str = "/var/cache/bmbackup-ci/garage-2.5.0/bin/garage";
 
-/// How `.ci/run` builds it, for the message when it is missing.
+/// How `.ci/setup` builds it, for the message when it is missing.
 pub const GARAGE_BUILD: &str = "cargo install garage@2.5.0 --locked --debug --no-default-features --features bundled-libs,sqlite,lmdb --root /var/cache/bmbackup-ci/garage-2.5.0 --target-dir /var/cache/bmbackup-ci/garage-build";
 
 pub struct Garage {
@@ -37,7 +38,7 @@ pub fn garage_binary() -> PathBuf {
     assert!(
         bin.is_file(),
         "the S3 tests need the Garage server at {} (or set BMBACKUP_GARAGE); build it once \
-         with:\n  {GARAGE_BUILD}\n(`.ci/run` does this when it is missing)",
+         with:\n  {GARAGE_BUILD}\n(`make test` and `.ci/setup` do this when it is missing)",
         bin.display()
     );
     bin

@@ -1,0 +1,98 @@
+//! What this process must undo when it is interrupted (SIGINT, SIGTERM): the lock files it holds
+//! and the temp files it is writing, in the store or in a restore's destination. Each registers
+//! here while it exists; the command line's signal watcher calls [`clean_up`] and exits, so the
+//! next run finds no lock to call stale and no half-written file. Whatever was already renamed
+//! into place (packs, manifests, restored files) stays, and the next run reuses it.
+
+use super::backend::Backend;
+use parking_lot::Mutex;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Something to remove if the process is interrupted.
+pub enum Leftover {
+    /// A lock file: its backend and its current key (the heartbeat changes it).
+    Lock(Arc<dyn Backend>, Arc<Mutex<String>>),
+    /// A temp file being written.
+    Path(PathBuf),
+    /// A temp file being written, by name in a folder's descriptor (restore works from those).
+    At(OwnedFd, String),
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(1);
+static LEFTOVERS: Mutex<Vec<(u64, Leftover)>> = Mutex::new(Vec::new());
+
+/// Registers `l` until the returned guard is dropped (the lock released, the temp renamed).
+pub fn register(l: Leftover) -> Registered {
+    let token = NEXT.fetch_add(1, Ordering::Relaxed);
+    LEFTOVERS.lock().push((token, l));
+    Registered(token)
+}
+
+/// Unregisters its leftover when dropped.
+pub struct Registered(u64);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        LEFTOVERS.lock().retain(|(t, _)| *t != self.0);
+    }
+}
+
+/// What [`clean_up`] removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cleaned {
+    pub locks: usize,
+    pub temps: usize,
+}
+
+/// Removes every registered lock and temp file (for a process about to exit on a signal).
+/// Bounded waits: an interrupted process must exit even if another thread holds a lock here.
+pub fn clean_up() -> Cleaned {
+    let mut done = Cleaned::default();
+    let Some(list) = LEFTOVERS.try_lock_for(Duration::from_secs(2)) else {
+        return done;
+    };
+    for (_, l) in list.iter() {
+        match l {
+            Leftover::Lock(backend, key) => {
+                if let Some(key) = key.try_lock_for(Duration::from_secs(2)) {
+                    if backend.delete(&key).is_ok() {
+                        done.locks += 1;
+                    }
+                }
+            }
+            Leftover::Path(p) => {
+                if std::fs::remove_file(p).is_ok() {
+                    done.temps += 1;
+                }
+            }
+            Leftover::At(dir, name) => {
+                if rustix::fs::unlinkat(dir, name.as_str(), rustix::fs::AtFlags::empty()).is_ok() {
+                    done.temps += 1;
+                }
+            }
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_temps_are_removed_and_released_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        std::fs::write(&a, b"a").unwrap();
+        std::fs::write(&b, b"b").unwrap();
+        let _held = register(Leftover::Path(a.clone()));
+        drop(register(Leftover::Path(b.clone())));
+        let cleaned = clean_up();
+        assert!(cleaned.temps >= 1);
+        assert!(!a.exists() && b.exists());
+    }
+}
