@@ -424,6 +424,7 @@ fn listings_span_pages_and_ranges_are_exact() {
         path_style: Some(true),
         access_key_id: Some(g.access_key.clone()),
         secret_access_key: Some(g.secret_key.clone()),
+        ..S3Config::default()
     }));
     let location = g.new_location();
     let b = S3Backend::open(Path::new(&location))
