@@ -195,6 +195,9 @@ pub fn run_server(
     if plan.parts.is_empty() {
         return Err(RunError::NothingToBackUp);
     }
+    // This run's S3 traffic for the metrics (the counters are the process's: the console runs
+    // several backups in one).
+    let s3_before = crate::store::s3http::totals();
     let lock = StoreLock::acquire(
         repo.store.shared_backend(),
         LockKind::Shared,
@@ -328,7 +331,7 @@ pub fn run_server(
         }
     }
     if let Some(dir) = &plan.metrics_dir {
-        if let Err(e) = write_metrics(repo, plan, &outcomes, dir) {
+        if let Err(e) = write_metrics(repo, plan, &outcomes, dir, &s3_before) {
             observer.event(RunEvent::Warning(format!(
                 "metrics not written to {}: {e}",
                 dir.display()
@@ -344,6 +347,7 @@ fn write_metrics(
     plan: &RunPlan,
     outcomes: &[PartOutcome],
     dir: &std::path::Path,
+    s3_before: &crate::store::s3http::Totals,
 ) -> Result<(), String> {
     let parts: Vec<PartRun> = outcomes
         .iter()
@@ -355,7 +359,7 @@ fn write_metrics(
         })
         .collect();
     let all = repo.snapshots().map_err(|e| e.to_string())?;
-    let text = metrics::render(
+    let mut text = metrics::render(
         &plan.options.host,
         &parts,
         &all,
@@ -372,6 +376,8 @@ fn write_metrics(
         },
         now_ns(),
     );
+    let s3 = crate::store::s3http::totals().since(s3_before);
+    text.push_str(&metrics::render_s3(&plan.store, &s3));
     metrics::write_atomically(dir, &text).map_err(|e| e.to_string())
 }
 
