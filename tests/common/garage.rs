@@ -26,6 +26,8 @@ pub struct Garage {
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
+    /// Garage's `RUST_LOG` (`garage=info` logs every request line).
+    pub rust_log: String,
 }
 
 /// The Garage binary: `BMBACKUP_GARAGE`, else the CI cache; a test fails (never skips) when it
@@ -64,6 +66,11 @@ impl Garage {
     /// Starts a fresh server and waits until its S3 API answers. Blocks of 64 KiB: Garage
     /// hashes a whole block at every read, slow in CI's debug build for its default 1 MiB.
     pub fn start() -> Garage {
+        Self::start_logging("garage=warn")
+    }
+
+    /// [`Garage::start`] with Garage's `RUST_LOG` set to `rust_log`.
+    pub fn start_logging(rust_log: &str) -> Garage {
         let dir = tempfile::tempdir().unwrap();
         let (rpc, s3, admin) = (free_port(), free_port(), free_port());
         let conf = format!(
@@ -86,6 +93,7 @@ impl Garage {
             bucket: "bmbackup-test".into(),
             access_key: format!("GK{}", hex(24)),
             secret_key: hex(64),
+            rust_log: rust_log.to_string(),
         };
         g.run();
         g
@@ -106,7 +114,7 @@ impl Garage {
             .env("GARAGE_DEFAULT_ACCESS_KEY", &self.access_key)
             .env("GARAGE_DEFAULT_SECRET_KEY", &self.secret_key)
             .env("GARAGE_DEFAULT_BUCKET", &self.bucket)
-            .env("RUST_LOG", "garage=warn")
+            .env("RUST_LOG", &self.rust_log)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
