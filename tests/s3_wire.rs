@@ -333,6 +333,7 @@ fn a_private_ca_and_an_https_proxy_work_and_tls_failures_are_immediate() {
     let env = Env::uninit_at(&location, &s3_table(&g, &https, ""));
     let t = Instant::now();
     let err = env.fails(&["init", &location]);
+    eprintln!("untrusted ({:?}): {err}", t.elapsed());
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(
         err.contains("not trusted") && err.contains("ca_file"),
@@ -377,6 +378,7 @@ fn a_private_ca_and_an_https_proxy_work_and_tls_failures_are_immediate() {
     let bad = Env::uninit_at(&location, &s3_table(&g, &wrong, &ca));
     let t = Instant::now();
     let err = bad.fails(&["snapshots"]);
+    eprintln!("https to http ({:?}): {err}", t.elapsed());
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
     assert!(err.contains("speak TLS"), "{err}");
 }
@@ -393,6 +395,7 @@ fn what_cannot_heal_fails_at_once_and_names_the_cause() {
             "{:?}: {err}",
             t.elapsed()
         );
+        eprintln!("{args:?} ({:?}): {err}", t.elapsed());
         err
     };
     // An unknown host.
@@ -418,7 +421,10 @@ fn what_cannot_heal_fails_at_once_and_names_the_cause() {
         .replace("region = \"garage\"", "region = \"eu-west-3\"");
     let env = Env::uninit_at(&location, &table);
     let err = quick(&env, &["init", &location]);
-    assert!(err.contains("region \"eu-west-3\""), "{err}");
+    assert!(
+        err.contains("expects region \"garage\", not \"eu-west-3\""),
+        "{err}"
+    );
 }
 
 #[test]
@@ -474,4 +480,33 @@ fn a_run_counts_its_requests_and_bytes() {
     let line = text.lines().find(|l| l.contains("S3: ")).unwrap_or("");
     eprintln!("restore: {line}");
     assert!(line.contains("GET") && line.contains("down"), "{text}");
+}
+
+#[test]
+fn upload_limit_paces_a_backup() {
+    let g = Garage::start();
+    let location = g.new_location();
+    let env = Env::uninit_at(&location, &g.config_table());
+    env.ok(&["init", &location]);
+    let src = source(&env);
+    let t = Instant::now();
+    env.backup("free", "mail/imap", &src);
+    let free = t.elapsed();
+    // The same 2.4 MB, new to the store (another host's copy with other bytes), at 400 KiB/s.
+    let limited = Env::uninit_at(
+        &location,
+        &format!("{}upload_limit = \"400K\"\n", g.config_table()),
+    );
+    let src2 = limited.path("src");
+    for i in 0..12u64 {
+        let d = src2.join(format!("d{}", i % 2));
+        fs::create_dir_all(&d).unwrap();
+        fs::write(d.join(format!("f{i}")), bytes(200_000, 900 + i)).unwrap();
+    }
+    let t = Instant::now();
+    limited.backup("paced", "mail/imap", &src2);
+    let paced = t.elapsed();
+    eprintln!("backup of 2.4 MB: {free:?} unlimited, {paced:?} at 400 KiB/s");
+    assert!(paced >= Duration::from_secs(5), "{paced:?}");
+    assert!(paced < Duration::from_secs(30), "{paced:?}");
 }

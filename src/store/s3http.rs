@@ -372,17 +372,18 @@ impl Client {
         bucket_region: Option<String>,
     ) -> io::Error {
         let (b, region) = (&self.bucket, &self.signer.region);
+        let message = xml_tag(body, "Message").unwrap_or_default();
+        let bucket_region = bucket_region.or_else(|| expected_region(&message));
         let region_hint = || {
             match &bucket_region {
             Some(r) if r != region => format!(
-                "; the bucket {b:?} is in region {r:?}, not {region:?}: fix `region` in [s3] or AWS_REGION"
+                "; the server expects region {r:?}, not {region:?}: fix `region` in [s3] or AWS_REGION"
             ),
             _ => format!(
                 "; is the region {region:?} right for bucket {b:?}? (`region` in [s3] or AWS_REGION)"
             ),
         }
         };
-        let message = xml_tag(body, "Message").unwrap_or_default();
         let region_problem = status == 301
             || bucket_region.as_ref().is_some_and(|r| r != region)
             || matches!(
@@ -579,7 +580,29 @@ fn xml_tag(body: &[u8], name: &str) -> Option<String> {
     let open = format!("<{name}>");
     let start = text.find(&open)? + open.len();
     let len = text[start..].find(&format!("</{name}>"))?;
-    Some(text[start..start + len].chars().take(200).collect())
+    let raw: String = text[start..start + len].chars().take(200).collect();
+    Some(
+        raw.replace("&apos;", "'")
+            .replace("&quot;", "\"")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// The region a server says it expects, from a message such as Garage's "unexpected scope:
+/// '…/eu-west-3/s3/aws4_request', expected: '…/garage/s3/aws4_request'" or AWS's "the region
+/// 'x' is wrong; expecting 'y'".
+fn expected_region(message: &str) -> Option<String> {
+    let (_, rest) = message
+        .split_once("expected: '")
+        .or_else(|| message.split_once("expecting '"))?;
+    let quoted = rest.split('\'').next()?;
+    let region = match quoted.split('/').collect::<Vec<_>>()[..] {
+        [_, region, ..] => region,
+        _ => quoted,
+    };
+    (!region.is_empty()).then(|| region.to_string())
 }
 
 /// ` (Code: Message)` from an S3 error body, when it has one.
@@ -800,6 +823,19 @@ mod tests {
         let body = b"<?xml version=\"1.0\"?><Error><Code>NoSuchBucket</Code><Message>Bucket not found: x</Message></Error>";
         assert_eq!(error_code(body), " (NoSuchBucket: Bucket not found: x)");
         assert_eq!(error_code(b"plain"), "");
+    }
+
+    #[test]
+    fn the_expected_region_is_read_from_the_message() {
+        let garage = "Authorization header malformed, unexpected scope: '20261208/eu-west-3/s3/aws4_request', expected: '20261208/garage/s3/aws4_request'";
+        assert_eq!(expected_region(garage).as_deref(), Some("garage"));
+        let aws = "the region 'us-east-1' is wrong; expecting 'eu-west-3'";
+        assert_eq!(expected_region(aws).as_deref(), Some("eu-west-3"));
+        assert_eq!(expected_region("Access Denied"), None);
+        assert_eq!(
+            xml_tag(b"<Message>a &apos;b&apos; &amp; c</Message>", "Message").as_deref(),
+            Some("a 'b' & c")
+        );
     }
 
     #[test]
