@@ -10,6 +10,7 @@ pub mod pack;
 pub mod private;
 pub mod s3;
 pub mod s3http;
+pub mod s3plan;
 pub mod sigv4;
 
 use crate::chunker::ChunkParams;

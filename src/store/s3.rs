@@ -187,6 +187,8 @@ pub struct S3Backend {
     page_size: usize,
     /// Recently fetched windows of objects, by key and window number (see [`WINDOW`]).
     windows: parking_lot::Mutex<Windows>,
+    /// The reads a restore announced (see [`super::s3plan`]).
+    plan: parking_lot::Mutex<Option<super::s3plan::Plan>>,
 }
 
 /// Windows of objects by key and window number.
@@ -239,6 +241,7 @@ impl S3Backend {
             windows: parking_lot::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(WINDOWS_KEPT).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
+            plan: parking_lot::Mutex::new(None),
         })
     }
 
@@ -360,6 +363,65 @@ impl S3Backend {
         Ok(w)
     }
 
+    /// Serves a read from the read plan, fetching its range and the next ones first (several
+    /// requests at once); `None` when the read is not planned.
+    fn planned_read(&self, key: &str, offset: u64, len: usize) -> io::Result<Option<Vec<u8>>> {
+        let (idx, batch) = {
+            let mut guard = self.plan.lock();
+            let Some(plan) = guard.as_mut() else {
+                return Ok(None);
+            };
+            let Some(idx) = plan.find(key, offset, len) else {
+                return Ok(None);
+            };
+            if let Some(b) = plan.take(idx, offset, len) {
+                return Ok(Some(b));
+            }
+            if plan.is_held(idx) {
+                return Ok(None); // held but short: the usual path reports it
+            }
+            (idx, plan.batch(idx))
+        };
+        let results: Vec<(usize, io::Result<Vec<u8>>)> = std::thread::scope(|s| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|(i, k, start, end)| {
+                    let n = (end - start) as usize;
+                    (*i, s.spawn(move || self.fetch_range(k, *start, n)))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|(i, h)| {
+                    let r = h
+                        .join()
+                        .unwrap_or_else(|_| Err(io::Error::other("S3 read thread panicked")));
+                    (i, r)
+                })
+                .collect()
+        });
+        let mut guard = self.plan.lock();
+        let Some(plan) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let mut failed = None;
+        for (i, r) in results {
+            match r {
+                Ok(d) => plan.fetched(i, Some(d)),
+                Err(e) => {
+                    plan.fetched(i, None);
+                    if i == idx {
+                        failed = Some(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(plan.take(idx, offset, len))
+    }
+
     /// Total bytes stored under the store's prefix.
     pub fn stored_bytes(&self) -> io::Result<u64> {
         Ok(self.list_pages("", false)?.iter().map(|(_, n)| n).sum())
@@ -405,6 +467,9 @@ impl Backend for S3Backend {
             } else {
                 Err(io::ErrorKind::UnexpectedEof.into())
             };
+        }
+        if let Some(bytes) = self.planned_read(key, offset, len)? {
+            return Ok(bytes);
         }
         let bytes = if len as u64 > WINDOW / 4 {
             self.fetch_range(key, offset, len)?
@@ -500,7 +565,26 @@ impl Backend for S3Backend {
         format!("{}/{key}", self.shown)
     }
 
+    fn plans_reads(&self) -> bool {
+        true
+    }
+
+    fn plan_reads(&self, reads: Vec<(String, u64, usize)>) {
+        let plan = (!reads.is_empty()).then(|| super::s3plan::Plan::new(&reads));
+        if let Some(p) = &plan {
+            let (ranges, bytes) = p.size();
+            log::debug!(
+                "S3 read plan: {} reads in {ranges} ranges, {bytes} bytes",
+                reads.len()
+            );
+        }
+        *self.plan.lock() = plan;
+    }
+
     fn forget(&self, key: &str) {
+        if let Some(p) = self.plan.lock().as_mut() {
+            p.forget(key);
+        }
         let mut windows = self.windows.lock();
         let kept: Vec<(String, u64)> = windows
             .iter()
