@@ -36,14 +36,17 @@ fn pipe(mut from: TcpStream, mut to: TcpStream, record: Option<Arc<Mutex<Vec<u8>
     });
 }
 
-/// A forwarder from a local port to `to` that keeps what clients sent.
-fn tap(to: u16) -> (u16, Arc<Mutex<Vec<u8>>>) {
+/// A forwarder from a local port to `to` that keeps what clients sent and counts connections.
+fn tap(to: u16) -> (u16, Arc<Mutex<Vec<u8>>>, Arc<AtomicUsize>) {
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     let sent = Arc::new(Mutex::new(Vec::new()));
     let record = Arc::clone(&sent);
+    let connections = Arc::new(AtomicUsize::new(0));
+    let count = Arc::clone(&connections);
     std::thread::spawn(move || {
         for c in l.incoming().map_while(Result::ok) {
+            count.fetch_add(1, Ordering::SeqCst);
             let up = TcpStream::connect(("127.0.0.1", to)).unwrap();
             pipe(
                 c.try_clone().unwrap(),
@@ -53,7 +56,32 @@ fn tap(to: u16) -> (u16, Arc<Mutex<Vec<u8>>>) {
             pipe(up, c, None);
         }
     });
-    (port, sent)
+    (port, sent, connections)
+}
+
+/// Tests that configure the library's S3 settings (process-wide) take turns.
+static CONFIGURED: Mutex<()> = Mutex::new(());
+
+/// A backend on a fresh location of `g`, through a tap.
+fn tapped_backend(
+    g: &Garage,
+) -> (
+    bmbackup::store::s3::S3Backend,
+    Arc<Mutex<Vec<u8>>>,
+    Arc<AtomicUsize>,
+) {
+    use bmbackup::store::s3::{configure, S3Backend, S3Config};
+    let (port, sent, connections) = tap(g.s3_port);
+    configure(Some(S3Config {
+        endpoint: Some(format!("http://127.0.0.1:{port}")),
+        region: Some("garage".into()),
+        path_style: Some(true),
+        access_key_id: Some(g.access_key.clone()),
+        secret_access_key: Some(g.secret_key.clone()),
+        ..S3Config::default()
+    }));
+    let b = S3Backend::open(Path::new(&g.new_location())).unwrap();
+    (b, sent, connections)
 }
 
 /// An HTTP proxy that only tunnels (`CONNECT`), as HTTPS goes through one; counts tunnels.
@@ -255,19 +283,9 @@ fn source(env: &Env) -> PathBuf {
 #[test]
 fn a_logged_request_cannot_be_replayed_nor_its_body_changed() {
     use bmbackup::store::backend::Backend;
-    use bmbackup::store::s3::{configure, S3Backend, S3Config};
+    let _turn = CONFIGURED.lock().unwrap_or_else(|e| e.into_inner());
     let g = Garage::start_logging("garage=info");
-    let (port, sent) = tap(g.s3_port);
-    configure(Some(S3Config {
-        endpoint: Some(format!("http://127.0.0.1:{port}")),
-        region: Some("garage".into()),
-        path_style: Some(true),
-        access_key_id: Some(g.access_key.clone()),
-        secret_access_key: Some(g.secret_key.clone()),
-        ..S3Config::default()
-    }));
-    let location = g.new_location();
-    let b = S3Backend::open(Path::new(&location)).unwrap();
+    let (b, sent, _) = tapped_backend(&g);
     let original = bytes(100_000, 1);
     b.write_atomic("packs/aa/one.pack", &original).unwrap();
 
@@ -579,4 +597,40 @@ fn a_full_restore_downloads_each_range_once() {
     );
     assert!(count_of(&restore, "GET ") <= 20, "{restore}");
     common::assert_same_tree_with(&spool, &out, &common::CompareOptions::default());
+}
+
+/// A sequential read (the mount reading a big file) fetches the next windows along with the
+/// one it needs: several requests in flight, each window fetched once.
+#[test]
+fn a_sequential_read_fetches_ahead_in_parallel() {
+    use bmbackup::store::backend::Backend;
+    use bmbackup::store::s3::WINDOW;
+    let _turn = CONFIGURED.lock().unwrap_or_else(|e| e.into_inner());
+    let g = Garage::start();
+    let (b, _, connections) = tapped_backend(&g);
+    let data = bytes(8 * WINDOW as usize + 1000, 5);
+    b.write_atomic("packs/bb/big.pack", &data).unwrap();
+    let before_connections = connections.load(Ordering::SeqCst);
+    let before = bmbackup::store::s3http::totals();
+    let mut read = Vec::new();
+    let step = 64 << 10;
+    let mut off = 0;
+    while off < data.len() {
+        let n = step.min(data.len() - off);
+        read.extend(b.read_range("packs/bb/big.pack", off as u64, n).unwrap());
+        off += n;
+    }
+    assert!(read == data, "the bytes read differ");
+    let d = bmbackup::store::s3http::totals().since(&before);
+    let used = connections.load(Ordering::SeqCst) - before_connections;
+    eprintln!(
+        "sequential read of 8 MiB: {} GETs, {} connections",
+        d.requests[0], used
+    );
+    // 9 windows, plus at most 3 asked past the end.
+    assert!(d.requests[0] >= 9 && d.requests[0] <= 12, "{d:?}");
+    assert!(
+        used >= 3,
+        "requests were not in flight together: {used} connections"
+    );
 }

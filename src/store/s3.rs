@@ -201,6 +201,8 @@ type Windows = lru::LruCache<(String, u64), Arc<Vec<u8>>>;
 pub const WINDOW: u64 = 1 << 20;
 /// Windows kept per process (16 MiB).
 const WINDOWS_KEPT: usize = 16;
+/// Windows fetched ahead of a sequential read, with it (so 4 requests in flight).
+const READ_AHEAD: u64 = 3;
 
 impl S3Backend {
     /// Connects (lazily: no request is made) to the store at `location` with the configured
@@ -353,14 +355,71 @@ impl S3Backend {
     }
 
     /// Window `i` of `key` (shorter at the end of the object), fetched once while kept.
+    /// When the window before it is kept whole (a sequential read: the mount reading a file,
+    /// `cat` of a big message), the next [`READ_AHEAD`] windows are fetched along with it,
+    /// all at once.
     fn window(&self, key: &str, i: u64) -> io::Result<Arc<Vec<u8>>> {
         let id = (key.to_string(), i);
-        if let Some(w) = self.windows.lock().get(&id) {
-            return Ok(Arc::clone(w));
+        let ahead: Vec<u64> = {
+            let mut windows = self.windows.lock();
+            if let Some(w) = windows.get(&id) {
+                return Ok(Arc::clone(w));
+            }
+            let sequential = i > 0
+                && windows
+                    .peek(&(key.to_string(), i - 1))
+                    .is_some_and(|w| w.len() as u64 == WINDOW);
+            if sequential {
+                (i + 1..=i + READ_AHEAD)
+                    .filter(|j| !windows.contains(&(key.to_string(), *j)))
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        };
+        if ahead.is_empty() {
+            let w = Arc::new(self.fetch_range(key, i * WINDOW, WINDOW as usize)?);
+            self.windows.lock().put(id, Arc::clone(&w));
+            return Ok(w);
         }
-        let w = Arc::new(self.fetch_range(key, i * WINDOW, WINDOW as usize)?);
-        self.windows.lock().put(id, Arc::clone(&w));
-        Ok(w)
+        let fetched: Vec<(u64, io::Result<Vec<u8>>)> = std::thread::scope(|s| {
+            let running: Vec<_> = std::iter::once(i)
+                .chain(ahead)
+                .map(|j| {
+                    let h = s.spawn(move || self.fetch_range(key, j * WINDOW, WINDOW as usize));
+                    (j, h)
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|(j, h)| {
+                    let r = h
+                        .join()
+                        .unwrap_or_else(|_| Err(io::Error::other("S3 read thread panicked")));
+                    (j, r)
+                })
+                .collect()
+        });
+        let mut windows = self.windows.lock();
+        let mut asked = None;
+        for (j, r) in fetched {
+            match r {
+                Ok(w) => {
+                    let w = Arc::new(w);
+                    // Windows past the object's end come back empty: not worth keeping.
+                    if j == i || !w.is_empty() {
+                        windows.put((key.to_string(), j), Arc::clone(&w));
+                    }
+                    if j == i {
+                        asked = Some(Ok(w));
+                    }
+                }
+                // A failed read-ahead is only a loss of time; the asked window's error counts.
+                Err(e) if j == i => asked = Some(Err(e)),
+                Err(_) => {}
+            }
+        }
+        asked.unwrap_or_else(|| Err(io::Error::other("S3 window not fetched")))
     }
 
     /// Serves a read from the read plan, fetching its range and the next ones first (several
