@@ -149,6 +149,8 @@ fn credentials_never_show_in_output_or_logs() {
         assert!(!o.contains(&g.secret_key), "the secret key leaked: {o}");
         // A presigned URL is a credential too, for as long as it is valid.
         assert!(!o.contains("X-Amz-Signature"), "a signed URL leaked: {o}");
+        // Nor the signature of a request (replayable, same body, for a few minutes).
+        assert!(!o.contains("Signature="), "a request signature leaked: {o}");
         assert!(!o.contains(wrong), "the wrong secret leaked: {o}");
     }
     // From the environment instead of the file: the same.
