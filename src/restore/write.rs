@@ -330,8 +330,13 @@ fn plan_entry(
     }
 }
 
+/// Chunks announced at most (about 32 GB of data at the average chunk size): the plan of a
+/// bigger restore covers its start, the rest is read window by window, so a restore of a
+/// whole large server does not hold tens of millions of entries.
+const PLANNED_CHUNKS_MAX: usize = 1_000_000;
+
 /// The chunks of the files under `tree` in the order the restore reads them (depth first, as
-/// [`restore_tree`] walks).
+/// [`restore_tree`] walks), up to [`PLANNED_CHUNKS_MAX`].
 fn collect_chunks(
     repo: &Repository,
     opts: &RestoreOptions,
@@ -341,6 +346,9 @@ fn collect_chunks(
     for e in &tree.entries {
         if excluded(opts, e) {
             continue;
+        }
+        if out.len() >= PLANNED_CHUNKS_MAX {
+            return;
         }
         match e.subtree() {
             Some(sub) => {
