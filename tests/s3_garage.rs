@@ -149,6 +149,8 @@ fn credentials_never_show_in_output_or_logs() {
         assert!(!o.contains(&g.secret_key), "the secret key leaked: {o}");
         // A presigned URL is a credential too, for as long as it is valid.
         assert!(!o.contains("X-Amz-Signature"), "a signed URL leaked: {o}");
+        // Nor the signature of a request (replayable, same body, for a few minutes).
+        assert!(!o.contains("Signature="), "a request signature leaked: {o}");
         assert!(!o.contains(wrong), "the wrong secret leaked: {o}");
     }
     // From the environment instead of the file: the same.
@@ -424,6 +426,7 @@ fn listings_span_pages_and_ranges_are_exact() {
         path_style: Some(true),
         access_key_id: Some(g.access_key.clone()),
         secret_access_key: Some(g.secret_key.clone()),
+        ..S3Config::default()
     }));
     let location = g.new_location();
     let b = S3Backend::open(Path::new(&location))
@@ -486,4 +489,37 @@ fn listings_span_pages_and_ranges_are_exact() {
     b.delete("packs/big").unwrap();
     let e = b.read_range("packs/big", 0, 10).unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+}
+
+/// Three nodes, replication 3: with one node down a backup and a restore go through; with two
+/// down the backup fails within `retry_seconds`, with the cause the server gave (no quorum),
+/// and once they are back the next backup succeeds and the store checks clean.
+#[test]
+fn a_cluster_rides_out_one_node_down_and_names_the_lost_quorum() {
+    let mut c = common::GarageCluster::start(3);
+    let location = c.new_location();
+    let env = Env::uninit_at(&location, &c.config_table(8));
+    env.ok(&["init", &location]);
+    let src = bulky_source(&env, "src", 20);
+    let part = format!("mail/imap={}", src.display());
+    env.ok(&["backup", "--host", "h", "--part", &part]);
+    c.stop(2);
+    fs::write(src.join("d0/one-down"), bytes(300_000, 21)).unwrap();
+    env.ok(&["backup", "--host", "h", "--part", &part]);
+    env.restore_matches("h/mail/imap/last", &src);
+    c.stop(1);
+    fs::write(src.join("d0/two-down"), bytes(300_000, 22)).unwrap();
+    let t = Instant::now();
+    let err = env.fails(&["backup", "--host", "h", "--part", &part]);
+    eprintln!("two nodes down ({:?}): {err}", t.elapsed());
+    assert!(
+        err.contains("Could not reach quorum") && err.contains("gave up after"),
+        "{err}"
+    );
+    c.run(1);
+    c.run(2);
+    // The nodes find each other again within the retry budget.
+    env.ok(&["backup", "--host", "h", "--part", &part]);
+    env.assert_check_passes();
+    env.restore_matches("h/mail/imap/last", &src);
 }

@@ -127,6 +127,64 @@ pub fn render(
     out
 }
 
+/// The run's traffic with a store on S3 (nothing for a local store): requests per operation,
+/// bytes each way, retries, failed requests and time spent waiting for replies, as counters
+/// of this run (the file is rewritten after every run).
+pub fn render_s3(store: &Path, t: &crate::store::s3http::Totals) -> String {
+    if t.request_count() == 0 {
+        return String::new();
+    }
+    let store = format!("store=\"{}\"", label(&store.display().to_string()));
+    let mut out = String::new();
+    let mut metric = |name: &str, help: &str, rows: Vec<(String, String)>| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+        for (labels, value) in rows {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    };
+    metric(
+        "bmbackup_s3_requests",
+        "Requests the last run sent to S3, by operation (retries included).",
+        crate::store::s3http::Totals::OPS
+            .iter()
+            .zip(t.requests)
+            .map(|(op, n)| (format!("{store},op=\"{op}\""), n.to_string()))
+            .collect(),
+    );
+    let one = |v: String| vec![(store.clone(), v)];
+    metric(
+        "bmbackup_s3_bytes_uploaded",
+        "Request bodies the last run sent to S3.",
+        one(t.bytes_up.to_string()),
+    );
+    metric(
+        "bmbackup_s3_bytes_downloaded",
+        "Reply bodies the last run received from S3 (egress).",
+        one(t.bytes_down.to_string()),
+    );
+    metric(
+        "bmbackup_s3_retries",
+        "Requests the last run sent again after a transient failure.",
+        one(t.retries.to_string()),
+    );
+    metric(
+        "bmbackup_s3_failed_requests",
+        "Requests of the last run that failed for good.",
+        one(t.failures.to_string()),
+    );
+    metric(
+        "bmbackup_s3_request_seconds",
+        "Time the last run waited for S3 replies, summed over requests.",
+        one(format!("{:.3}", t.latency.as_secs_f64())),
+    );
+    metric(
+        "bmbackup_s3_request_max_seconds",
+        "The slowest S3 request of the process.",
+        one(format!("{:.3}", t.latency_max.as_secs_f64())),
+    );
+    out
+}
+
 /// Bytes of the files below `dir` (the store's size on disk, without following links).
 pub fn disk_usage(dir: &Path) -> u64 {
     let mut total = 0;
@@ -192,6 +250,28 @@ mod tests {
         // No complete snapshot: no success time rather than a made-up one.
         assert!(!text.contains("bmbackup_last_success_timestamp_seconds{"));
         assert!(text.contains("bmbackup_store_size_bytes{store=\"/srv/store\"} 42\n"));
+    }
+
+    #[test]
+    fn s3_traffic_is_rendered_only_for_s3() {
+        let none = crate::store::s3http::Totals::default();
+        assert_eq!(render_s3(Path::new("/srv/store"), &none), "");
+        let t = crate::store::s3http::Totals {
+            requests: [3, 8, 1, 2, 0],
+            retries: 1,
+            bytes_up: 1000,
+            bytes_down: 20,
+            latency: std::time::Duration::from_millis(1500),
+            ..none
+        };
+        let text = render_s3(Path::new("s3://b/p"), &t);
+        assert!(
+            text.contains("bmbackup_s3_requests{store=\"s3://b/p\",op=\"PUT\"} 8\n"),
+            "{text}"
+        );
+        assert!(text.contains("bmbackup_s3_bytes_uploaded{store=\"s3://b/p\"} 1000\n"));
+        assert!(text.contains("bmbackup_s3_retries{store=\"s3://b/p\"} 1\n"));
+        assert!(text.contains("bmbackup_s3_request_seconds{store=\"s3://b/p\"} 1.500\n"));
     }
 
     #[test]

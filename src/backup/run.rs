@@ -236,6 +236,9 @@ pub fn run_server(
     if plan.background {
         super::settings::yield_to_the_server();
     }
+    // This run's S3 traffic for the metrics (the counters are the process's: the console runs
+    // several backups in one).
+    let s3_before = crate::store::s3http::totals();
     let lock = StoreLock::acquire(
         repo.store.shared_backend(),
         LockKind::Shared,
@@ -379,7 +382,7 @@ pub fn run_server(
                     dir.display()
                 ),
             );
-        } else if let Err(e) = write_metrics(repo, plan, &outcomes, dir) {
+        } else if let Err(e) = write_metrics(repo, plan, &outcomes, dir, &s3_before) {
             status = fail(
                 observer,
                 format!("metrics not written to {}: {e}", dir.display()),
@@ -395,6 +398,7 @@ fn write_metrics(
     plan: &RunPlan,
     outcomes: &[PartOutcome],
     dir: &std::path::Path,
+    s3_before: &crate::store::s3http::Totals,
 ) -> Result<(), String> {
     let parts: Vec<PartRun> = outcomes
         .iter()
@@ -406,7 +410,7 @@ fn write_metrics(
         })
         .collect();
     let all = repo.snapshots().map_err(|e| e.to_string())?;
-    let text = metrics::render(
+    let mut text = metrics::render(
         &plan.options.host,
         &parts,
         &all,
@@ -423,6 +427,8 @@ fn write_metrics(
         },
         now_ns(),
     );
+    let s3 = crate::store::s3http::totals().since(s3_before);
+    text.push_str(&metrics::render_s3(&plan.store, &s3));
     metrics::write_atomically(dir, &text).map_err(|e| e.to_string())
 }
 

@@ -73,8 +73,9 @@ pub fn init(verbose: u8, quiet: bool) {
     if let Ok(spec) = std::env::var("RUST_LOG") {
         builder.parse_filters(&spec);
     }
-    // The HTTP client's debug lines show request URLs, and the URLs of a store on S3 are
-    // presigned: whoever reads them could fetch the object for a while. Never below warn.
+    // The HTTP client's debug lines show requests and their headers; a store on S3 signs in
+    // the Authorization header, which whoever reads it could replay (same request, same body)
+    // for a few minutes. Never below warn.
     builder.filter_module("ureq", log::LevelFilter::Warn);
     builder.format(|buf, record| {
         let prefix = priority(record.level());

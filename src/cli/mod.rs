@@ -188,6 +188,11 @@ pub fn main() -> i32 {
         Command::Ls(a) => ls::run(&cli, a),
         Command::Diff(a) => diff::run(&cli, a),
     };
+    // What a store on S3 cost this run (-v): requests, bytes, retries, latency.
+    let s3 = crate::store::s3http::totals();
+    if s3.request_count() > 0 {
+        log::info!("{}", s3.summary());
+    }
     match result {
         Ok(code) => code,
         Err(e) => {

@@ -144,6 +144,23 @@ impl Repository {
         })
     }
 
+    /// Tells the store which chunks will be read, in this order (a restore on object storage
+    /// then fetches each needed range of a pack once, several at a time; see
+    /// [`crate::store::backend::Backend::plan_reads`]). Chunks not found are left out.
+    pub fn plan_chunk_reads(&self, chunks: &[ChunkId]) {
+        let mut reads = Vec::with_capacity(chunks.len());
+        for c in chunks {
+            if let Ok(Some((pack, entry))) = self.catalog.locate(BlobKind::Chunk, &c.0) {
+                reads.push((
+                    crate::store::Store::pack_key(&pack),
+                    entry.offset,
+                    entry.stored_len as usize,
+                ));
+            }
+        }
+        self.store.backend().plan_reads(reads);
+    }
+
     pub fn read_chunk(&self, id: ChunkId) -> Result<Vec<u8>> {
         self.read_blob(BlobKind::Chunk, &id.0)
     }

@@ -190,6 +190,17 @@ pub fn restore(
         return Ok(report);
     }
     raise_open_files_limit();
+    // On object storage, announce every chunk this restore reads, in its order: each needed
+    // range of a pack is then fetched once, several at a time.
+    let planning = repo.store.backend().plans_reads();
+    if planning {
+        let mut chunks = Vec::new();
+        match &single {
+            Some(e) => chunks.extend(e.chunks().iter().map(|c| c.id)),
+            None => collect_chunks(repo, opts, &tree, &mut chunks),
+        }
+        repo.plan_chunk_reads(&chunks);
+    }
     let root = dest::open_dest(dest, true).map_err(io_error(dest))?;
     // DEST stands for the restored folder, and gets its metadata, when it holds nothing but
     // the folder's own entries (made by this restore or by an interrupted run of it); an
@@ -228,6 +239,9 @@ pub fn restore(
         }
     }
     link_group_flags(&mut ctx);
+    if planning {
+        repo.store.backend().plan_reads(Vec::new());
+    }
     // DEST's own name was looked up once, at the start; if it now leads elsewhere, what was
     // written is not where the admin will look: say so.
     let held = rfs::fstat(&root).map_err(|e| io_error(dest)(e.into()))?;
@@ -312,6 +326,41 @@ fn plan_entry(
             report
                 .failed
                 .push((path.display().to_string(), err.to_string()));
+        }
+    }
+}
+
+/// Chunks announced at most (about 32 GB of data at the average chunk size): the plan of a
+/// bigger restore covers its start, the rest is read window by window, so a restore of a
+/// whole large server does not hold tens of millions of entries.
+const PLANNED_CHUNKS_MAX: usize = 1_000_000;
+
+/// The chunks of the files under `tree` in the order the restore reads them (depth first, as
+/// [`restore_tree`] walks), up to [`PLANNED_CHUNKS_MAX`].
+fn collect_chunks(
+    repo: &Repository,
+    opts: &RestoreOptions,
+    tree: &Tree,
+    out: &mut Vec<crate::id::ChunkId>,
+) {
+    for e in &tree.entries {
+        if excluded(opts, e) {
+            continue;
+        }
+        if out.len() >= PLANNED_CHUNKS_MAX {
+            return;
+        }
+        match e.subtree() {
+            Some(sub) => {
+                // A folder that cannot be read fails in the restore itself, with its path.
+                let _ = repo.read_folder(sub).and_then(|f| {
+                    f.for_each_page(repo, |t| {
+                        collect_chunks(repo, opts, t, out);
+                        Ok::<_, crate::repo::RepoError>(())
+                    })
+                });
+            }
+            None => out.extend(e.chunks().iter().map(|c| c.id)),
         }
     }
 }

@@ -96,6 +96,15 @@ pub trait Backend: Send + Sync {
     fn forget(&self, _key: &str) {}
     /// Closes objects kept open for longer than `older_than`.
     fn close_idle(&self, _older_than: Duration) {}
+    /// Whether telling the backend the reads to come pays (object storage: each request costs
+    /// a round trip), see [`Backend::plan_reads`].
+    fn plans_reads(&self) -> bool {
+        false
+    }
+    /// The `(key, offset, len)` reads to come, in the order they will be made (a restore's
+    /// chunks): the backend may fetch each needed range once, several at a time. An empty
+    /// list ends the plan.
+    fn plan_reads(&self, _reads: Vec<(String, u64, usize)>) {}
     /// Bytes the store takes, when the backend knows it cheaply without a local walk (a local
     /// store's size is measured on disk by the caller).
     fn stored_bytes(&self) -> io::Result<Option<u64>> {

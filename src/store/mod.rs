@@ -11,6 +11,8 @@ pub mod pack;
 pub mod private;
 pub mod s3;
 pub mod s3http;
+pub mod s3plan;
+pub mod sigv4;
 
 use crate::chunker::ChunkParams;
 use crate::id::{Digest, PackId, SnapshotId};

@@ -1,6 +1,7 @@
 //! The store on S3-compatible object storage (`s3://BUCKET/PREFIX`): its settings (the `[s3]`
 //! table of the config file, else the usual `AWS_*` environment variables) and the
-//! [`S3Backend`] implementing [`Backend`] on top of [`super::s3http`].
+//! [`S3Backend`] implementing [`Backend`] on top of [`super::s3http`] (requests signed in
+//! headers, retried, counted).
 //!
 //! Objects map one to one onto S3 objects under PREFIX. Every write is one PUT: S3 makes an
 //! object visible whole or not at all, so an upload cut halfway leaves nothing a reader could
@@ -10,14 +11,13 @@
 //! needs to know whether it removed a lock or found it gone.
 
 use super::backend::Backend;
-use super::s3http::{Client, Reply, Request, Retry, SIGNED_FOR};
-use rusty_s3::actions::S3Action;
-use rusty_s3::{Bucket, Credentials, UrlStyle};
+use super::s3http::{Client, ClientConfig, Reply, Request, Retry, SetupError};
+use super::sigv4::Signer;
 use serde::Deserialize;
 use std::io;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 /// How a store location names a bucket.
 pub const SCHEME: &str = "s3://";
@@ -36,6 +36,13 @@ pub struct S3Config {
     pub path_style: Option<bool>,
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
+    /// A PEM file of CA certificates to trust besides the system's (a private CA).
+    pub ca_file: Option<PathBuf>,
+    /// How long a failing request is retried before the command fails (default 30).
+    pub retry_seconds: Option<u64>,
+    /// Upload bandwidth limit in bytes per second, with an optional K, M or G suffix (powers
+    /// of 1024): `"2M"`. Shared by all uploads of a run.
+    pub upload_limit: Option<String>,
 }
 
 /// Never shows the secret key (the config is logged and printed in errors).
@@ -50,6 +57,9 @@ impl std::fmt::Debug for S3Config {
                 "secret_access_key",
                 &self.secret_access_key.as_ref().map(|_| "<hidden>"),
             )
+            .field("ca_file", &self.ca_file)
+            .field("retry_seconds", &self.retry_seconds)
+            .field("upload_limit", &self.upload_limit)
             .finish()
     }
 }
@@ -62,6 +72,10 @@ pub enum S3Error {
     NoCredentials(String),
     #[error("S3 endpoint {0:?} is not an http:// or https:// URL ({1}); fix `endpoint` in [s3] or AWS_ENDPOINT_URL")]
     BadEndpoint(String, String),
+    #[error("upload_limit {0:?} in [s3]: write bytes per second, e.g. \"500K\" or \"8M\"")]
+    BadRate(String),
+    #[error("S3: {0}")]
+    Setup(#[from] SetupError),
 }
 
 /// The settings of the config file this process runs with, set once by the command line
@@ -100,9 +114,23 @@ pub fn is_s3(location: &Path) -> bool {
 /// The settings in force: the config file's, completed from `env`.
 struct Resolved {
     endpoint: url::Url,
-    region: String,
     path_style: bool,
-    creds: Credentials,
+    signer: Signer,
+}
+
+/// `"8M"` as bytes per second.
+fn parse_rate(s: &str) -> Result<u64, S3Error> {
+    let t = s.trim().trim_end_matches("/s").trim_end_matches(['B', 'b']);
+    let (num, mult) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n.is_finite() => Ok((n * mult as f64).max(1.0) as u64),
+        _ => Err(S3Error::BadRate(s.to_string())),
+    }
 }
 
 fn resolve(
@@ -130,21 +158,21 @@ fn resolve(
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(S3Error::BadEndpoint(endpoint, "no http(s) host".into()));
     }
-    let creds = match (&file.access_key_id, &file.secret_access_key) {
-        (Some(k), Some(s)) => Credentials::new(k.clone(), s.clone()),
+    let signer = match (&file.access_key_id, &file.secret_access_key) {
+        (Some(k), Some(s)) => Signer::new(k, s, &region),
         _ => match (env("AWS_ACCESS_KEY_ID"), env("AWS_SECRET_ACCESS_KEY")) {
-            (Some(k), Some(s)) => match env("AWS_SESSION_TOKEN") {
-                Some(t) => Credentials::new_with_token(k, s, t),
-                None => Credentials::new(k, s),
-            },
+            (Some(k), Some(s)) => {
+                let mut signer = Signer::new(&k, &s, &region);
+                signer.session_token = env("AWS_SESSION_TOKEN");
+                signer
+            }
             _ => return Err(S3Error::NoCredentials(location.to_string())),
         },
     };
     Ok(Resolved {
         endpoint: url,
-        region,
         path_style,
-        creds,
+        signer,
     })
 }
 
@@ -159,6 +187,8 @@ pub struct S3Backend {
     page_size: usize,
     /// Recently fetched windows of objects, by key and window number (see [`WINDOW`]).
     windows: parking_lot::Mutex<Windows>,
+    /// The reads a restore announced (see [`super::s3plan`]).
+    plan: parking_lot::Mutex<Option<super::s3plan::Plan>>,
 }
 
 /// Windows of objects by key and window number.
@@ -171,6 +201,8 @@ type Windows = lru::LruCache<(String, u64), Arc<Vec<u8>>>;
 pub const WINDOW: u64 = 1 << 20;
 /// Windows kept per process (16 MiB).
 const WINDOWS_KEPT: usize = 16;
+/// Windows fetched ahead of a sequential read, with it (so 4 requests in flight).
+const READ_AHEAD: u64 = 3;
 
 impl S3Backend {
     /// Connects (lazily: no request is made) to the store at `location` with the configured
@@ -183,27 +215,35 @@ impl S3Backend {
         };
         let file = CONFIGURED.read().clone().unwrap_or_default();
         let r = resolve(&file, |k| std::env::var(k).ok(), &shown)?;
-        let style = if r.path_style {
-            UrlStyle::Path
-        } else {
-            UrlStyle::VirtualHost
-        };
-        let endpoint = r.endpoint.to_string();
-        let bucket = Bucket::new(r.endpoint, style, bucket, r.region)
-            .map_err(|e| S3Error::BadEndpoint(endpoint, e.to_string()))?;
+        let mut retry = Retry::DEFAULT;
+        if let Some(s) = file.retry_seconds {
+            retry.budget = Duration::from_secs(s);
+        }
+        let upload_limit = file.upload_limit.as_deref().map(parse_rate).transpose()?;
+        let client = Client::new(ClientConfig {
+            endpoint: r.endpoint,
+            bucket,
+            path_style: r.path_style,
+            signer: r.signer,
+            retry,
+            ca_file: file.ca_file.clone(),
+            upload_limit,
+            env: |k| std::env::var(k).ok(),
+        })?;
         let prefix = if prefix.is_empty() {
             prefix
         } else {
             prefix + "/"
         };
         Ok(S3Backend {
-            client: Client::new(bucket, r.creds, Retry::DEFAULT),
+            client,
             prefix,
             shown: shown.trim_end_matches('/').to_string(),
             page_size: 1000,
             windows: parking_lot::Mutex::new(lru::LruCache::new(
                 std::num::NonZeroUsize::new(WINDOWS_KEPT).unwrap_or(std::num::NonZeroUsize::MIN),
             )),
+            plan: parking_lot::Mutex::new(None),
         })
     }
 
@@ -225,20 +265,12 @@ impl S3Backend {
 
     fn get(&self, op: &'static str, key: &str, range: Option<(u64, usize)>) -> io::Result<Reply> {
         let full = self.full(key);
-        let headers = match range {
-            Some((o, n)) => vec![("Range", format!("bytes={o}-{}", o + n as u64 - 1))],
-            None => Vec::new(),
-        };
-        let req = Request {
-            op,
-            method: "GET",
-            headers,
-            body: None,
-        };
-        let c = &self.client;
-        let reply = c.send(&req, || {
-            c.bucket.get_object(Some(c.creds()), &full).sign(SIGNED_FOR)
-        })?;
+        let mut req = Request::new(op, "GET", Some(&full));
+        if let Some((o, n)) = range {
+            req.headers
+                .push(("range", format!("bytes={o}-{}", o + n as u64 - 1)));
+        }
+        let reply = self.client.send(&req)?;
         if reply.status == 404 {
             return Err(not_found(op));
         }
@@ -247,18 +279,9 @@ impl S3Backend {
 
     fn head(&self, key: &str) -> io::Result<Reply> {
         let full = self.full(key);
-        let req = Request {
-            op: "HEAD",
-            method: "HEAD",
-            headers: Vec::new(),
-            body: None,
-        };
-        let c = &self.client;
-        let reply = c.send(&req, || {
-            c.bucket
-                .head_object(Some(c.creds()), &full)
-                .sign(SIGNED_FOR)
-        })?;
+        let reply = self
+            .client
+            .send(&Request::new("HEAD", "HEAD", Some(&full)))?;
         if reply.status == 404 {
             return Err(not_found("HEAD"));
         }
@@ -273,30 +296,22 @@ impl S3Backend {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let req = Request {
-                op: "LIST",
-                method: "GET",
-                headers: Vec::new(),
-                body: None,
-            };
-            let c = &self.client;
-            let reply = c.send(&req, || {
-                let mut a = c.bucket.list_objects_v2(Some(c.creds()));
-                a.with_prefix(full.as_str());
-                a.with_max_keys(self.page_size);
-                if folders {
-                    a.with_delimiter("/");
-                }
-                if let Some(t) = &token {
-                    a.with_continuation_token(t.as_str());
-                }
-                a.sign(SIGNED_FOR)
-            })?;
+            let mut req = Request::new("LIST", "GET", None);
+            req.query.push(("list-type", "2".into()));
+            req.query.push(("prefix", full.clone()));
+            req.query.push(("max-keys", self.page_size.to_string()));
+            if folders {
+                req.query.push(("delimiter", "/".into()));
+            }
+            if let Some(t) = &token {
+                req.query.push(("continuation-token", t.clone()));
+            }
+            let reply = self.client.send(&req)?;
             if reply.status == 404 {
-                return Err(io::Error::new(
-                    io::ErrorKind::NotFound,
-                    "S3 LIST: HTTP 404 (no such bucket?)",
-                ));
+                return Err(io::Error::other(format!(
+                    "S3 LIST: HTTP 404 (no such bucket {:?}?)",
+                    self.client.bucket()
+                )));
             }
             let text = String::from_utf8_lossy(&reply.body);
             let page = rusty_s3::actions::ListObjectsV2::parse_response(&text).map_err(|e| {
@@ -340,14 +355,130 @@ impl S3Backend {
     }
 
     /// Window `i` of `key` (shorter at the end of the object), fetched once while kept.
+    /// When the window before it is kept whole (a sequential read: the mount reading a file,
+    /// `cat` of a big message), the next [`READ_AHEAD`] windows are fetched along with it,
+    /// all at once.
     fn window(&self, key: &str, i: u64) -> io::Result<Arc<Vec<u8>>> {
         let id = (key.to_string(), i);
-        if let Some(w) = self.windows.lock().get(&id) {
-            return Ok(Arc::clone(w));
+        let ahead: Vec<u64> = {
+            let mut windows = self.windows.lock();
+            if let Some(w) = windows.get(&id) {
+                return Ok(Arc::clone(w));
+            }
+            let sequential = i > 0
+                && windows
+                    .peek(&(key.to_string(), i - 1))
+                    .is_some_and(|w| w.len() as u64 == WINDOW);
+            if sequential {
+                (i + 1..=i + READ_AHEAD)
+                    .filter(|j| !windows.contains(&(key.to_string(), *j)))
+                    .collect()
+            } else {
+                Vec::new()
+            }
+        };
+        if ahead.is_empty() {
+            let w = Arc::new(self.fetch_range(key, i * WINDOW, WINDOW as usize)?);
+            self.windows.lock().put(id, Arc::clone(&w));
+            return Ok(w);
         }
-        let w = Arc::new(self.fetch_range(key, i * WINDOW, WINDOW as usize)?);
-        self.windows.lock().put(id, Arc::clone(&w));
-        Ok(w)
+        let fetched: Vec<(u64, io::Result<Vec<u8>>)> = std::thread::scope(|s| {
+            let running: Vec<_> = std::iter::once(i)
+                .chain(ahead)
+                .map(|j| {
+                    let h = s.spawn(move || self.fetch_range(key, j * WINDOW, WINDOW as usize));
+                    (j, h)
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|(j, h)| {
+                    let r = h
+                        .join()
+                        .unwrap_or_else(|_| Err(io::Error::other("S3 read thread panicked")));
+                    (j, r)
+                })
+                .collect()
+        });
+        let mut windows = self.windows.lock();
+        let mut asked = None;
+        for (j, r) in fetched {
+            match r {
+                Ok(w) => {
+                    let w = Arc::new(w);
+                    // Windows past the object's end come back empty: not worth keeping.
+                    if j == i || !w.is_empty() {
+                        windows.put((key.to_string(), j), Arc::clone(&w));
+                    }
+                    if j == i {
+                        asked = Some(Ok(w));
+                    }
+                }
+                // A failed read-ahead is only a loss of time; the asked window's error counts.
+                Err(e) if j == i => asked = Some(Err(e)),
+                Err(_) => {}
+            }
+        }
+        asked.unwrap_or_else(|| Err(io::Error::other("S3 window not fetched")))
+    }
+
+    /// Serves a read from the read plan, fetching its range and the next ones first (several
+    /// requests at once); `None` when the read is not planned.
+    fn planned_read(&self, key: &str, offset: u64, len: usize) -> io::Result<Option<Vec<u8>>> {
+        let (idx, batch) = {
+            let mut guard = self.plan.lock();
+            let Some(plan) = guard.as_mut() else {
+                return Ok(None);
+            };
+            let Some(idx) = plan.find(key, offset, len) else {
+                return Ok(None);
+            };
+            if let Some(b) = plan.take(idx, offset, len) {
+                return Ok(Some(b));
+            }
+            if plan.is_held(idx) {
+                return Ok(None); // held but short: the usual path reports it
+            }
+            (idx, plan.batch(idx))
+        };
+        let results: Vec<(usize, io::Result<Vec<u8>>)> = std::thread::scope(|s| {
+            let running: Vec<_> = batch
+                .iter()
+                .map(|(i, k, start, end)| {
+                    let n = (end - start) as usize;
+                    (*i, s.spawn(move || self.fetch_range(k, *start, n)))
+                })
+                .collect();
+            running
+                .into_iter()
+                .map(|(i, h)| {
+                    let r = h
+                        .join()
+                        .unwrap_or_else(|_| Err(io::Error::other("S3 read thread panicked")));
+                    (i, r)
+                })
+                .collect()
+        });
+        let mut guard = self.plan.lock();
+        let Some(plan) = guard.as_mut() else {
+            return Ok(None);
+        };
+        let mut failed = None;
+        for (i, r) in results {
+            match r {
+                Ok(d) => plan.fetched(i, Some(d)),
+                Err(e) => {
+                    plan.fetched(i, None);
+                    if i == idx {
+                        failed = Some(e);
+                    }
+                }
+            }
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(plan.take(idx, offset, len))
     }
 
     /// Total bytes stored under the store's prefix.
@@ -375,21 +506,14 @@ fn folder(prefix: &str) -> String {
 impl Backend for S3Backend {
     fn write_atomic(&self, key: &str, data: &[u8]) -> io::Result<()> {
         let full = self.full(key);
-        let req = Request {
-            op: "PUT",
-            method: "PUT",
-            headers: Vec::new(),
-            body: Some(data),
-        };
-        let c = &self.client;
-        let reply = c.send(&req, || {
-            c.bucket.put_object(Some(c.creds()), &full).sign(SIGNED_FOR)
-        })?;
+        let mut req = Request::new("PUT", "PUT", Some(&full));
+        req.body = Some(data);
+        let reply = self.client.send(&req)?;
         if reply.status == 404 {
-            return Err(io::Error::new(
-                io::ErrorKind::NotFound,
-                "S3 PUT: HTTP 404 (no such bucket?)",
-            ));
+            return Err(io::Error::other(format!(
+                "S3 PUT: HTTP 404 (no such bucket {:?}?)",
+                self.client.bucket()
+            )));
         }
         Ok(())
     }
@@ -402,6 +526,9 @@ impl Backend for S3Backend {
             } else {
                 Err(io::ErrorKind::UnexpectedEof.into())
             };
+        }
+        if let Some(bytes) = self.planned_read(key, offset, len)? {
+            return Ok(bytes);
         }
         let bytes = if len as u64 > WINDOW / 4 {
             self.fetch_range(key, offset, len)?
@@ -469,18 +596,8 @@ impl Backend for S3Backend {
         // someone else is seen as gone (see store::lock).
         self.head(key)?;
         let full = self.full(key);
-        let req = Request {
-            op: "DELETE",
-            method: "DELETE",
-            headers: Vec::new(),
-            body: None,
-        };
-        let c = &self.client;
-        c.send(&req, || {
-            c.bucket
-                .delete_object(Some(c.creds()), &full)
-                .sign(SIGNED_FOR)
-        })?;
+        self.client
+            .send(&Request::new("DELETE", "DELETE", Some(&full)))?;
         Ok(())
     }
 
@@ -507,7 +624,26 @@ impl Backend for S3Backend {
         format!("{}/{key}", self.shown)
     }
 
+    fn plans_reads(&self) -> bool {
+        true
+    }
+
+    fn plan_reads(&self, reads: Vec<(String, u64, usize)>) {
+        let plan = (!reads.is_empty()).then(|| super::s3plan::Plan::new(&reads));
+        if let Some(p) = &plan {
+            let (ranges, bytes) = p.size();
+            log::debug!(
+                "S3 read plan: {} reads in {ranges} ranges, {bytes} bytes",
+                reads.len()
+            );
+        }
+        *self.plan.lock() = plan;
+    }
+
     fn forget(&self, key: &str) {
+        if let Some(p) = self.plan.lock().as_mut() {
+            p.forget(key);
+        }
         let mut windows = self.windows.lock();
         let kept: Vec<(String, u64)> = windows
             .iter()
@@ -551,8 +687,8 @@ mod tests {
             _ => None,
         };
         let r = resolve(&S3Config::default(), env, "s3://b").unwrap();
-        assert_eq!(r.creds.key(), "AKENV");
-        assert_eq!(r.region, "eu-west-3");
+        assert_eq!(r.signer.access_key, "AKENV");
+        assert_eq!(r.signer.region, "eu-west-3");
         assert_eq!(r.endpoint.as_str(), "https://s3.eu-west-3.amazonaws.com/");
         assert!(!r.path_style);
         let file = S3Config {
@@ -561,14 +697,28 @@ mod tests {
             path_style: None,
             access_key_id: Some("GKfile".into()),
             secret_access_key: Some("filesecret".into()),
+            ..S3Config::default()
         };
         let r = resolve(&file, env, "s3://b").unwrap();
-        assert_eq!((r.creds.key(), r.region.as_str()), ("GKfile", "garage"));
+        assert_eq!(
+            (r.signer.access_key.as_str(), r.signer.region.as_str()),
+            ("GKfile", "garage")
+        );
         assert!(r.path_style, "a custom endpoint defaults to path style");
         let none = resolve(&S3Config::default(), |_| None, "s3://b/p")
             .err()
             .unwrap();
         assert!(none.to_string().contains("AWS_SECRET_ACCESS_KEY"), "{none}");
+    }
+
+    #[test]
+    fn upload_limits_parse() {
+        assert_eq!(parse_rate("500K").unwrap(), 500 << 10);
+        assert_eq!(parse_rate("8M").unwrap(), 8 << 20);
+        assert_eq!(parse_rate("1.5 MB/s").unwrap(), 3 << 19);
+        assert_eq!(parse_rate("1000").unwrap(), 1000);
+        assert!(parse_rate("fast").is_err());
+        assert!(parse_rate("0").is_err());
     }
 
     #[test]

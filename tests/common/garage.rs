@@ -27,6 +27,8 @@ pub struct Garage {
     pub bucket: String,
     pub access_key: String,
     pub secret_key: String,
+    /// Garage's `RUST_LOG` (`garage=info` logs every request line).
+    pub rust_log: String,
 }
 
 /// The Garage binary: `BMBACKUP_GARAGE`, else the CI cache; a test fails (never skips) when it
@@ -65,6 +67,11 @@ impl Garage {
     /// Starts a fresh server and waits until its S3 API answers. Blocks of 64 KiB: Garage
     /// hashes a whole block at every read, slow in CI's debug build for its default 1 MiB.
     pub fn start() -> Garage {
+        Self::start_logging("garage=warn")
+    }
+
+    /// [`Garage::start`] with Garage's `RUST_LOG` set to `rust_log`.
+    pub fn start_logging(rust_log: &str) -> Garage {
         let dir = tempfile::tempdir().unwrap();
         let (rpc, s3, admin) = (free_port(), free_port(), free_port());
         let conf = format!(
@@ -87,6 +94,7 @@ impl Garage {
             bucket: "bmbackup-test".into(),
             access_key: format!("GK{}", hex(24)),
             secret_key: hex(64),
+            rust_log: rust_log.to_string(),
         };
         g.run();
         g
@@ -107,7 +115,7 @@ impl Garage {
             .env("GARAGE_DEFAULT_ACCESS_KEY", &self.access_key)
             .env("GARAGE_DEFAULT_SECRET_KEY", &self.secret_key)
             .env("GARAGE_DEFAULT_BUCKET", &self.bucket)
-            .env("RUST_LOG", "garage=warn")
+            .env("RUST_LOG", &self.rust_log)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log);
@@ -211,4 +219,175 @@ impl Env {
         }
         env
     }
+}
+
+/// A Garage cluster of `n` nodes on loopback with replication 3 (writes and reads need 2 of
+/// the 3 copies), one key and one bucket, made with Garage's own CLI as an admin would; every
+/// node is killed when dropped.
+pub struct GarageCluster {
+    dir: tempfile::TempDir,
+    nodes: Vec<(PathBuf, u16, Option<Child>)>,
+    /// `ID@ADDR` of each node, once the cluster is formed.
+    ids: Vec<String>,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl GarageCluster {
+    pub fn start(n: usize) -> GarageCluster {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = hex(64);
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let (rpc, s3) = (free_port(), free_port());
+            let d = dir.path().join(format!("n{i}"));
+            fs::create_dir_all(&d).unwrap();
+            let conf = format!(
+                "metadata_dir = \"{d}/meta\"\ndata_dir = \"{d}/data\"\ndb_engine = \"sqlite\"\n\
+                 replication_factor = 3\nblock_size = 65536\nrpc_bind_addr = \"127.0.0.1:{rpc}\"\n\
+                 rpc_public_addr = \"127.0.0.1:{rpc}\"\nrpc_secret = \"{secret}\"\n\
+                 [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3}\"\n\
+                 root_domain = \".s3.garage.localhost\"\n",
+                d = d.display(),
+            );
+            let path = d.join("garage.toml");
+            fs::write(&path, conf).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+            nodes.push((path, s3, None));
+        }
+        let mut c = GarageCluster {
+            dir,
+            nodes,
+            ids: Vec::new(),
+            bucket: "bmbackup-test".into(),
+            access_key: format!("GK{}", hex(24)),
+            secret_key: hex(64),
+        };
+        for i in 0..n {
+            c.run(i);
+        }
+        let ids: Vec<String> = (0..n)
+            .map(|i| c.garage(i, &["node", "id", "-q"]).trim().to_string())
+            .collect();
+        for id in &ids[1..] {
+            c.garage(0, &["node", "connect", id]);
+        }
+        for id in &ids {
+            c.garage(0, &["layout", "assign", "-z", "dc1", "-c", "1G", &id[..16]]);
+        }
+        c.ids = ids;
+        c.garage(0, &["layout", "apply", "--version", "1"]);
+        let (k, s) = (c.access_key.clone(), c.secret_key.clone());
+        c.garage(0, &["key", "import", "--yes", &k, &s]);
+        let b = c.bucket.clone();
+        c.garage(0, &["bucket", "create", &b]);
+        c.garage(
+            0,
+            &[
+                "bucket", "allow", "--read", "--write", "--owner", &b, "--key", &k,
+            ],
+        );
+        c
+    }
+
+    /// Runs Garage's CLI against node `i`; its output.
+    fn garage(&self, i: usize, args: &[&str]) -> String {
+        let out = Command::new(garage_binary())
+            .arg("-c")
+            .arg(&self.nodes[i].0)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "garage {args:?}: {}", show(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts node `i` (again) and waits until its S3 API answers.
+    pub fn run(&mut self, i: usize) {
+        let (conf, port, child) = &mut self.nodes[i];
+        assert!(child.is_none(), "node {i} already running");
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(conf.with_file_name("garage.log"))
+            .unwrap();
+        let mut cmd = Command::new(garage_binary());
+        cmd.arg("-c")
+            .arg(&*conf)
+            .arg("server")
+            .env("RUST_LOG", "garage=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        // SAFETY: prctl only sets a flag of the child; nothing else runs between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        *child = Some(cmd.spawn().unwrap());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !s3_answers(*port, "x") {
+            assert!(Instant::now() < deadline, "Garage node {i} did not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // A restarted node is told where the others are (it would find them later by itself).
+        if i > 0 && !self.ids.is_empty() {
+            let id = self.ids[i].clone();
+            self.garage(0, &["node", "connect", &id]);
+        }
+    }
+
+    /// Kills node `i` (a crash) and waits for it.
+    pub fn stop(&mut self, i: usize) {
+        if let Some(mut c) = self.nodes[i].2.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// The `[s3]` table for node 0, retrying for `retry_seconds`.
+    pub fn config_table(&self, retry_seconds: u64) -> String {
+        format!(
+            "[s3]\nendpoint = \"http://127.0.0.1:{}\"\nregion = \"garage\"\npath_style = true\n\
+             access_key_id = \"{}\"\nsecret_access_key = \"{}\"\nretry_seconds = {retry_seconds}\n",
+            self.nodes[0].1, self.access_key, self.secret_key
+        )
+    }
+
+    pub fn new_location(&self) -> String {
+        format!(
+            "s3://{}/t-{}",
+            self.bucket,
+            bmbackup::store::backend::unique_suffix()
+        )
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for GarageCluster {
+    fn drop(&mut self) {
+        for i in 0..self.nodes.len() {
+            self.stop(i);
+        }
+    }
+}
+
+/// Whether an S3 API answers HTTP on `port`.
+fn s3_answers(port: u16, bucket: &str) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let req = format!("GET /{bucket} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    if s.write_all(req.as_bytes()).is_err() {
+        return false;
+    }
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.")
 }
