@@ -153,14 +153,15 @@ pub fn run(ctx: &Ctx<'_>, body: &Value) -> Response {
 }
 
 fn report_outcome(job: &Job, r: &RestoreReport, into: &std::path::Path) -> &'static str {
+    let n = |count: u64, one: &str| format!("{count} {one}{}", if count == 1 { "" } else { "s" });
     job.log(format!(
-        "{} files, {} folders, {} bytes written into {}{}",
-        r.files,
-        r.dirs,
-        r.bytes,
+        "{}, {}, {} written into {}{}",
+        n(r.files, "file"),
+        n(r.dirs, "folder"),
+        crate::cli::format::size(r.bytes),
         into.display(),
         if r.skipped_identical > 0 {
-            format!(" ({} identical files kept)", r.skipped_identical)
+            format!(" ({} kept)", n(r.skipped_identical, "identical file"))
         } else {
             String::new()
         }
