@@ -101,6 +101,22 @@ pub struct Entities {
     /// separator and spool hashing, and passed as `-C` to the printed Cyrus commands.
     #[serde(default = "default_cyrus_config")]
     pub cyrus_config: PathBuf,
+    /// Cyrus' CalDAV/CardDAV server, through which calendars and contacts are restored.
+    #[serde(default)]
+    pub dav: Option<DavConfig>,
+}
+
+/// `[entities.dav]`: Cyrus' httpd and an admin that may act as any user (SCRAM-SHA-256 with an
+/// authorization id, see `restore::dav_http`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DavConfig {
+    /// `http://127.0.0.1:8008` (Cyrus' httpd; plain HTTP to the local server).
+    pub url: String,
+    /// A Cyrus admin (`admins:` in imapd.conf).
+    pub admin: String,
+    /// A file holding the admin's password on its first line (kept 0600; never printed).
+    pub password_file: PathBuf,
 }
 
 fn default_cyrus_config() -> PathBuf {
@@ -114,6 +130,7 @@ impl Default for Entities {
             archive: EntityConfig::archive(),
             mailboxes_db: EntityConfig::mailboxes_db(),
             cyrus_config: default_cyrus_config(),
+            dav: None,
         }
     }
 }

@@ -16,7 +16,7 @@
 
 use crate::cyrus::header::Header;
 use crate::cyrus::layout::{self, Hashing};
-use crate::cyrus::mboxlist::{self, MailboxList, Reader};
+use crate::cyrus::mboxlist::{self, Kind, MailboxList, Reader};
 use crate::cyrus::name::MboxName;
 use crate::cyrus::ImapdConf;
 use crate::model::{Entry, Snapshot, Tree};
@@ -42,7 +42,23 @@ pub struct Folder {
     /// The partition's folder inside the snapshot (`""` when the part is the partition).
     pub partition_prefix: String,
     pub acl: Vec<(String, String)>,
+    /// Its Cyrus 3.6 type letters when known (`e`, `el`, `c`…; empty: mail).
+    pub mbtype: String,
 }
+
+/// The top folders Cyrus' DAV and JMAP servers keep below a user's mailbox (the defaults of
+/// `calendarprefix`, `addressbookprefix`, `davnotificationsprefix`, …): collections, not mail,
+/// which a mail restore found without a mailbox list leaves out.
+pub const DAV_FOLDERS: &[&str] = &[
+    "#calendars",
+    "#addressbooks",
+    "#notifications",
+    "#jmap",
+    "#jmapsubmission",
+    "#jmappushsubscription",
+    "#jmapnotification",
+    "#sieve",
+];
 
 /// Which rule found the folders.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,9 +162,20 @@ pub fn locate(
                 let names: Vec<&MboxName> = [Some(root), alt].into_iter().flatten().collect();
                 let mut listed = false;
                 for r in names {
-                    let boxes = list.tree(r);
-                    if boxes.is_empty() {
+                    let all = list.tree(r);
+                    if all.is_empty() {
                         continue;
+                    }
+                    // Calendars, address books and the other DAV collections are mailboxes
+                    // too; a mail restore leaves them alone (`--what calendar|contacts`).
+                    let (boxes, dav): (Vec<_>, Vec<_>) =
+                        all.into_iter().partition(|m| m.kind() == Kind::Mail);
+                    if !dav.is_empty() {
+                        notes.push(format!(
+                            "{} calendar, address book or other DAV collection(s) left out of \
+                             the mail restore (--what calendar or contacts restores them)",
+                            dav.len()
+                        ));
                     }
                     listed = true;
                     let found = Found::MailboxesDb {
@@ -221,6 +248,7 @@ pub fn locate(
                 partition: String::new(),
                 partition_prefix: String::new(),
                 acl: Vec::new(),
+                mbtype: String::new(),
             }],
             found: Found::Search,
             hashing: Hashing::None,
@@ -353,7 +381,7 @@ fn hashings(l: &Lookup<'_>) -> Vec<Hashing> {
 }
 
 /// Rule 1: the listed mailboxes' folders, those present in the spool snapshot.
-fn place_listed(
+pub fn place_listed(
     l: &Lookup<'_>,
     spool_root: &Tree,
     boxes: &[&mboxlist::Mailbox],
@@ -389,6 +417,7 @@ fn place_listed(
                 partition: m.partition.clone(),
                 partition_prefix,
                 acl: m.acl.clone(),
+                mbtype: m.mbtype.clone(),
             }),
             None => notes.push(format!(
                 "{} (partition {}) is listed but its folder is not in the spool snapshot (created after it?)",
@@ -424,6 +453,7 @@ fn by_layout(
                 partition: partition.clone(),
                 partition_prefix: prefix.clone(),
                 acl: Vec::new(),
+                mbtype: String::new(),
             };
             let mut folders = vec![mk(root.clone(), path.clone())];
             // A folder's hash letter is that of its name after the first level, so a user's
@@ -460,6 +490,9 @@ fn by_layout(
                     for e in &t.entries {
                         let Some(id) = e.subtree() else { continue };
                         let dir = String::from_utf8_lossy(&e.name).into_owned();
+                        if depth == 0 && DAV_FOLDERS.contains(&dir.as_str()) {
+                            continue;
+                        }
                         let child = name.child(&dir.replace('^', "."));
                         let cp = join(&p, &dir);
                         if join(&prefix, &layout::legacy_path(&child, h)) == cp {
@@ -533,7 +566,8 @@ fn by_headers(
                         continue;
                     };
                     let Some(name) = header.name() else { continue };
-                    if !name.is_under(root) {
+                    let mbtype = header.mbtype().unwrap_or_default();
+                    if !name.is_under(root) || Kind::of(&mbtype) != Kind::Mail {
                         continue;
                     }
                     let id = String::from_utf8_lossy(&c.name).into_owned();
@@ -544,6 +578,7 @@ fn by_headers(
                         partition: partition.clone(),
                         partition_prefix: prefix.clone(),
                         acl: header.acl(),
+                        mbtype,
                     });
                 }
             }

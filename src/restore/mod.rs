@@ -16,6 +16,10 @@
 //! front end: the CLI (and any other) calls these functions and prints their reports.
 
 pub mod cyrus_folder;
+pub mod dav;
+pub mod dav_http;
+pub mod dav_put;
+pub mod dav_user;
 pub mod dest;
 pub mod diff;
 pub mod entities;
@@ -32,6 +36,7 @@ mod remove;
 pub mod server;
 pub mod to_file;
 pub mod user;
+pub mod user_id;
 pub mod when;
 mod write;
 
