@@ -7,7 +7,8 @@ use super::EXIT_OK;
 use crate::cyrus::ImapdConf;
 use crate::restore::dav::{DavError, DavKind};
 use crate::restore::dav_user::{restore_dav, DavRequest};
-use crate::restore::user::{execute, plan, Destination, Item, Request, User, What};
+use crate::restore::user::{execute, plan_resuming, Destination, Item, Request, User, What};
+use crate::restore::user_journal::{self, Journal};
 use crate::timefmt;
 use clap::Args;
 use std::cell::RefCell;
@@ -235,7 +236,15 @@ fn restore_mail(
         overwrite: a.when.overwrite,
         conf,
     };
-    let plan = plan(repo, entities, &req)?;
+    let work = cli
+        .cache_dir
+        .clone()
+        .or_else(|| common.config.cache_dir.clone())
+        .unwrap_or_else(crate::catalog::default_cache_dir)
+        .join("restore-user");
+    // A run killed before the end left its journal: this one continues it.
+    let journal = user_journal::load(&work, user);
+    let plan = plan_resuming(repo, entities, &req, journal.as_ref())?;
     for s in &plan.skipped {
         eprintln!("skipped {s}");
     }
@@ -254,6 +263,10 @@ fn restore_mail(
             .map(|i| i.dest.display().to_string())
             .collect();
         super::confirm::destructive("restore-user --in-place", &removed, a.yes)?;
+    }
+    if !dry_run && !plan.items.is_empty() {
+        user_journal::save(&work, user, &Journal::of(&plan))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", user_journal::path(&work, user).display()))?;
     }
     let announce = |item: &Item| {
         let m = &item.snapshot.manifest;
@@ -293,12 +306,9 @@ fn restore_mail(
     if dry_run || plan.items.is_empty() {
         return Ok(code);
     }
-    let work = cli
-        .cache_dir
-        .clone()
-        .or_else(|| common.config.cache_dir.clone())
-        .unwrap_or_else(crate::catalog::default_cache_dir)
-        .join("restore-user");
+    if code == EXIT_OK {
+        user_journal::remove(&work, user);
+    }
     let done = new_folders.borrow();
     super::restore_user_next::print(dest, &plan, &done, conf, &work, user)?;
     Ok(code)

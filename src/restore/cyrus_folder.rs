@@ -160,13 +160,26 @@ pub fn write(
         let path = nf.dest.join("cyrus.header");
         open_folder(&nf.dest, None)
             .and_then(|dir| {
-                write_new_file_at(
+                match write_new_file_at(
                     dir.as_fd(),
                     b"cyrus.header",
                     &new.encode(),
                     0o600,
                     Some(owner),
-                )
+                ) {
+                    // Written by the interrupted run this one resumes (same name and id).
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let fd = super::fsmeta::open_file_at(dir.as_fd(), b"cyrus.header")?;
+                        let mut had = Vec::new();
+                        std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut had)?;
+                        if had == new.encode() {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    }
+                    r => r,
+                }
             })
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }

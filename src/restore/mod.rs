@@ -37,6 +37,7 @@ pub mod server;
 pub mod to_file;
 pub mod user;
 pub mod user_id;
+pub mod user_journal;
 pub mod when;
 mod write;
 

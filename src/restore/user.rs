@@ -16,6 +16,7 @@
 use super::cyrus_folder::{self, NewFolder};
 use super::mailboxes::{locate, Located, Lookup};
 pub use super::user_id::{User, What};
+use super::user_journal::Journal;
 use crate::config::{Entities, EntityConfig};
 use crate::cyrus::name::MboxName;
 use crate::cyrus::{tool_display, ImapdConf};
@@ -118,6 +119,17 @@ pub struct Request<'a> {
 
 /// Checks everything before anything is written: snapshots, the user's folders, destinations.
 pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result<Plan> {
+    plan_resuming(repo, entities, req, None)
+}
+
+/// As [`plan`], continuing the interrupted run `journal` recorded: its destinations are not
+/// refused as not empty, and its new mailboxes keep their unique ids and folders.
+pub fn plan_resuming(
+    repo: &Repository,
+    entities: &Entities,
+    req: &Request<'_>,
+    journal: Option<&Journal>,
+) -> Result<Plan> {
     let all = repo.snapshots()?;
     let mut plan = Plan::default();
     for &what in req.what {
@@ -164,7 +176,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
             plan.notes.extend(loc.notes.iter().cloned());
             plan.v36 = loc.v36;
             if loc.per_folder() {
-                plan_folders(&mut plan, &loc, &snap, req, &label)?;
+                plan_folders(&mut plan, &loc, &snap, req, &label, journal)?;
                 continue;
             }
             let path = loc
@@ -172,7 +184,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
                 .first()
                 .map(|f| f.path.clone())
                 .unwrap_or_default();
-            push_tree(&mut plan, what, &snap, path, req, &label)?;
+            push_tree(&mut plan, what, &snap, path, req, &label, journal)?;
             continue;
         }
         let template = if entity.path.is_empty() {
@@ -191,7 +203,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
         if what == What::Mail {
             plan.found = Some(super::mailboxes::Found::Template(template).to_string());
         }
-        push_tree(&mut plan, what, &snap, path, req, &label)?;
+        push_tree(&mut plan, what, &snap, path, req, &label, journal)?;
     }
     Ok(plan)
 }
@@ -204,7 +216,9 @@ fn push_tree(
     path: String,
     req: &Request<'_>,
     label: &str,
+    journal: Option<&Journal>,
 ) -> Result<()> {
+    let journal = journal.filter(|j| j.covers(&snap.id.to_string()));
     let live = Path::new(&snap.manifest.source).join(&path);
     let (dest, remove_first, mut exclude) = match req.dest {
         Destination::Beside => (live.join(label), false, vec![Glob::new("cyrus.*")]),
@@ -219,7 +233,8 @@ fn push_tree(
         // A user's calendars and address books are folders of the same tree: not mail.
         exclude.extend(super::mailboxes::DAV_FOLDERS.iter().map(|d| Glob::new(d)));
     }
-    if !remove_first && !req.overwrite && !is_empty_or_missing(&dest)? {
+    let resumed = journal.is_some_and(|j| j.has_dest(&dest));
+    if !remove_first && !req.overwrite && !resumed && !is_empty_or_missing(&dest)? {
         return Err(UserRestoreError::NotEmpty(dest.display().to_string()));
     }
     plan.items.push(Item {
@@ -242,12 +257,17 @@ fn plan_folders(
     snap: &Snapshot,
     req: &Request<'_>,
     label: &str,
+    journal: Option<&Journal>,
 ) -> Result<()> {
+    let journal = journal.filter(|j| j.covers(&snap.id.to_string()));
     let source = Path::new(&snap.manifest.source);
     let mut items = Vec::new();
     match req.dest {
         Destination::Beside => {
-            let tree = cyrus_folder::plan(loc, source, req.conf, label);
+            let mut tree = cyrus_folder::plan(loc, source, req.conf, label);
+            if let Some(j) = journal {
+                j.apply(&mut tree.folders);
+            }
             if let Some(live) = req.conf.and_then(live_mailboxes) {
                 // The commands run against the live server: its list's version decides them.
                 plan.v36 = live.v36;
@@ -325,7 +345,8 @@ fn plan_folders(
         }
     }
     for it in &items {
-        if !it.remove_first && !req.overwrite && !is_empty_or_missing(&it.dest)? {
+        let resumed = journal.is_some_and(|j| j.has_dest(&it.dest));
+        if !it.remove_first && !req.overwrite && !resumed && !is_empty_or_missing(&it.dest)? {
             return Err(UserRestoreError::NotEmpty(it.dest.display().to_string()));
         }
     }
