@@ -208,6 +208,21 @@ fn calendars_and_contacts_through_the_server() {
         v["users"][0]["folders"], 1,
         "DAV collections are not mail folders: {v}"
     );
+    // cyr_dbtool reads the mailbox list without a DBERROR line for the live syslog (it logs one
+    // when the temporary config folder has no db/skipstamp), seen with strace.
+    let trace = tmp.path().join("strace.out");
+    let out = env
+        .command("strace")
+        .args(["-f", "-e", "trace=execve,openat,connect", "-o"])
+        .arg(&trace)
+        .args([common::BIN, "entities", "--host", HOST, "--json"])
+        .output()
+        .expect("strace (apt-get install strace)");
+    assert!(out.status.success(), "{}", show(&out));
+    let trace = fs::read_to_string(&trace).unwrap();
+    assert!(trace.contains("cyr_dbtool"), "cyr_dbtool not run");
+    assert!(!trace.contains("skipstamp\", O_RDONLY) = -1"), "{trace}");
+    assert!(!trace.contains("\"/dev/log\""), "something wrote to syslog");
 
     // After D: an event deleted, one changed, one added; the work calendar deleted; a card
     // deleted and one added.

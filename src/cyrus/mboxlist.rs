@@ -207,6 +207,17 @@ pub fn with_cyr_dbtool(tool: &Path, data: &[u8], owner: (u32, u32)) -> Result<Re
     std::fs::write(&db, data).map_err(|e| io(&db, e))?;
     std::fs::write(&conf, format!("configdirectory: {}\n", dir.0.display()))
         .map_err(|e| io(&conf, e))?;
+    // Cyrus' database layer reads `db/skipstamp` (the last recovery time) in the config folder
+    // and, missing, writes a DBERROR line to the live server's syslog on every run: a fresh
+    // stamp says no recovery is due (the copy is read only).
+    let db_dir = dir.0.join("db");
+    let stamp = db_dir.join("skipstamp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    std::fs::create_dir(&db_dir).map_err(|e| io(&db_dir, e))?;
+    std::fs::write(&stamp, now.to_be_bytes()).map_err(|e| io(&stamp, e))?;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // A root-owned copy (a backup of a copy) is given to the cyrus user the tool becomes.
@@ -215,7 +226,7 @@ pub fn with_cyr_dbtool(tool: &Path, data: &[u8], owner: (u32, u32)) -> Result<Re
         } else {
             owner
         };
-        for p in [&dir.0, &db, &conf] {
+        for p in [&dir.0, &db, &conf, &db_dir, &stamp] {
             std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1)).map_err(|e| io(p, e))?;
         }
     }
