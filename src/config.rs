@@ -104,6 +104,11 @@ pub struct Entities {
     /// Cyrus' CalDAV/CardDAV server, through which calendars and contacts are restored.
     #[serde(default)]
     pub dav: Option<DavConfig>,
+    /// After a mail restore, run the Cyrus commands that make it visible (`ctl_mboxlist -u`,
+    /// `reconstruct`, from Cyrus' tools folder; as root they switch to the cyrus user) instead
+    /// of printing them.
+    #[serde(default)]
+    pub run_next_steps: bool,
 }
 
 /// `[entities.dav]`: Cyrus' httpd and an admin that may act as any user (SCRAM-SHA-256 with an
@@ -131,6 +136,7 @@ impl Default for Entities {
             mailboxes_db: EntityConfig::mailboxes_db(),
             cyrus_config: default_cyrus_config(),
             dav: None,
+            run_next_steps: false,
         }
     }
 }

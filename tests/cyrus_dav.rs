@@ -335,8 +335,24 @@ fn calendars_and_contacts_through_the_server() {
     let (o, _, _) = restore(&env, &["--what", "calendar"]);
     assert!(o.contains(": 0 added"), "{o}");
 
-    // A mail restore leaves the DAV collections alone and registers mail folders only.
+    // A mail restore leaves the DAV collections alone and registers mail folders only; with
+    // run_next_steps it runs the Cyrus commands itself and the mail is visible over IMAP.
+    let cfg = fs::read_to_string(env.config()).unwrap();
+    fs::write(
+        env.config(),
+        cfg.replacen("[entities]\n", "[entities]\nrun_next_steps = true\n", 1),
+    )
+    .unwrap();
     let (o, e, _) = restore(&env, &[]);
+    assert!(o.contains("$ ") && o.contains("ctl_mboxlist"), "{o}");
+    assert!(o.contains("the restored mail is visible"), "{o}");
+    let restored = format!("user/alice/Restored-{day}@example.org");
+    let dump = srv.tool(&["dump", &imap, &restored]);
+    assert_eq!(
+        dump[&restored]["messages"].as_array().map(Vec::len),
+        Some(2),
+        "{dump}"
+    );
     assert!(
         !o.contains("#calendars") && !e.contains("#calendars"),
         "{o}{e}"

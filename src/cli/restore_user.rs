@@ -310,6 +310,18 @@ fn restore_mail(
         user_journal::remove(&work, user);
     }
     let done = new_folders.borrow();
-    super::restore_user_next::print(dest, &plan, &done, conf, &work, user)?;
-    Ok(code)
+    let ok = super::restore_user_next::print(
+        dest,
+        &plan,
+        &done,
+        conf,
+        &work,
+        user,
+        entities.run_next_steps,
+    )?;
+    Ok(if ok {
+        code
+    } else {
+        code.max(super::EXIT_PARTIAL)
+    })
 }
