@@ -152,7 +152,7 @@ fn restore_dav_kinds(
     let t = std::time::Instant::now();
     let reports = match restore_dav(repo, entities, &req, &mut |l| eprintln!("{l}")) {
         Ok(r) => r,
-        Err(e @ DavError::NoCollections { .. }) if lenient => {
+        Err(e @ (DavError::NoCollections { .. } | DavError::NoMailboxList(_))) if lenient => {
             eprintln!("skipped calendars and contacts: {e}");
             return Ok(EXIT_OK);
         }
@@ -203,10 +203,18 @@ fn restore_dav_kinds(
             code = super::EXIT_PARTIAL;
         }
     }
+    let changed = reports
+        .iter()
+        .any(|r| r.added + r.replaced + r.deleted > 0 || r.created_collection);
     crate::say!(
-        "calendars and contacts: {} collection(s) in {:.1} s; Cyrus moved their sync-tokens forward, so clients fetch the change",
+        "calendars and contacts: {} collection(s) in {:.1} s; {}",
         reports.len(),
-        t.elapsed().as_secs_f64()
+        t.elapsed().as_secs_f64(),
+        match (a.when.dry_run, changed) {
+            (true, _) => "nothing written (--dry-run)",
+            (false, true) => "written through the server, which moved the sync-tokens forward: clients fetch the change",
+            (false, false) => "nothing to change",
+        }
     );
     Ok(code)
 }
