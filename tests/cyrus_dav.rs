@@ -113,12 +113,21 @@ fn restore(env: &Env, extra: &[&str]) -> (String, String, f64) {
 }
 
 #[test]
-fn calendars_and_contacts_through_the_server() {
+fn calendars_and_contacts_through_the_server_uuid_folders() {
+    scenario(false);
+}
+
+#[test]
+fn calendars_and_contacts_through_the_server_legacy_folders() {
+    scenario(true);
+}
+
+fn scenario(legacy: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let srv = Cyrus::start_with_dav(
         &tmp.path().join("cyrus"),
         Layout {
-            legacy: false,
+            legacy,
             virtdomains: true,
             fulldirhash: false,
         },
@@ -274,7 +283,11 @@ fn calendars_and_contacts_through_the_server() {
     );
 
     // Calendars into new collections (the default).
-    let (o, _, _) = restore(&env, &["--what", "calendar"]);
+    let (o, e, _) = restore(&env, &["--what", "calendar"]);
+    assert!(
+        !e.contains("is not in the backup"),
+        "the .dav index was not found: {e}"
+    );
     let day = o
         .split("Restored-")
         .nth(1)
