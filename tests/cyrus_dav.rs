@@ -124,7 +124,7 @@ fn calendars_and_contacts_through_the_server_legacy_folders() {
 
 fn scenario(legacy: bool) {
     let tmp = tempfile::tempdir().unwrap();
-    let srv = Cyrus::start_with_dav(
+    let mut srv = Cyrus::start_with_dav(
         &tmp.path().join("cyrus"),
         Layout {
             legacy,
@@ -378,4 +378,24 @@ fn scenario(legacy: bool) {
         e.contains("left out of the mail restore") || o.contains("left out of the mail restore"),
         "{o}{e}"
     );
+
+    // Cyrus stopped: --files replaces the address book's folder by the snapshot's (never
+    // merged), then reconstruct and dav_reconstruct run (run_next_steps); the card made after
+    // D is gone, and the output warns that the sync-token went back.
+    srv.stop();
+    let (o, e, _) = restore(
+        &env,
+        &[
+            "--what",
+            "contacts",
+            "--collection",
+            "Default",
+            "--files",
+            "--yes",
+        ],
+    );
+    assert!(e.contains("sync-tokens went back"), "{e}");
+    assert!(o.contains("dav_reconstruct"), "{o}");
+    srv.restart();
+    assert_eq!(items(&srv, &book("Default"), false), book_at_d, "{o}{e}");
 }

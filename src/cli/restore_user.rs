@@ -43,6 +43,10 @@ pub struct RestoreUserArgs {
     /// With --into-original: delete the items created after the snapshot (kept otherwise).
     #[arg(long, requires = "into_original")]
     pub delete_newer: bool,
+    /// Calendars and contacts, Cyrus stopped: replace the collections' folders by the
+    /// snapshot's (never merged), then reconstruct and dav_reconstruct. Sync-tokens go back.
+    #[arg(long, conflicts_with = "into_original")]
+    pub files: bool,
     /// Restore into DIR/<local>@<domain>/<part>/ instead of beside the live mailbox.
     #[arg(long, value_name = "DIR", conflicts_with = "in_place")]
     pub to: Option<PathBuf>,
@@ -137,6 +141,9 @@ fn restore_dav_kinds(
         eprintln!("skipped calendars and contacts: no [entities.dav] in the config");
         return Ok(EXIT_OK);
     }
+    if a.files {
+        return restore_dav_files(a, common, repo, user, kinds, host, conf);
+    }
     let req = DavRequest {
         user,
         kinds,
@@ -216,6 +223,75 @@ fn restore_dav_kinds(
             (false, false) => "nothing to change",
         }
     );
+    Ok(code)
+}
+
+/// Calendars and contacts as files, for a stopped server (`--files`).
+fn restore_dav_files(
+    a: &RestoreUserArgs,
+    common: &super::common::Common,
+    repo: &crate::repo::Repository,
+    user: &User,
+    kinds: &[DavKind],
+    host: &str,
+    conf: Option<&ImapdConf>,
+) -> anyhow::Result<i32> {
+    let entities = &common.config.entities;
+    let plan = crate::restore::dav_files::plan_files(
+        repo,
+        entities,
+        host,
+        &a.when.when()?,
+        user,
+        kinds,
+        a.collection.as_deref(),
+        conf,
+    )?;
+    let dry_run = a.when.dry_run;
+    if !dry_run {
+        let removed: Vec<String> = plan
+            .items
+            .iter()
+            .map(|i| i.dest.display().to_string())
+            .collect();
+        super::confirm::destructive("restore-user --files", &removed, a.yes)?;
+    }
+    let mut code = a.when.restore_each(
+        &plan.items,
+        |item| &item.dest,
+        |item| {
+            eprintln!(
+                "replacing {user}'s {} folder {} by its copy of {} UTC (Cyrus must be stopped)",
+                item.what.name(),
+                item.dest.display(),
+                timefmt::display(item.snapshot.manifest.started_ns)
+            )
+        },
+        |item, opts| execute(repo, item, opts).map(|d| d.report),
+    )?;
+    if dry_run {
+        return Ok(code);
+    }
+    if entities.run_next_steps {
+        crate::say!("\nRunning the Cyrus commands that rebuild them ([entities] run_next_steps):");
+        let runs = crate::restore::next_steps::run(&plan.commands);
+        for r in &runs {
+            crate::say!("$ {}\n{}", r.command, r.output.trim_end());
+        }
+        if !runs.iter().all(|r| r.ok) {
+            crate::say!("A command failed; fix its cause, then run it and the ones after it:");
+            for c in plan.commands.iter().skip(runs.len() - 1) {
+                crate::say!("  {c}");
+            }
+            code = code.max(super::EXIT_PARTIAL);
+        }
+    } else {
+        crate::say!("\nNext step, as root, before starting Cyrus again:");
+        for c in &plan.commands {
+            crate::say!("  {c}");
+        }
+    }
+    eprintln!("warning: {}", plan.warning);
     Ok(code)
 }
 

@@ -17,6 +17,7 @@
 
 pub mod cyrus_folder;
 pub mod dav;
+pub mod dav_files;
 pub mod dav_http;
 pub mod dav_put;
 pub mod dav_user;

@@ -355,7 +355,7 @@ fn plan_folders(
 }
 
 /// The live server's mailbox list (None when it cannot be read).
-fn live_mailboxes(conf: &ImapdConf) -> Option<crate::cyrus::mboxlist::MailboxList> {
+pub fn live_mailboxes(conf: &ImapdConf) -> Option<crate::cyrus::mboxlist::MailboxList> {
     use std::os::unix::fs::MetadataExt;
     let path = Path::new(conf.get("configdirectory")?).join("mailboxes.db");
     let data = std::fs::read(&path).ok()?;

@@ -86,6 +86,25 @@ fn chown_tree(p: &Path, ids: (u32, u32)) {
     }
 }
 
+/// Starts Cyrus' master for the instance under `root`, in its own process group.
+fn spawn_master(root: &Path) -> Child {
+    let log = fs::File::create(root.join("master.log")).unwrap();
+    Command::new(Path::new(BIN).join("master"))
+        .arg("-C")
+        .arg(root.join("imapd.conf"))
+        .arg("-M")
+        .arg(root.join("cyrus.conf"))
+        .arg("-p")
+        .arg(root.join("run/master.pid"))
+        .arg("-D")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .expect("cannot start Cyrus' master")
+}
+
 impl Cyrus {
     /// Writes the configuration under `root` and starts the server.
     pub fn start(root: &Path, layout: Layout) -> Cyrus {
@@ -169,21 +188,7 @@ impl Cyrus {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(parent, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let log = fs::File::create(root.join("master.log")).unwrap();
-        let master = Command::new(Path::new(BIN).join("master"))
-            .arg("-C")
-            .arg(root.join("imapd.conf"))
-            .arg("-M")
-            .arg(root.join("cyrus.conf"))
-            .arg("-p")
-            .arg(root.join("run/master.pid"))
-            .arg("-D")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("cannot start Cyrus' master");
+        let master = spawn_master(root);
         let mut me = Cyrus {
             root: root.to_path_buf(),
             imap,
@@ -292,6 +297,13 @@ impl Cyrus {
             .unwrap();
         assert!(out.status.success(), "{name} {args:?}: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts the server again after [`Cyrus::stop`].
+    pub fn restart(&mut self) {
+        self.stop();
+        self.master = Some(spawn_master(&self.root));
+        self.wait_listening();
     }
 
     pub fn stop(&mut self) {
