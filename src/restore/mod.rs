@@ -5,8 +5,12 @@
 //!   file, `links` makes hard links, `remove` clears what is in the way, [`fsmeta`] makes
 //!   special files and sets owners, modes, times, xattrs and flags.
 //! * [`user`]: one user's or shared mailbox (single-user restore), found by [`mailboxes`] as
-//!   Cyrus does and put back as a new folder by [`cyrus_folder`]; [`server`]: every part of a
-//!   host.
+//!   Cyrus does and put back as a new folder by [`cyrus_folder`] ([`user_id`]: who and what,
+//!   [`user_journal`]: resuming a killed run, [`suggest`]: close names); [`server`]: every part
+//!   of a host.
+//! * [`dav_user`]: a user's calendars and address books (Cyrus CalDAV/CardDAV), found by
+//!   [`dav`] in the snapshot's mailbox list and `.dav` index and put back through the server by
+//!   [`dav_put`] over [`dav_http`], or as files for a stopped server by [`dav_files`].
 //! * [`when`]: what `--at WHEN` means and which snapshot it selects; [`glob`]: path patterns.
 //! * [`history`] and [`find`]: a path's versions across snapshots and a search by name, from
 //!   tree metadata only; [`ls`] and [`diff`]: a folder's listing and what changed between two
@@ -35,6 +39,8 @@ pub mod mailboxes;
 pub mod next_steps;
 mod remove;
 pub mod server;
+pub mod snap_files;
+pub mod suggest;
 pub mod to_file;
 pub mod user;
 pub mod user_id;
