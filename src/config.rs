@@ -44,6 +44,10 @@ pub struct Config {
     /// Do not descend into filesystems mounted inside a part (as `backup --one-file-system`).
     #[serde(default)]
     pub one_file_system: bool,
+    /// The CPU and I/O priority of a backup run, whoever starts it (the timer, an admin, the
+    /// console) [default: background].
+    #[serde(default)]
+    pub priority: Priority,
     /// BlueMind's "Backup emails" switch: backs up the `mail/imap` part when it is configured.
     #[serde(default = "yes")]
     pub backup_emails: bool,
@@ -69,6 +73,20 @@ pub struct Config {
     pub console: ConsoleConfig,
     /// Endpoint, region and credentials of a store on S3 (`store = "s3://BUCKET/PREFIX"`).
     pub s3: Option<crate::store::s3::S3Config>,
+    /// Kinds of a user's data kept in a database dump part (`[db_entities.NAME]`), for
+    /// `restore-user USER --what NAME`.
+    #[serde(default)]
+    pub db_entities: BTreeMap<String, crate::restore::db_entity::DbEntityConfig>,
+}
+
+/// `priority`: `background` runs backups as the nightly unit does (nice 19, batch scheduling,
+/// idle I/O class) so they yield to the live mail server; `normal` keeps the caller's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    #[default]
+    Background,
+    Normal,
 }
 
 /// The `[console]` table (every key optional; the command line overrides it).
@@ -188,6 +206,7 @@ impl Default for Config {
             compression_level: None,
             threads: None,
             one_file_system: false,
+            priority: Priority::default(),
             backup_emails: true,
             backup_archived_emails: false,
             post_backup_hook: None,
@@ -197,6 +216,7 @@ impl Default for Config {
             entities: Entities::default(),
             console: ConsoleConfig::default(),
             s3: None,
+            db_entities: BTreeMap::new(),
         }
     }
 }
@@ -295,6 +315,7 @@ impl Config {
             r.policy()
                 .map_err(|e| parse_err(format!("[retention] {e}")))?;
         }
+        crate::restore::db_entity::check_config(&config.db_entities).map_err(parse_err)?;
         Ok(config)
     }
 

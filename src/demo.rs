@@ -143,6 +143,7 @@ pub fn back_up_twice(
         // The demo never runs the vendor's post-backup script of the machine it runs on.
         post_backup_hook: Some(String::new()),
         metrics_dir: None,
+        background: false,
     };
     for round in 1..=2 {
         if round == 2 {

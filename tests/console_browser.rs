@@ -134,7 +134,31 @@ fn the_console_in_chromium() {
         seen["download_name"],
         file.to_string_lossy().trim_end_matches('.')
     );
+    assert!(seen["download_failure"].is_null(), "{seen}");
+    assert!(
+        seen["download_line"]
+            .as_str()
+            .unwrap()
+            .contains("downloaded"),
+        "{seen}"
+    );
     assert_eq!(seen["history_rows"], 2);
+    assert_eq!(seen["date_options"], 2, "{seen}");
+    assert!(
+        seen["snapshot_label"]
+            .as_str()
+            .unwrap()
+            .contains("complete"),
+        "{seen}"
+    );
+    // Owners by name where this machine knows the id (the generated spool is root's).
+    assert!(
+        seen["owner_cell"].as_str().unwrap().contains("root"),
+        "{seen}"
+    );
+    assert_eq!(seen["runs_rows"], 2, "{seen}");
+    assert_eq!(seen["check"], "no damage", "{seen}");
+    assert_eq!(seen["favicon"], 200);
     // Only dates with a snapshot, newest first; D-7 picks the week-old one.
     let dates = seen["dates"].as_array().unwrap();
     assert_eq!(dates.len(), 2, "{seen}");
@@ -143,6 +167,13 @@ fn the_console_in_chromium() {
     // step (reconstruct) is shown with its copy button.
     assert_eq!(seen["restore"], "complete", "{seen}");
     assert_eq!(seen["restore_progress"], 100.0);
+    assert!(
+        seen["restore_figures"]
+            .as_str()
+            .unwrap()
+            .ends_with("written"),
+        "{seen}"
+    );
     assert!(seen["next_commands"]
         .as_str()
         .unwrap()
@@ -180,7 +211,60 @@ fn the_console_in_chromium() {
         "{log}"
     );
     assert!(log.contains("started a backup"), "{log}");
-    for shot in ["overview", "browse", "wizard"] {
+    for shot in ["overview", "browse", "wizard", "runs"] {
         assert!(shots.join(format!("{shot}.png")).metadata().unwrap().len() > 10_000);
     }
+}
+
+#[test]
+fn a_damaged_download_fails_in_chromium_and_the_page_says_so() {
+    let (chromium, browser) = (chromium(), browser_dir());
+    let env = Env::new();
+    let src = env.path("src");
+    std::fs::create_dir_all(src.join("folder")).unwrap();
+    std::fs::write(src.join("folder/big"), bytes(6 << 20, 7)).unwrap();
+    env.write_config(&format!(
+        "[parts.\"files/data\"]\npath = \"{}\"\n",
+        src.display()
+    ));
+    env.ok(&["backup"]);
+    let pack = env
+        .pack_files()
+        .into_iter()
+        .max_by_key(|p| p.metadata().unwrap().len())
+        .unwrap();
+    flip(&pack, pack.metadata().unwrap().len() / 2);
+    let console = env.console();
+    let cfg = serde_json::json!({
+        "url": console.url(),
+        "password": CONSOLE_PASSWORD,
+        "chromium": chromium,
+        "dirs": ["folder"],
+        "file": "big",
+    });
+    let out = Command::new("node")
+        .arg(browser.join("damaged.mjs"))
+        .arg(cfg.to_string())
+        .output()
+        .expect("node is missing: install nodejs (apt-get install -y nodejs npm)");
+    assert!(
+        out.status.success(),
+        "the browser script failed: {}",
+        show(&out)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let seen: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap();
+    eprintln!("{seen:#}");
+    assert_eq!(seen["errors"], serde_json::json!([]), "{seen}");
+    assert_eq!(seen["cookies"], 0, "{seen}");
+    assert!(
+        seen["failure"].is_string(),
+        "the browser saved a damaged file as complete: {seen}"
+    );
+    assert!(
+        seen["line"].as_str().unwrap().contains("DOWNLOAD FAILED"),
+        "{seen}"
+    );
+    assert_eq!(seen["second_tab_logged_out"], true);
 }

@@ -1,6 +1,6 @@
 //! The console's security over raw HTTP (tests/common/console.rs sends bytes as given): login
 //! required and slowed down after failures, the password stored hashed in a 0600 file, the
-//! session cookie's flags, CSRF tokens on every POST, the headers of every answer, path
+//! session token in a header (no cookie) on every call, same-origin POSTs, the headers of every answer, path
 //! parameters that cannot leave the snapshot, downloads as attachments, confirmation before an
 //! in-place restore, and the audit log of what was started.
 
@@ -28,11 +28,9 @@ fn setup() -> (Env, Console, serde_json::Value) {
 }
 
 /// Waits for a job to finish; returns it.
-fn wait_job(c: &Console, cookie: &str, id: u64) -> serde_json::Value {
+fn wait_job(c: &Console, token: &str, id: u64) -> serde_json::Value {
     for _ in 0..600 {
-        let j = c
-            .request("GET", &format!("/api/jobs/{id}"), &[("Cookie", cookie)], "")
-            .json();
+        let j = c.get(token, &format!("/api/jobs/{id}")).json();
         if j["running"] == false {
             return j;
         }
@@ -70,12 +68,7 @@ fn login_is_required_slowed_down_and_the_password_kept_hashed() {
     ] {
         assert_eq!(c.request("GET", path, &[], "").status, 401, "{path}");
     }
-    let forged = c.request(
-        "GET",
-        "/api/overview",
-        &[("Cookie", "bmb_session=0123")],
-        "",
-    );
+    let forged = c.request("GET", "/api/overview", &[(SESSION, "0123")], "");
     assert_eq!(forged.status, 401);
 
     // A form post (not JSON) is refused before any password check.
@@ -101,25 +94,17 @@ fn login_is_required_slowed_down_and_the_password_kept_hashed() {
     std::thread::sleep(Duration::from_millis(1000));
     let ok = c.request("POST", "/api/login", &[JSON], &right);
     assert_eq!(ok.status, 200, "{}", ok.text());
-    let cookie = ok.header("set-cookie").unwrap();
-    assert!(
-        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
-        "{cookie}"
-    );
-    let session = cookie.split(';').next().unwrap();
-    assert_eq!(
-        c.request("GET", "/api/overview", &[("Cookie", session)], "")
-            .status,
-        200
-    );
+    assert!(ok.header("set-cookie").is_none());
+    let token = ok.json()["token"].as_str().unwrap().to_string();
+    assert_eq!(c.get(&token, "/api/overview").status, 200);
     let log = std::fs::read_to_string(&c.log).unwrap();
     assert!(log.contains("failed console login from 127.0.0.1"), "{log}");
 }
 
 #[test]
-fn every_post_needs_the_csrf_token_and_a_same_origin() {
+fn every_call_needs_the_session_header_and_posts_a_same_origin() {
     let (_env, c, snap) = setup();
-    let (cookie, csrf) = c.login();
+    let token = c.login();
     let plan = serde_json::json!({
         "kind": "folder", "object": "mail/imap", "path": "", "snapshot": snap["id"], "dest": "new"
     })
@@ -130,62 +115,66 @@ fn every_post_needs_the_csrf_token_and_a_same_origin() {
         "/api/backup/run",
         "/api/logout",
     ] {
-        let none = c.request("POST", path, &[("Cookie", &cookie), JSON], &plan);
-        assert_eq!(none.status, 403, "{path} without a token: {}", none.text());
-        let bad = c.request(
-            "POST",
-            path,
-            &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf[1..])],
-            &plan,
+        let none = c.request("POST", path, &[JSON], &plan);
+        assert_eq!(
+            none.status,
+            401,
+            "{path} without a session: {}",
+            none.text()
         );
-        assert_eq!(bad.status, 403, "{path} with a wrong token");
+        let bad = c.request("POST", path, &[(SESSION, &token[1..]), JSON], &plan);
+        assert_eq!(bad.status, 401, "{path} with a wrong token");
+        // What a browser sends by itself (cookies, even one named like a session) is nothing.
+        let cookie = format!("bmb_session={token}; X-Bmbackup-Session={token}");
+        let jar = c.request("POST", path, &[("Cookie", &cookie), JSON], &plan);
+        assert_eq!(jar.status, 401, "{path} with the token as a cookie");
         let cross = c.request(
             "POST",
             path,
-            &[
-                ("Cookie", &cookie),
-                JSON,
-                ("X-CSRF-Token", &csrf),
-                ("Origin", "http://evil.example"),
-            ],
+            &[(SESSION, &token), JSON, ("Origin", "http://evil.example")],
             &plan,
         );
         assert_eq!(cross.status, 403, "{path} from another origin");
+        let other_port = c.request(
+            "POST",
+            path,
+            &[(SESSION, &token), JSON, ("Origin", "http://127.0.0.1:1")],
+            &plan,
+        );
+        assert_eq!(other_port.status, 403, "{path} from another port");
     }
-    // The token is bound to its session: another session's token does not do.
-    let (cookie2, csrf2) = c.login();
-    let swapped = c.request(
-        "POST",
+    let good = c.post(
+        &token,
         "/api/restore/plan",
-        &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf2)],
-        &plan,
-    );
-    assert_eq!(swapped.status, 403);
-    let good = c.request(
-        "POST",
-        "/api/restore/plan",
-        &[("Cookie", &cookie2), JSON, ("X-CSRF-Token", &csrf2)],
-        &plan,
+        &serde_json::from_str(&plan).unwrap(),
     );
     assert_eq!(good.status, 200, "{}", good.text());
     // Nothing was started by the refused requests.
-    let jobs = c
-        .request("GET", "/api/jobs", &[("Cookie", &cookie)], "")
-        .json();
-    assert_eq!(jobs, serde_json::json!([]));
+    assert_eq!(c.get(&token, "/api/jobs").json(), serde_json::json!([]));
+    // Logged out: the token is dead.
+    assert_eq!(
+        c.post(&token, "/api/logout", &serde_json::json!({})).status,
+        200
+    );
+    assert_eq!(c.get(&token, "/api/jobs").status, 401);
 }
 
 #[test]
 fn paths_cannot_leave_the_snapshot_and_downloads_are_attachments() {
     let (env, c, snap) = setup();
-    let (cookie, csrf) = c.login();
+    let token = c.login();
     let id = snap["id"].as_str().unwrap();
     let spool = env.path("spool");
     let (local, domain) = users(&spool)[0].clone();
     let dir = format!("{domain}/user/{local}");
     // A secret beside the spool that no URL may reach.
     std::fs::write(env.path("secret"), "SECRET").unwrap();
-    let get = |target: &str| c.request("GET", target, &[("Cookie", &cookie)], "");
+    let get = |target: &str| {
+        if let Some(rest) = target.strip_prefix("/api/download/") {
+            return c.download(&token, rest);
+        }
+        c.get(&token, target)
+    };
     for api in ["ls", "download", "history"] {
         for bad in [
             format!("/api/{api}/{id}/../../secret"),
@@ -210,12 +199,7 @@ fn paths_cannot_leave_the_snapshot_and_downloads_are_attachments() {
         let body = serde_json::json!({
             "kind": "folder", "object": "mail/imap", "path": bad, "snapshot": id, "dest": "new"
         });
-        let a = c.request(
-            "POST",
-            "/api/restore/plan",
-            &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf)],
-            &body.to_string(),
-        );
+        let a = c.post(&token, "/api/restore/plan", &body);
         assert_eq!(a.status, 400, "{bad:?}: {}", a.text());
     }
     // The same paths spelled plainly work.
@@ -227,8 +211,25 @@ fn paths_cannot_leave_the_snapshot_and_downloads_are_attachments() {
         .filter(|n| !n.starts_with("cyrus."))
         .min()
         .unwrap();
-    let f = get(&format!("/api/download/{id}/{dir}/{name}"));
+    let ticket = c.post(
+        &token,
+        &format!("/api/download/{id}/{dir}/{name}"),
+        &serde_json::json!({}),
+    );
+    let url = ticket.json()["url"].as_str().unwrap().to_string();
+    let f = c.request("GET", &url, &[], "");
     assert_eq!(f.status, 200);
+    assert_eq!(
+        f.header("content-length"),
+        Some(f.body.len().to_string().as_str())
+    );
+    // A ticket works once.
+    assert_eq!(c.request("GET", &url, &[], "").status, 410);
+    let t = ticket.json()["ticket"].as_str().unwrap().to_string();
+    assert_eq!(
+        c.get(&token, &format!("/api/downloads/{t}")).json()["state"],
+        "done"
+    );
     assert_eq!(f.body, std::fs::read(spool.join(&dir).join(&name)).unwrap());
     assert_eq!(f.header("content-type"), Some("application/octet-stream"));
     assert!(f
@@ -260,7 +261,7 @@ fn paths_cannot_leave_the_snapshot_and_downloads_are_attachments() {
 #[test]
 fn in_place_needs_its_confirmation_and_everything_started_is_logged() {
     let (env, c, snap) = setup();
-    let (cookie, csrf) = c.login();
+    let token = c.login();
     let spool = env.path("spool");
     let (local, domain) = users(&spool)[1].clone();
     let dir = format!("{domain}/user/{local}");
@@ -270,22 +271,24 @@ fn in_place_needs_its_confirmation_and_everything_started_is_logged() {
     let kept = std::fs::read(&victim).unwrap();
     std::fs::remove_file(&victim).unwrap();
     std::fs::write(live.join("new-since-backup"), "x").unwrap();
-    let post = |path: &str, body: &serde_json::Value| {
-        c.request(
-            "POST",
-            path,
-            &[("Cookie", &cookie), JSON, ("X-CSRF-Token", &csrf)],
-            &body.to_string(),
-        )
-    };
+    // And an earlier restore's folder, which an in-place restore removes too.
+    std::fs::create_dir_all(live.join("Restored-earlier/sub")).unwrap();
+    std::fs::write(live.join("Restored-earlier/1."), "m").unwrap();
+    std::fs::write(live.join("Restored-earlier/sub/2."), "m").unwrap();
+    let post = |path: &str, body: &serde_json::Value| c.post(&token, path, body);
     let mut body = serde_json::json!({
         "kind": "folder", "object": "mail/imap", "path": dir, "snapshot": snap["id"], "dest": "inplace"
     });
     let plan = post("/api/restore/plan", &body).json();
     let removes = plan["removes"].clone();
+    // The confirmation names what goes, counted.
     assert_eq!(
         removes,
-        serde_json::json!([format!("{} (removed first)", live.display())])
+        serde_json::json!([format!(
+            "{} (removed first; lost: 1 file newer than the snapshot (mail received since); \
+             1 folder the snapshot does not have (Restored-earlier), 2 files in them)",
+            live.display()
+        )])
     );
     // Unconfirmed, or confirmed for something else: refused, nothing touched.
     let refused = post("/api/restore/run", &body);
@@ -298,7 +301,7 @@ fn in_place_needs_its_confirmation_and_everything_started_is_logged() {
     body["confirm"] = removes;
     let run = post("/api/restore/run", &body);
     assert_eq!(run.status, 200, "{}", run.text());
-    let job = wait_job(&c, &cookie, run.json()["job"].as_u64().unwrap());
+    let job = wait_job(&c, &token, run.json()["job"].as_u64().unwrap());
     assert_eq!(job["outcome"], "complete", "{job}");
     assert!(!live.join("new-since-backup").exists());
     assert_eq!(std::fs::read(&victim).unwrap(), kept);
@@ -306,7 +309,7 @@ fn in_place_needs_its_confirmation_and_everything_started_is_logged() {
     // A backup from the console; a second one while it runs is refused.
     let b = post("/api/backup/run", &serde_json::json!({}));
     assert_eq!(b.status, 200, "{}", b.text());
-    let job = wait_job(&c, &cookie, b.json()["job"].as_u64().unwrap());
+    let job = wait_job(&c, &token, b.json()["job"].as_u64().unwrap());
     assert_eq!(job["outcome"], "complete", "{job}");
     assert_eq!(env.snapshots().len(), 2);
     let log = std::fs::read_to_string(&c.log).unwrap();
@@ -334,11 +337,8 @@ fn the_overview_warns_of_stale_backups_and_an_open_store() {
     ));
     env.ok(&["backup", "--simulate-time", "2d"]);
     let c = env.console();
-    let (cookie, _) = c.login();
-    let overview = |c: &Console| {
-        c.request("GET", "/api/overview", &[("Cookie", &cookie)], "")
-            .json()
-    };
+    let token = c.login();
+    let overview = |c: &Console| c.get(&token, "/api/overview").json();
     let o = overview(&c);
     let warnings = o["warnings"].to_string();
     assert!(
@@ -371,5 +371,78 @@ fn the_overview_warns_of_stale_backups_and_an_open_store() {
     assert!(
         w.contains("the last check") && w.contains(") failed: 1 "),
         "{o}"
+    );
+}
+
+#[test]
+fn a_second_restore_of_the_same_date_gets_its_own_folder_and_users_of_every_host_are_listed() {
+    let (env, c, snap) = setup();
+    let token = c.login();
+    let spool = env.path("spool");
+    let (local, domain) = users(&spool)[0].clone();
+    let dir = format!("{domain}/user/{local}");
+    let body = serde_json::json!({
+        "kind": "folder", "object": "mail/imap", "path": dir, "snapshot": snap["id"], "dest": "new"
+    });
+    let mut made = Vec::new();
+    for _ in 0..2 {
+        let run = c.post(&token, "/api/restore/run", &body);
+        assert_eq!(run.status, 200, "{}", run.text());
+        let job = wait_job(&c, &token, run.json()["job"].as_u64().unwrap());
+        assert_eq!(job["outcome"], "complete", "{job}");
+        made.push(job["what"].as_str().unwrap().to_string());
+    }
+    let parent = spool.join(&domain).join("user");
+    let restored: Vec<String> = std::fs::read_dir(&parent)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("Restored-"))
+        .collect();
+    assert_eq!(restored.len(), 2, "{restored:?} {made:?}");
+    assert!(restored.iter().any(|n| n.ends_with("-2")), "{restored:?}");
+    // A second host's spool in the same store: its users are offered too, with their host.
+    let other = env.path("spool2");
+    generate_spool(&other, &SpoolSpec::demo()).unwrap();
+    env.ok(&[
+        "backup",
+        "--host",
+        "10.0.0.9",
+        "--part",
+        &format!("mail/imap={}", other.display()),
+    ]);
+    let e = c.get(&token, "/api/entities?kind=user").json();
+    let hosts: std::collections::BTreeSet<&str> = e["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["host"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        hosts.into_iter().collect::<Vec<_>>(),
+        ["10.0.0.5", "10.0.0.9"],
+        "{e}"
+    );
+    let d = c.get(&token, "/api/dates?kind=user&host=10.0.0.9").json();
+    assert_eq!(d.as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d[0]["status"], "complete");
+    // A store without the mailbox part says why the list is empty.
+    let env2 = Env::new();
+    let files = env2.path("files");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("a"), "x").unwrap();
+    env2.write_config(&format!(
+        "[parts.\"files/data\"]\npath = \"{}\"\n",
+        files.display()
+    ));
+    env2.ok(&["backup"]);
+    let c2 = env2.console();
+    let t2 = c2.login();
+    let e = c2.get(&t2, "/api/entities?kind=user").json();
+    assert!(
+        e["why"]
+            .as_str()
+            .unwrap()
+            .contains("no snapshot of the part mail/imap"),
+        "{e}"
     );
 }

@@ -16,6 +16,7 @@ pub mod metrics;
 mod pipeline;
 mod read;
 pub mod run;
+pub mod settings;
 mod stat;
 mod walk;
 

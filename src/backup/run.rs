@@ -55,6 +55,8 @@ pub struct RunPlan {
     pub post_backup_hook: Option<String>,
     /// Where to write Prometheus metrics after the run (`metrics_dir` of the config).
     pub metrics_dir: Option<PathBuf>,
+    /// Run at the nightly unit's low CPU and I/O priority (`priority` of the config).
+    pub background: bool,
 }
 
 /// How the run went, worst first: a front end turns it into an exit code.
@@ -194,6 +196,9 @@ pub fn run_server(
 ) -> Result<RunStatus, RunError> {
     if plan.parts.is_empty() {
         return Err(RunError::NothingToBackUp);
+    }
+    if plan.background {
+        super::settings::yield_to_the_server();
     }
     let lock = StoreLock::acquire(
         repo.store.shared_backend(),

@@ -4,8 +4,8 @@
 
 use super::backup_printer::Printer;
 use super::{Cli, EXIT_ERROR, EXIT_OK, EXIT_PARTIAL};
-use crate::backup::run::{planned_parts, run_server, RunPlan, RunStatus};
-use crate::backup::BackupOptions;
+use crate::backup::run::{run_server, RunStatus};
+use crate::backup::settings::{plan_run, RunOverrides};
 use clap::Args;
 use std::time::Duration;
 
@@ -59,40 +59,18 @@ pub fn run(cli: &Cli, a: &BackupArgs) -> anyhow::Result<i32> {
         .or_else(|| config.host.clone())
         .unwrap_or_else(|| crate::hostaddr::primary_ipv4().to_string());
     let printer = Printer::new(&repo, &host, a.json);
-    let mut parts = planned_parts(config, &a.parts, &printer)?;
-    if a.compression_level.is_some() {
-        for p in &mut parts {
-            p.spec.compression_level = None;
-        }
-    }
-    let plan = RunPlan {
-        parts,
-        options: BackupOptions {
-            host,
-            compression_level: a
-                .compression_level
-                .or(config.compression_level)
-                .unwrap_or(crate::backup::DEFAULT_COMPRESSION_LEVEL),
-            threads: a
-                .threads
-                .or(config.threads)
-                .filter(|&n| n > 0)
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
-            started_at_ns: match &a.simulate_time {
-                Some(w) => {
-                    Some(crate::restore::when::parse_when(w, crate::store::now_ns())?.start_ns)
-                }
-                None => None,
-            },
-            one_file_system: a.one_file_system || config.one_file_system,
-            lock_wait: Duration::from_secs(a.lock_wait),
+    let overrides = RunOverrides {
+        parts: a.parts.clone(),
+        compression_level: a.compression_level,
+        threads: a.threads,
+        started_at_ns: match &a.simulate_time {
+            Some(w) => Some(crate::restore::when::parse_when(w, crate::store::now_ns())?.start_ns),
+            None => None,
         },
-        store: common.store.clone(),
-        lock_wait: Duration::from_secs(a.lock_wait),
-        retention: config.retention.clone(),
-        post_backup_hook: config.post_backup_hook.clone(),
-        metrics_dir: config.metrics_dir.clone(),
+        one_file_system: a.one_file_system,
+        lock_wait: Some(Duration::from_secs(a.lock_wait)),
     };
+    let plan = plan_run(config, common.store.clone(), host, &overrides, &printer)?;
     let (status, code) = match run_server(&repo, &plan, &printer)? {
         RunStatus::Complete => ("complete", EXIT_OK),
         RunStatus::Partial => ("partial", EXIT_PARTIAL),

@@ -27,7 +27,8 @@ pub struct RestoreUserArgs {
     #[arg(long)]
     pub host: Option<String>,
     /// What to restore: mail, archive, calendar, contacts, or all (a missing archive, or
-    /// calendars and contacts without [entities.dav], are then skipped). Comma-separated.
+    /// calendars and contacts without [entities.dav], are then skipped), comma-separated; or a
+    /// kind declared in the config's [db_entities] (from a database dump).
     #[arg(long, default_value = "mail")]
     pub what: String,
     /// Calendars and contacts: only the collection of this name (e.g. Default).
@@ -63,6 +64,10 @@ pub struct RestoreUserArgs {
 
 pub fn run(cli: &Cli, a: &RestoreUserArgs) -> anyhow::Result<i32> {
     let (common, repo) = cli.open_repo()?;
+    // A kind declared over a database part ([db_entities.NAME]) has its own engine.
+    if let Some(kind) = common.config.db_entities.get(&a.what) {
+        return super::restore_db_entity::run(&common, &repo, a, kind);
+    }
     let user = if a.shared {
         User::parse_shared(&a.user)?
     } else {

@@ -2,22 +2,22 @@
 //! "back up now": the server's run ([`crate::backup::run::run_server`], as `bmbackup backup`
 //! runs it) in a background job whose progress and log the page shows.
 
-use super::http::{error, json};
+use super::app::Ctx;
+use super::http::{error, json, Response};
 use super::jobs::Job;
-use super::server::Ctx;
-use crate::backup::run::{planned_parts, run_server, RunEvent, RunObserver, RunPlan, RunStatus};
-use crate::backup::{BackupOptions, Progress};
+use crate::backup::run::{run_server, RunEvent, RunObserver, RunStatus};
+use crate::backup::settings::{plan_run, RunOverrides};
+use crate::backup::Progress;
 use crate::config::part_skipped_because;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tiny_http::ResponseBox;
 
 /// How long a console backup waits for a running prune or repair.
 const LOCK_WAIT: Duration = Duration::from_secs(3600);
 
 /// `GET /api/policy`.
-pub fn policy(ctx: &Ctx<'_>) -> ResponseBox {
+pub fn policy(ctx: &Ctx<'_>) -> Response {
     let s = &ctx.app.settings;
     let c = &s.config;
     let parts: Vec<_> = c
@@ -45,7 +45,7 @@ pub fn policy(ctx: &Ctx<'_>) -> ResponseBox {
             "backup_emails": c.backup_emails,
             "backup_archived_emails": c.backup_archived_emails,
             "one_file_system": c.one_file_system,
-            "compression_level": c.compression_level.unwrap_or(3),
+            "compression_level": c.compression_level.unwrap_or(crate::backup::DEFAULT_COMPRESSION_LEVEL),
             "post_backup_hook": c.post_backup_hook,
             "metrics_dir": c.metrics_dir.as_ref().map(|p| p.display().to_string()),
             "retention": r.map(|r| json!({
@@ -119,7 +119,7 @@ impl RunObserver for JobObserver<'_> {
 }
 
 /// `POST /api/backup/run`: starts the configured backup of this server.
-pub fn run(ctx: &Ctx<'_>) -> ResponseBox {
+pub fn run(ctx: &Ctx<'_>) -> Response {
     if let Some(j) = ctx.app.jobs.running("backup") {
         return error(
             409,
@@ -143,22 +143,18 @@ pub fn run(ctx: &Ctx<'_>) -> ResponseBox {
             let s = &app.settings;
             let outcome = (|| -> Result<RunStatus, String> {
                 let repo = app.open_repo().map_err(|e| e.to_string())?;
-                let plan = RunPlan {
-                    parts: planned_parts(&s.config, &[], &observer).map_err(|e| e.to_string())?,
-                    options: BackupOptions {
-                        host: s.host.clone(),
-                        compression_level: s.config.compression_level.unwrap_or(3),
-                        threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
-                        started_at_ns: None,
-                        one_file_system: s.config.one_file_system,
-                        lock_wait: LOCK_WAIT,
+                // The nightly run's settings: the config's, as the CLI's `backup` takes them.
+                let plan = plan_run(
+                    &s.config,
+                    s.store.clone(),
+                    s.host.clone(),
+                    &RunOverrides {
+                        lock_wait: Some(LOCK_WAIT),
+                        ..RunOverrides::default()
                     },
-                    store: s.store.clone(),
-                    lock_wait: LOCK_WAIT,
-                    retention: s.config.retention.clone(),
-                    post_backup_hook: s.config.post_backup_hook.clone(),
-                    metrics_dir: s.config.metrics_dir.clone(),
-                };
+                    &observer,
+                )
+                .map_err(|e| e.to_string())?;
                 run_server(&repo, &plan, &observer).map_err(|e| e.to_string())
             })();
             let outcome = match outcome {

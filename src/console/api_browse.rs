@@ -3,15 +3,15 @@
 //! `bmbackup history`). Names travel both as text to show and percent-encoded raw bytes to put
 //! back in URLs, so names that are not UTF-8 still work.
 
+use super::app::Ctx;
+use super::http::Response;
 use super::http::{error, json};
 use super::paths::{resolve_node, target};
-use super::server::Ctx;
 use crate::model::{Entry, EntryKind};
 use crate::repo::named_snapshots;
 use crate::restore::history::history as file_history;
 use crate::restore::ls::{components, Node};
 use serde_json::{json, Value};
-use tiny_http::ResponseBox;
 
 /// Raw bytes percent-encoded for one URL path component.
 pub fn encode(raw: &[u8]) -> String {
@@ -46,6 +46,8 @@ fn entry_json(e: &Entry) -> Value {
         "mode": format!("{:04o}", e.mode),
         "uid": e.uid,
         "gid": e.gid,
+        "owner": super::owners::user(e.uid),
+        "group": super::owners::group(e.gid),
         "size": e.size,
         "mtime": crate::timefmt::iso8601(
             e.mtime.sec.saturating_mul(1_000_000_000).saturating_add(i64::from(e.mtime.nsec))
@@ -57,7 +59,7 @@ fn entry_json(e: &Entry) -> Value {
 }
 
 /// `GET /api/ls/<snapshot>/<path…>`: a folder's entries, or a file's own entry.
-pub fn ls(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> ResponseBox {
+pub fn ls(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> Response {
     let (snap, path, node) = match resolve_node(ctx, id, rest) {
         Ok(t) => t,
         Err(r) => return r,
@@ -86,7 +88,7 @@ pub fn ls(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> ResponseBox {
 }
 
 /// `GET /api/history/<snapshot>/<path…>`: the path in every snapshot of the same part.
-pub fn history(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> ResponseBox {
+pub fn history(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> Response {
     let (snap, path) = match target(ctx, id, rest) {
         Ok(t) => t,
         Err(r) => return r,

@@ -1,90 +1,290 @@
 //! Downloads: a file's bytes, or a folder as a tar archive, streamed as they are read from the
-//! store (a thread writes into a socket pair that the answer reads, so memory stays bounded
-//! whatever the size). Backed-up content is never shown by the browser: every download is an
-//! `attachment` of type `application/octet-stream`, and `nosniff` is on every answer.
+//! store, so memory stays bounded whatever the size. A download is asked for with the session
+//! (`POST /api/download/<snapshot>/<path…>`, which answers a single-use ticket, see
+//! [`super::downloads`]) and fetched by the browser at `/download/<ticket>`.
+//!
+//! A file is sent with its `Content-Length`; a folder's tar is chunked. A chunk that cannot be
+//! read (damage) cuts the transfer off — fewer bytes than announced, or no final chunk — so
+//! curl and browsers report a failed download instead of saving a short file as complete, and
+//! the ticket's state tells the page what went wrong. Backed-up content is never shown by the
+//! browser: every download is an `attachment` of type `application/octet-stream`, and
+//! `nosniff` is on every answer.
 
-use super::http::{error, header};
-use super::paths::resolve_node;
-use super::server::Ctx;
+use super::app::{App, Ctx};
+use super::downloads::{State, Target};
+use super::http::{error, json, Response};
+use super::paths::{node_in, resolve_node, snapshot_id};
 use crate::model::{ChunkRef, Entry, EntryKind};
 use crate::repo::Repository;
 use crate::restore::ls::{components, Node};
 use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use tiny_http::{Response, ResponseBox, StatusCode};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
-/// `GET /api/download/<snapshot>/<path…>`.
-pub fn download(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> ResponseBox {
+/// `POST /api/download/<snapshot>/<path…>`: checks that the path names a file or folder and
+/// answers a ticket for it.
+pub fn ticket(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> Response {
     let (snap, path, node) = match resolve_node(ctx, id, rest) {
         Ok(t) => t,
         Err(r) => return r,
     };
-    let comps = components(&path);
-    let repo = match ctx.app.open_repo() {
+    match &node {
+        Node::Entry(e) if e.subtree().is_none() && e.kind != EntryKind::File => {
+            return error(400, "only files and folders can be downloaded");
+        }
+        _ => {}
+    }
+    let target = Target {
+        snapshot: snap.id.to_hex(),
+        path,
+        who: ctx.who.clone(),
+    };
+    match ctx.app.downloads.issue(target) {
+        Some(t) => json(
+            200,
+            &serde_json::json!({ "ticket": t, "url": format!("/download/{t}") }),
+        ),
+        None => error(503, "no random source (/dev/urandom) for a ticket"),
+    }
+}
+
+/// `GET /api/downloads/<ticket>`: how that download went.
+pub fn status(ctx: &Ctx<'_>, token: &str) -> Response {
+    let Some(state) = ctx.app.downloads.state(token, &ctx.who) else {
+        return error(404, "no such download");
+    };
+    let v = match state {
+        State::Waiting => serde_json::json!({ "state": "waiting", "bytes": 0 }),
+        State::Running { bytes } => serde_json::json!({ "state": "running", "bytes": bytes }),
+        State::Done { bytes } => serde_json::json!({ "state": "done", "bytes": bytes }),
+        State::Failed { bytes, error } => {
+            serde_json::json!({ "state": "failed", "bytes": bytes, "error": error })
+        }
+    };
+    json(200, &v)
+}
+
+/// `GET /download/<ticket>`: the download itself (no session: the ticket is the credential).
+pub fn download(app: &Arc<App>, repo: &Repository, token: &str) -> Response {
+    let Some(target) = app.downloads.take(token) else {
+        return error(
+            410,
+            "this download link was used or has expired: download again from the page",
+        );
+    };
+    let Ok(id) = snapshot_id(&target.snapshot) else {
+        return error(400, "bad ticket");
+    };
+    let snap = match repo.resolve(id) {
+        Ok(s) => s,
+        Err(e) => return error(404, &e.to_string()),
+    };
+    let node = match node_in(repo, &snap, &target.path) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    let own = match app.open_repo() {
         Ok(r) => r,
         Err(e) => return error(503, &e.to_string()),
     };
-    let (mine, theirs) = match UnixStream::pair() {
-        Ok(p) => p,
-        Err(e) => return error(500, &e.to_string()),
-    };
+    let comps = components(&target.path);
     let base = comps
         .last()
         .map(|c| c.to_vec())
         .unwrap_or_else(|| snap.manifest.part.replace('/', "_").into_bytes());
     let m = &snap.manifest;
-    log::info!(target: super::LOG_TARGET, "{}: download {}/{}/{}:{}", ctx.who, m.host, m.part, snap.id.short(), String::from_utf8_lossy(&path));
-    let (name, length) = match node {
+    log::info!(target: super::LOG_TARGET, "{}: download {}/{}/{}:{}", target.who, m.host, m.part, snap.id.short(), String::from_utf8_lossy(&target.path));
+    let (name, reader, length): (Vec<u8>, Box<dyn Read + Send>, Option<u64>) = match node {
         Node::Entry(e) if e.subtree().is_none() => {
             if e.kind != EntryKind::File {
                 return error(400, "only files and folders can be downloaded");
             }
-            let length = usize::try_from(e.size).ok();
-            std::thread::spawn(move || {
-                let mut out = mine;
-                if let Err(err) = write_file(&repo, e.chunks(), &mut out) {
-                    log::warn!("console: download stopped: {err}");
-                }
-            });
-            (base, length)
+            let file = FileReader {
+                repo: own,
+                chunks: e.chunks().to_vec(),
+                next: 0,
+                buf: Vec::new(),
+                pos: 0,
+            };
+            (base, Box::new(file), Some(e.size))
         }
         node => {
             let Some(tree) = node.subtree() else {
                 return error(400, "nothing to download");
             };
             let top = PathBuf::from(std::ffi::OsStr::from_bytes(&base));
+            let (tx, rx) = sync_channel(4);
             std::thread::spawn(move || {
-                let mut b = tar::Builder::new(mine);
+                let sink = ChannelWriter { tx: tx.clone() };
+                let mut b = tar::Builder::new(sink);
                 b.mode(tar::HeaderMode::Complete);
-                let r = write_tree(&repo, tree, &top, &mut b).and_then(|()| b.finish());
-                if let Err(err) = r {
-                    // The archive then lacks its end, so the browser's copy is seen as broken.
-                    log::warn!("console: folder download stopped: {err}");
-                }
+                let r = write_tree(&own, tree, &top, &mut b)
+                    .and_then(|()| b.finish())
+                    .and_then(|()| b.get_mut().flush());
+                let _ = match r {
+                    Ok(()) => tx.send(Piece::End),
+                    Err(e) => tx.send(Piece::Failed(e.to_string())),
+                };
             });
             let mut n = base;
             n.extend_from_slice(b".tar");
-            (n, None)
+            (
+                n,
+                Box::new(ChannelReader {
+                    rx,
+                    buf: Vec::new(),
+                    pos: 0,
+                    ended: false,
+                }),
+                None,
+            )
         }
     };
-    let mut r = Response::new(
-        StatusCode(200),
-        Vec::new(),
-        Box::new(theirs) as Box<dyn Read + Send>,
+    let mut r = Response::stream(
+        Box::new(Watch {
+            app: Arc::clone(app),
+            token: token.to_string(),
+            bytes: 0,
+            length,
+            inner: reader,
+        }),
         length,
-        None,
     );
-    for (k, v) in [
-        ("Content-Type", "application/octet-stream".to_string()),
-        ("Content-Disposition", disposition(&name)),
-    ] {
-        if let Some(h) = header(k, &v) {
-            r.add_header(h);
+    r.add_header("Content-Type", "application/octet-stream");
+    r.add_header("Content-Disposition", &disposition(&name));
+    r
+}
+
+/// Counts what a download sends and records how it ended in its ticket.
+struct Watch {
+    app: Arc<App>,
+    token: String,
+    bytes: u64,
+    length: Option<u64>,
+    inner: Box<dyn Read + Send>,
+}
+
+impl Read for Watch {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        match self.inner.read(out) {
+            Ok(0) => {
+                let state = match self.length {
+                    Some(n) if self.bytes < n => State::Failed {
+                        bytes: self.bytes,
+                        error: format!("the file ended after {} of {n} bytes", self.bytes),
+                    },
+                    _ => State::Done { bytes: self.bytes },
+                };
+                self.app.downloads.set(&self.token, state);
+                Ok(0)
+            }
+            Ok(n) => {
+                self.bytes += n as u64;
+                let state = if self.length == Some(self.bytes) {
+                    State::Done { bytes: self.bytes }
+                } else {
+                    State::Running { bytes: self.bytes }
+                };
+                self.app.downloads.set(&self.token, state);
+                Ok(n)
+            }
+            Err(e) => {
+                log::warn!(target: super::LOG_TARGET, "download cut off after {} bytes: {e}", self.bytes);
+                self.app.downloads.set(
+                    &self.token,
+                    State::Failed {
+                        bytes: self.bytes,
+                        error: e.to_string(),
+                    },
+                );
+                Err(e)
+            }
         }
     }
-    r
+}
+
+/// A piece of a folder's tar, from the thread that builds it.
+enum Piece {
+    Data(Vec<u8>),
+    End,
+    Failed(String),
+}
+
+struct ChannelWriter {
+    tx: SyncSender<Piece>,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.tx
+            .send(Piece::Data(buf.to_vec()))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "download closed"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The tar as the answer reads it: ends only when the builder said it finished, so a builder
+/// that failed or vanished is an error, never a clean end.
+struct ChannelReader {
+    rx: Receiver<Piece>,
+    buf: Vec<u8>,
+    pos: usize,
+    ended: bool,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.ended {
+                return Ok(0);
+            }
+            match self.rx.recv() {
+                Ok(Piece::Data(d)) => {
+                    self.buf = d;
+                    self.pos = 0;
+                }
+                Ok(Piece::End) => self.ended = true,
+                Ok(Piece::Failed(e)) => return Err(std::io::Error::other(e)),
+                Err(_) => return Err(std::io::Error::other("the archive stopped before its end")),
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
+/// A file's content read chunk by chunk from a repository of its own.
+struct FileReader {
+    repo: Repository,
+    chunks: Vec<ChunkRef>,
+    next: usize,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for FileReader {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            let Some(c) = self.chunks.get(self.next) else {
+                return Ok(0);
+            };
+            self.buf = chunk_bytes(&self.repo, c)?;
+            self.pos = 0;
+            self.next += 1;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }
 
 /// `attachment` with an ASCII fallback name and the exact name percent-encoded (RFC 6266).
@@ -110,13 +310,6 @@ fn chunk_bytes(repo: &Repository, c: &ChunkRef) -> std::io::Result<Vec<u8>> {
         return Ok(crate::holes::zeros(c).to_vec());
     }
     repo.read_chunk(c.id).map_err(std::io::Error::other)
-}
-
-fn write_file(repo: &Repository, chunks: &[ChunkRef], out: &mut dyn Write) -> std::io::Result<()> {
-    for c in chunks {
-        out.write_all(&chunk_bytes(repo, c)?)?;
-    }
-    out.flush()
 }
 
 /// A file's content as a reader, one chunk at a time (for the tar builder).

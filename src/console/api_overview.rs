@@ -2,15 +2,15 @@
 //! savings, and the warnings an admin must see) and the snapshot list the timeline and the
 //! browser draw from.
 
+use super::app::Ctx;
+use super::http::Response;
 use super::http::{error, json};
-use super::server::Ctx;
 use crate::model::{Snapshot, SnapshotStatus};
 use crate::repo::named_snapshots;
 use crate::timefmt;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashSet};
 use std::os::unix::fs::PermissionsExt;
-use tiny_http::ResponseBox;
 
 /// A part without a complete backup for longer than this is a warning.
 const STALE_NS: i64 = 26 * 3600 * 1_000_000_000;
@@ -47,7 +47,7 @@ fn damaged_ids(ctx: &Ctx<'_>) -> HashSet<String> {
 }
 
 /// Every snapshot, oldest first, with its folder name and status.
-pub fn snapshots(ctx: &Ctx<'_>) -> ResponseBox {
+pub fn snapshots(ctx: &Ctx<'_>) -> Response {
     if let Err(e) = ctx.repo.sync() {
         return error(500, &e.to_string());
     }
@@ -63,7 +63,7 @@ pub fn snapshots(ctx: &Ctx<'_>) -> ResponseBox {
     json(200, &Value::Array(list))
 }
 
-pub fn overview(ctx: &Ctx<'_>) -> ResponseBox {
+pub fn overview(ctx: &Ctx<'_>) -> Response {
     if let Err(e) = ctx.repo.sync() {
         return error(500, &e.to_string());
     }

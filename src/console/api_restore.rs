@@ -4,11 +4,12 @@
 //! [`super::api_restore_run`]; both plan with the engines' own functions (`restore::user::plan`,
 //! `restore::server::plan`), as `restore-user` and `restore-server` do.
 
+use super::app::Ctx;
+use super::http::Response;
 use super::http::{error, field, json};
 use super::paths::{plain_path, snapshot_id};
-use super::server::Ctx;
 use crate::cyrus::ImapdConf;
-use crate::model::{Snapshot, SnapshotStatus};
+use crate::model::Snapshot;
 use crate::repo::named_snapshots;
 use crate::restore::entities::list;
 use crate::restore::mailboxes::meta_for;
@@ -18,7 +19,6 @@ use crate::restore::when::{pick_part_at, When};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
-use tiny_http::ResponseBox;
 
 /// The kinds of object the wizard restores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +31,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn parse(s: &str) -> Result<Kind, ResponseBox> {
+    pub fn parse(s: &str) -> Result<Kind, Response> {
         Ok(match s {
             "user" => Kind::User,
             "archive" => Kind::Archive,
@@ -43,7 +43,7 @@ impl Kind {
     }
 }
 
-fn all_snapshots(ctx: &Ctx<'_>) -> Result<Vec<Snapshot>, ResponseBox> {
+fn all_snapshots(ctx: &Ctx<'_>) -> Result<Vec<Snapshot>, Response> {
     ctx.repo
         .sync()
         .and_then(|_| ctx.repo.snapshots())
@@ -62,7 +62,7 @@ fn part_of(ctx: &Ctx<'_>, kind: Kind, part: Option<&str>) -> Option<String> {
 }
 
 /// `GET /api/entities?kind=K[&snapshot=ID]`: the objects to choose from.
-pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
+pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
     let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
         Ok(k) => k,
         Err(r) => return r,
@@ -71,7 +71,6 @@ pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let host = &ctx.app.settings.host;
     match kind {
         Kind::Server => {
             let mut hosts: Vec<&str> = all.iter().map(|s| s.manifest.host.as_str()).collect();
@@ -101,43 +100,92 @@ pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
         }
         Kind::User | Kind::Archive | Kind::Shared => {
             let e = &ctx.app.settings.config.entities;
-            let spool = match q.get("snapshot").filter(|s| !s.is_empty()) {
+            let part = e.mailbox.part.trim_matches('/');
+            // One snapshot asked for, or the newest spool snapshot of every host in the store:
+            // a console on the backup server restores the users of every mail server.
+            let spools: Vec<Snapshot> = match q.get("snapshot").filter(|s| !s.is_empty()) {
                 Some(id) => match snapshot_id(id).map(|id| ctx.repo.resolve(id)) {
-                    Ok(Ok(s)) => s,
+                    Ok(Ok(s)) => vec![s],
                     Ok(Err(e)) => return error(404, &e.to_string()),
                     Err(e) => return error(400, &e),
                 },
-                None => match pick_part_at(
-                    &all,
-                    host,
-                    &e.mailbox.part,
-                    &When::instant(crate::store::now_ns()),
+                None => {
+                    let mut hosts: Vec<&str> = all
+                        .iter()
+                        .filter(|s| s.manifest.part == part)
+                        .map(|s| s.manifest.host.as_str())
+                        .collect();
+                    hosts.sort_unstable();
+                    hosts.dedup();
+                    let now = When::instant(crate::store::now_ns());
+                    hosts
+                        .iter()
+                        .filter_map(|h| pick_part_at(&all, h, part, &now).ok().cloned())
+                        .collect()
+                }
+            };
+            if spools.is_empty() {
+                let mut parts: Vec<String> = all
+                    .iter()
+                    .map(|s| format!("{}/{}", s.manifest.host, s.manifest.part))
+                    .collect();
+                parts.sort_unstable();
+                parts.dedup();
+                let why = if parts.is_empty() {
+                    "the store has no snapshots yet: run a backup first".to_string()
+                } else {
+                    format!(
+                        "no snapshot of the part {part} (the [entities] mailbox part) on any host; the store has {}",
+                        parts.join(", ")
+                    )
+                };
+                return json(200, &json!({ "objects": [], "source": "", "why": why }));
+            }
+            let mut objects = Vec::new();
+            let mut sources = Vec::new();
+            for spool in &spools {
+                let meta = meta_for(&all, spool, &e.mailboxes_db.part);
+                let l = match list(
+                    ctx.repo,
+                    spool,
+                    meta.map(|m| (m, e.mailboxes_db.path.as_str())),
                 ) {
-                    Ok(s) => s.clone(),
-                    Err(err) => return error(404, &err.to_string()),
-                },
-            };
-            let meta = meta_for(&all, &spool, &e.mailboxes_db.part);
-            let l = match list(
-                ctx.repo,
-                &spool,
-                meta.map(|m| (m, e.mailboxes_db.path.as_str())),
-            ) {
-                Ok(l) => l,
-                Err(err) => return error(500, &err.to_string()),
-            };
-            let objects = if kind == Kind::Shared {
-                l.shared
+                    Ok(l) => l,
+                    Err(err) => return error(500, &err.to_string()),
+                };
+                let host = &spool.manifest.host;
+                sources.push(format!(
+                    "{host}: {} of {}",
+                    l.source,
+                    crate::timefmt::iso8601(spool.manifest.started_ns)
+                ));
+                let found = if kind == Kind::Shared {
+                    l.shared
+                } else {
+                    l.users
+                };
+                for o in found {
+                    let mut v = serde_json::to_value(&o).unwrap_or(Value::Null);
+                    v["host"] = json!(host);
+                    objects.push(v);
+                }
+            }
+            let why = if objects.is_empty() {
+                format!(
+                    "no {} found in {}: check [entities] in the config (the mailbox part and its layout)",
+                    if kind == Kind::Shared { "shared mailboxes" } else { "users" },
+                    sources.join("; ")
+                )
             } else {
-                l.users
+                String::new()
             };
             json(
                 200,
                 &json!({
                     "objects": objects,
-                    "source": l.source,
-                    "snapshot": spool.id.to_hex(),
-                    "date": crate::timefmt::iso8601(spool.manifest.started_ns),
+                    "source": sources.join("; "),
+                    "why": why,
+                    "snapshot": spools[0].id.to_hex(),
                 }),
             )
         }
@@ -145,7 +193,7 @@ pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
 }
 
 /// `GET /api/dates?kind=K[&part=P][&host=H]`: the snapshots to choose from, newest first.
-pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
+pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
     let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
         Ok(k) => k,
         Err(r) => return r,
@@ -159,15 +207,25 @@ pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> ResponseBox {
         .cloned()
         .unwrap_or_else(|| ctx.app.settings.host.clone());
     let part = part_of(ctx, kind, q.get("part").map(String::as_str));
+    let damaged: std::collections::HashSet<String> = ctx
+        .repo
+        .store
+        .damage_reports()
+        .map(|r| r.keys().map(|id| id.to_hex()).collect())
+        .unwrap_or_default();
     let mut list: Vec<Value> = named_snapshots(&all)
         .into_iter()
-        .filter(|(s, _)| s.manifest.host == host && s.manifest.status == SnapshotStatus::Complete)
+        .filter(|(s, _)| s.manifest.host == host)
         .filter(|(s, _)| part.as_ref().is_none_or(|p| &s.manifest.part == p))
         .map(|(s, n)| {
+            // A partial snapshot is offered too (some files could not be read): the admin
+            // sees its status and how many files it lacks, and decides.
             json!({
-                "id": s.id.to_hex(), "name": n, "part": s.manifest.part,
+                "id": s.id.to_hex(), "name": n, "part": s.manifest.part, "host": s.manifest.host,
                 "started": crate::timefmt::iso8601(s.manifest.started_ns),
                 "started_ns": s.manifest.started_ns,
+                "status": if damaged.contains(&s.id.to_hex()) { "damaged" } else { s.manifest.status.as_str() },
+                "problems": s.manifest.problems.len(),
             })
         })
         .collect();
@@ -208,7 +266,7 @@ pub struct Prepared {
 }
 
 /// Plans the restore a wizard body asks for: `{kind, object, snapshot, dest, to?, path?}`.
-pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, ResponseBox> {
+pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, Response> {
     let kind = Kind::parse(field(body, "kind")?)?;
     let object = field(body, "object")?;
     let id = snapshot_id(field(body, "snapshot")?).map_err(|e| error(400, &e))?;
@@ -286,14 +344,35 @@ pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, ResponseBox> {
                     )
                 })
                 .collect();
-            let removes = plan
+            let mut removes = Vec::new();
+            for i in plan.items.iter().filter(|i| i.remove_first) {
+                // The confirmation names what goes, counted: mail received since the date,
+                // folders made since (an earlier Restored- folder among them).
+                let loss = crate::restore::inplace_loss::what_goes(
+                    ctx.repo,
+                    &i.snapshot,
+                    i.path.as_bytes(),
+                    &i.dest,
+                )
+                .map_err(|e| error(500, &e.to_string()))?;
+                removes.push(format!(
+                    "{} (removed first; lost: {})",
+                    i.dest.display(),
+                    loss.describe()
+                ));
+            }
+            let into: Vec<String> = plan
                 .items
                 .iter()
-                .filter(|i| i.remove_first)
                 .map(|i| i.dest.display().to_string())
                 .collect();
             Ok(Prepared {
-                what: format!("{object}'s {} as of {name} ({dest_kind})", what[0].name()),
+                what: format!(
+                    "{object}'s {} on {} as of {name} into {} ({dest_kind})",
+                    what[0].name(),
+                    snap.manifest.host,
+                    into.join(", ")
+                ),
                 planned: Planned::User {
                     plan,
                     user: u,
@@ -357,7 +436,7 @@ pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, ResponseBox> {
 }
 
 /// `POST /api/restore/plan`: what the restore would do, for the wizard's last step.
-pub fn plan(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
+pub fn plan(ctx: &Ctx<'_>, body: &Value) -> Response {
     match prepare(ctx, body) {
         Ok(p) => json(
             200,
@@ -368,6 +447,6 @@ pub fn plan(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
 }
 
 /// A folder of a part given in a body's `path` (within the snapshot).
-pub fn body_path(body: &Value) -> Result<Vec<u8>, ResponseBox> {
+pub fn body_path(body: &Value) -> Result<Vec<u8>, Response> {
     plain_path(body.get("path").and_then(Value::as_str).unwrap_or("")).map_err(|e| error(400, &e))
 }

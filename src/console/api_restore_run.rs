@@ -5,10 +5,11 @@
 //! the request confirms exactly the paths the plan names.
 
 use super::api_restore::{body_path, prepare, Planned, Prepared};
+use super::app::Ctx;
+use super::http::Response;
 use super::http::{error, json};
 use super::jobs::Job;
 use super::paths::node_in;
-use super::server::Ctx;
 use crate::model::Snapshot;
 use crate::restore::ls::{components, size_below, Node};
 use crate::restore::next_steps::next_steps;
@@ -19,7 +20,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use tiny_http::ResponseBox;
 
 /// A folder (or file) of a part: into a new `Restored-<date>` folder beside it by default.
 pub fn prepare_folder(
@@ -29,7 +29,7 @@ pub fn prepare_folder(
     body: &Value,
     dest_kind: &str,
     to: Option<PathBuf>,
-) -> Result<Prepared, ResponseBox> {
+) -> Result<Prepared, Response> {
     let path = body_path(body)?;
     let comps = components(&path);
     let source = PathBuf::from(&snap.manifest.source);
@@ -52,7 +52,7 @@ pub fn prepare_folder(
         },
         "to" => (to.unwrap_or_default(), false, false),
         _ => {
-            let mut d = source.join(&parent).join(format!("Restored-{name}"));
+            let mut d = free_folder(&source.join(&parent), &format!("Restored-{name}"));
             if let Some(l) = last {
                 d.push(l);
             }
@@ -61,7 +61,15 @@ pub fn prepare_folder(
     };
     let shown = String::from_utf8_lossy(&path).into_owned();
     let removes = match (remove_first, overwrite) {
-        (true, _) => vec![format!("{} (removed first)", dest.display())],
+        (true, _) => {
+            let loss = crate::restore::inplace_loss::what_goes(repo, &snap, &path, &dest)
+                .map_err(|e| super::http::error(500, &e.to_string()))?;
+            vec![format!(
+                "{} (removed first; lost: {})",
+                dest.display(),
+                loss.describe()
+            )]
+        }
         (false, true) => vec![format!("{} (files overwritten)", dest.display())],
         _ => Vec::new(),
     };
@@ -90,8 +98,21 @@ pub fn prepare_folder(
     })
 }
 
+/// `dir/base`, or `dir/base-2`, `-3`… when an earlier restore of the same date already made
+/// it: a second restore never dead-ends on the first one's folder, nor merges into it.
+pub fn free_folder(dir: &std::path::Path, base: &str) -> PathBuf {
+    let first = dir.join(base);
+    if std::fs::symlink_metadata(&first).is_err() {
+        return first;
+    }
+    (2..1000)
+        .map(|n| dir.join(format!("{base}-{n}")))
+        .find(|p| std::fs::symlink_metadata(p).is_err())
+        .unwrap_or(first)
+}
+
 /// `POST /api/restore/run`: `confirm` must list the plan's `removes` when it has any.
-pub fn run(ctx: &Ctx<'_>, body: &Value) -> ResponseBox {
+pub fn run(ctx: &Ctx<'_>, body: &Value) -> Response {
     let p = match prepare(ctx, body) {
         Ok(p) => p,
         Err(r) => return r,
@@ -168,7 +189,7 @@ fn worst(a: &'static str, b: &'static str) -> &'static str {
 }
 
 fn execute_all(
-    app: &super::server::App,
+    app: &super::app::App,
     repo: &crate::repo::Repository,
     p: Prepared,
     job: &Job,

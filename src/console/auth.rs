@@ -1,7 +1,8 @@
 //! The console's one password: stored as an argon2 hash (a slow hash, salted) in a file that
 //! only its owner may read (0600; the console refuses a looser file), and checked at login.
 //! Failed logins are slowed down per client address: after a failure a client must wait
-//! before it may try again, twice as long after each further failure.
+//! before it may try again, twice as long after each further failure; an attempt is counted
+//! before its password is checked, so parallel attempts cannot share one turn.
 
 use super::ConsoleError;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -106,26 +107,30 @@ pub struct Throttle {
 }
 
 impl Throttle {
-    /// How long `ip` must still wait before its next attempt, if at all.
-    pub fn wait(&self, ip: IpAddr) -> Option<Duration> {
-        let clients = self.clients.lock();
-        let (_, until) = clients.get(&ip)?;
-        until.checked_duration_since(Instant::now())
-    }
-
-    /// A failed attempt: the wait doubles (1 s, 2 s, 4 s … 5 min).
-    pub fn failed(&self, ip: IpAddr) -> Duration {
+    /// Starts a login attempt of `ip`: refused with the time left while it must wait;
+    /// otherwise the attempt is counted as failed at once (and the next one made to wait)
+    /// before the password is checked, so attempts sent in parallel cannot slip in between
+    /// the check and the count: one is checked, the others wait their turn.
+    /// [`Throttle::succeeded`] clears the record.
+    pub fn begin(&self, ip: IpAddr) -> Result<Duration, Duration> {
+        let now = Instant::now();
         let mut clients = self.clients.lock();
+        if let Some(left) = clients
+            .get(&ip)
+            .and_then(|(_, until)| until.checked_duration_since(now))
+            .filter(|d| !d.is_zero())
+        {
+            return Err(left);
+        }
         if clients.len() > 10_000 {
             // Bounded memory: forget clients whose wait is over.
-            let now = Instant::now();
             clients.retain(|_, (_, until)| *until > now);
         }
-        let e = clients.entry(ip).or_insert((0, Instant::now()));
+        let e = clients.entry(ip).or_insert((0, now));
         e.0 = e.0.saturating_add(1);
         let wait = Duration::from_secs(1u64 << e.0.saturating_sub(1).min(16)).min(MAX_BACKOFF);
-        e.1 = Instant::now() + wait;
-        wait
+        e.1 = now + wait;
+        Ok(wait)
     }
 
     pub fn succeeded(&self, ip: IpAddr) {
@@ -158,13 +163,31 @@ mod tests {
     fn failures_double_the_wait() {
         let t = Throttle::default();
         let ip: IpAddr = "10.0.0.1".parse().unwrap();
-        assert!(t.wait(ip).is_none());
-        assert_eq!(t.failed(ip), Duration::from_secs(1));
-        assert_eq!(t.failed(ip), Duration::from_secs(2));
-        assert_eq!(t.failed(ip), Duration::from_secs(4));
-        assert!(t.wait(ip).is_some());
-        assert!(t.wait("10.0.0.2".parse().unwrap()).is_none());
+        assert_eq!(t.begin(ip), Ok(Duration::from_secs(1)));
+        // The first attempt's wait is not over: the next is refused, not checked.
+        assert!(t.begin(ip).is_err());
+        assert!(t.begin("10.0.0.2".parse().unwrap()).is_ok());
+        t.clients.lock().get_mut(&ip).unwrap().1 = Instant::now();
+        assert_eq!(t.begin(ip), Ok(Duration::from_secs(2)));
+        t.clients.lock().get_mut(&ip).unwrap().1 = Instant::now();
+        assert_eq!(t.begin(ip), Ok(Duration::from_secs(4)));
         t.succeeded(ip);
-        assert!(t.wait(ip).is_none());
+        assert_eq!(t.begin(ip), Ok(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn parallel_attempts_are_checked_one_at_a_time() {
+        let t = std::sync::Arc::new(Throttle::default());
+        let ip: IpAddr = "10.0.0.3".parse().unwrap();
+        let admitted: usize = (0..16)
+            .map(|_| {
+                let t = std::sync::Arc::clone(&t);
+                std::thread::spawn(move || usize::from(t.begin(ip).is_ok()))
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| h.join().unwrap())
+            .sum();
+        assert_eq!(admitted, 1);
     }
 }

@@ -2,17 +2,23 @@
 //! backups (overview, timeline, browse, history), runs restores through a wizard and starts
 //! backups, by calling the same engine functions as the CLI (never the `bmbackup` binary).
 //!
-//! The HTTP stack is `tiny_http`, a small synchronous server, read by a bounded pool of worker
-//! threads: it fits the thread-based engines (no async runtime beside them), and a few admins
-//! never need more than a handful of connections. Modules:
-//! - [`server`]: the listener, the worker pool and the security headers every answer gets;
+//! The HTTP stack is the console's own small synchronous server ([`listener`]): one thread reads
+//! request heads of every connection without blocking and a bounded pool of workers answers,
+//! which fits the thread-based engines (no async runtime beside them) and bounds what any
+//! client can hold (tiny_http, used before, held a thread and two descriptors per connection
+//! and closed its listener for good when the file table filled). Modules, in import order:
+//! - [`server`]: start-up and the security headers every answer gets;
+//! - [`listener`]: connections, their limits and timeouts, the worker pool, writing answers;
 //! - [`routes`]: which handler answers which method and path, and who may call it;
+//! - [`app`]: what the handlers share ([`app::App`]) and one request's context;
 //! - [`auth`]: the password file (argon2 hash, 0600) and the per-client login backoff;
-//! - [`session`]: session cookies and CSRF tokens;
+//! - [`session`]: session tokens, sent in a header, never a cookie;
+//! - [`downloads`]: single-use download tickets and how each transfer ended;
+//! - [`owners`]: user and group names of owner ids, for browse;
 //! - [`http`]: requests and answers (JSON, query strings, percent-decoding);
 //! - [`paths`]: snapshot and path parameters, which cannot leave the snapshot;
 //! - [`jobs`]: backups and restores running in the background, their progress and log;
-//! - `api_*`: one module per page; [`assets`]: the embedded HTML, CSS and JS.
+//! - `api_*`: one module per page (`api_runs`: past runs and `check`); [`assets`]: the embedded HTML, CSS and JS.
 
 mod api_backup;
 mod api_browse;
@@ -20,10 +26,15 @@ mod api_download;
 mod api_overview;
 mod api_restore;
 mod api_restore_run;
+mod api_runs;
+mod app;
 mod assets;
 mod auth;
+mod downloads;
 mod http;
 mod jobs;
+mod listener;
+mod owners;
 mod paths;
 mod routes;
 mod server;

@@ -4,12 +4,12 @@
 //! pages that take a snapshot and a path (browse, history, download, restore) resolve them here, so they
 //! answer a bad or missing one alike.
 
+use super::app::Ctx;
 use super::http::error;
-use super::server::Ctx;
+use super::http::Response;
 use crate::model::Snapshot;
 use crate::repo::Repository;
 use crate::restore::ls::{components, lookup, node_at, Node};
-use tiny_http::ResponseBox;
 
 /// A snapshot id as the URLs carry it: its hex digits (a prefix of at least 8).
 pub fn snapshot_id(s: &str) -> Result<&str, String> {
@@ -50,7 +50,7 @@ pub fn inside_path(components: &[&str]) -> Result<Vec<u8>, String> {
 }
 
 /// The snapshot `id` names (a hex prefix) and the path the other components name.
-pub fn target(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> Result<(Snapshot, Vec<u8>), ResponseBox> {
+pub fn target(ctx: &Ctx<'_>, id: &str, rest: &[&str]) -> Result<(Snapshot, Vec<u8>), Response> {
     let id = snapshot_id(id).map_err(|e| error(400, &e))?;
     let path = inside_path(rest).map_err(|e| error(400, &e))?;
     let snap = ctx
@@ -65,14 +65,14 @@ pub fn resolve_node(
     ctx: &Ctx<'_>,
     id: &str,
     rest: &[&str],
-) -> Result<(Snapshot, Vec<u8>, Node), ResponseBox> {
+) -> Result<(Snapshot, Vec<u8>, Node), Response> {
     let (snap, path) = target(ctx, id, rest)?;
     let node = node_in(ctx.repo, &snap, &path)?;
     Ok((snap, path, node))
 }
 
 /// What `path` names in `snap`: 404 when nothing, 500 when the store cannot be read.
-pub fn node_in(repo: &Repository, snap: &Snapshot, path: &[u8]) -> Result<Node, ResponseBox> {
+pub fn node_in(repo: &Repository, snap: &Snapshot, path: &[u8]) -> Result<Node, Response> {
     node_at(&mut |t, n| lookup(repo, t, n), snap.root, &components(path))
         .map_err(|e| error(500, &e.to_string()))?
         .ok_or_else(|| error(404, "no such file or folder in this snapshot"))

@@ -1,46 +1,49 @@
-//! Which handler answers which request. Static files and the login are open; every `/api/`
-//! path needs a session, and every POST also its CSRF token (`X-CSRF-Token`), a JSON body and,
-//! when the browser sends one, an `Origin` of this very console.
+//! Which handler answers which request. Static files, the login and ticketed downloads are
+//! open; every `/api/` path needs a session token in the [`HEADER`] header (never a cookie:
+//! see [`super::session`]). Every POST also needs a JSON body and, when the browser sends one,
+//! an `Origin` of this very console.
 
-use super::http::{error, json, read_json, request_header, split_url};
-use super::server::{client_ip, App, Ctx};
-use super::session::{clear_cookie, same, set_cookie};
-use super::{api_backup, api_browse, api_download, api_overview, api_restore, api_restore_run};
+use super::app::{App, Ctx};
+use super::http::{error, json, read_json, split_url, Method, Request, Response};
+use super::session::HEADER;
+use super::{
+    api_backup, api_browse, api_download, api_overview, api_restore, api_restore_run, api_runs,
+};
 use super::{assets, auth};
 use crate::repo::Repository;
 use std::sync::Arc;
-use tiny_http::{Method, Request, ResponseBox};
 
-pub fn handle(app: &Arc<App>, repo: &Repository, req: &mut Request) -> ResponseBox {
-    let url = req.url().to_string();
-    let (path, query) = split_url(&url);
-    let method = req.method().clone();
-    let client = client_ip(req);
+pub fn handle(app: &Arc<App>, repo: &Repository, req: &Request) -> Response {
+    let (path, query) = split_url(req.url());
+    // HEAD is answered as GET (the listener leaves the body out).
+    let method = match &req.method {
+        Method::Head => Method::Get,
+        m => m.clone(),
+    };
     if method == Method::Get {
         if let Some(r) = assets::get(path) {
             return r;
+        }
+        if let Some(token) = path.strip_prefix("/download/") {
+            return api_download::download(app, repo, token);
         }
     }
     if !path.starts_with("/api/") {
         return error(404, "no such page");
     }
+    if !matches!(method, Method::Get | Method::Post) {
+        return error(405, "only GET and POST are answered");
+    }
     if method == Method::Post && !origin_ok(req) {
         return error(403, "cross-site request refused");
     }
     if method == Method::Post && path == "/api/login" {
-        return login(app, req, client);
+        return login(app, req);
     }
-    let cookie = request_header(req, "Cookie").map(str::to_string);
-    let Some(session) = app.sessions.get(cookie.as_deref()) else {
+    let token = req.header(HEADER);
+    let Some(session) = app.sessions.get(token) else {
         return error(401, "log in first");
     };
-    if method == Method::Post {
-        let sent = request_header(req, "X-CSRF-Token").unwrap_or("");
-        if !same(sent, &session.csrf) {
-            log::warn!(target: super::LOG_TARGET, "{}: POST {path} without its CSRF token refused", session.label);
-            return error(403, "missing or wrong CSRF token: reload the page");
-        }
-    }
     let ctx = Ctx {
         app,
         repo,
@@ -50,22 +53,24 @@ pub fn handle(app: &Arc<App>, repo: &Repository, req: &mut Request) -> ResponseB
     match (method, segs.as_slice()) {
         (Method::Get, ["session"]) => json(
             200,
-            &serde_json::json!({ "csrf": session.csrf, "who": session.label, "host": app.settings.host }),
+            &serde_json::json!({ "who": session.label, "host": app.settings.host }),
         ),
         (Method::Post, ["logout"]) => {
-            app.sessions.remove(cookie.as_deref());
-            let mut r = json(200, &serde_json::json!({ "ok": true }));
-            if let Some(h) = super::http::header("Set-Cookie", &clear_cookie()) {
-                r.add_header(h);
-            }
-            r
+            app.sessions.remove(token);
+            json(200, &serde_json::json!({ "ok": true }))
         }
         (Method::Get, ["overview"]) => api_overview::overview(&ctx),
         (Method::Get, ["snapshots"]) => api_overview::snapshots(&ctx),
         (Method::Get, ["policy"]) => api_backup::policy(&ctx),
         (Method::Get, ["ls", id, rest @ ..]) => api_browse::ls(&ctx, id, rest),
         (Method::Get, ["history", id, rest @ ..]) => api_browse::history(&ctx, id, rest),
-        (Method::Get, ["download", id, rest @ ..]) => api_download::download(&ctx, id, rest),
+        (Method::Post, ["download", id, rest @ ..]) => api_download::ticket(&ctx, id, rest),
+        (Method::Get, ["downloads", ticket]) => api_download::status(&ctx, ticket),
+        (Method::Get, ["runs"]) => api_runs::runs(&ctx),
+        (Method::Post, ["check", "run"]) => match read_json(req) {
+            Ok(body) => api_runs::run_check(&ctx, &body),
+            Err(r) => r,
+        },
         (Method::Get, ["entities"]) => api_restore::entities(&ctx, &query),
         (Method::Get, ["dates"]) => api_restore::dates(&ctx, &query),
         (Method::Get, ["jobs"]) => json(200, &app.jobs.list_json()),
@@ -91,35 +96,36 @@ pub fn handle(app: &Arc<App>, repo: &Repository, req: &mut Request) -> ResponseB
 
 /// A POST's `Origin`, when sent, must be this console (the `Host` it was asked as).
 fn origin_ok(req: &Request) -> bool {
-    let Some(origin) = request_header(req, "Origin") else {
+    let Some(origin) = req.header("Origin") else {
         return true;
     };
-    let host = request_header(req, "Host").unwrap_or("");
+    let host = req.header("Host").unwrap_or("");
     let bare = origin
         .strip_prefix("http://")
         .or_else(|| origin.strip_prefix("https://"));
     bare == Some(host)
 }
 
-fn login(app: &Arc<App>, req: &mut Request, client: std::net::IpAddr) -> ResponseBox {
-    if let Some(wait) = app.throttle.wait(client) {
-        let secs = wait.as_secs() + 1;
-        let mut r = error(
-            429,
-            &format!("too many failed logins: wait {secs} s before trying again"),
-        );
-        if let Some(h) = super::http::header("Retry-After", &secs.to_string()) {
-            r.add_header(h);
-        }
-        return r;
-    }
+fn login(app: &Arc<App>, req: &Request) -> Response {
+    let client = req.peer.ip();
     let body = match read_json(req) {
         Ok(b) => b,
         Err(r) => return r,
     };
+    let wait = match app.throttle.begin(client) {
+        Ok(w) => w,
+        Err(left) => {
+            let secs = left.as_secs() + 1;
+            let mut r = error(
+                429,
+                &format!("too many failed logins: wait {secs} s before trying again"),
+            );
+            r.add_header("Retry-After", &secs.to_string());
+            return r;
+        }
+    };
     let password = body.get("password").and_then(|p| p.as_str()).unwrap_or("");
     if !auth::verify(&app.hash, password) {
-        let wait = app.throttle.failed(client);
         log::warn!(target: super::LOG_TARGET, "failed console login from {client} (next attempt allowed in {} s)", wait.as_secs());
         return error(401, "wrong password");
     }
@@ -128,13 +134,8 @@ fn login(app: &Arc<App>, req: &mut Request, client: std::net::IpAddr) -> Respons
         return error(503, "no random source (/dev/urandom) for a session");
     };
     log::info!(target: super::LOG_TARGET, "{} logged in", session.label);
-    let secure = request_header(req, "X-Forwarded-Proto") == Some("https");
-    let mut r = json(
+    json(
         200,
-        &serde_json::json!({ "csrf": session.csrf, "who": session.label }),
-    );
-    if let Some(h) = super::http::header("Set-Cookie", &set_cookie(&token, secure)) {
-        r.add_header(h);
-    }
-    r
+        &serde_json::json!({ "token": token, "who": session.label, "header": HEADER }),
+    )
 }

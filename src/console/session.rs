@@ -1,6 +1,11 @@
-//! Sessions: a random token in a cookie (`HttpOnly; SameSite=Strict`) names a session held in
-//! memory, which carries its own random CSRF token; every state-changing request must send that
-//! token back in the `X-CSRF-Token` header. Sessions end after an hour unused or twelve hours.
+//! Sessions: a random token, returned by the login and sent back by the page in the
+//! [`HEADER`] header of every request. The page keeps it in `sessionStorage` (this tab, this
+//! origin), so the browser never sends it by itself: there is no cookie, which browsers would
+//! send to every port of the host (cookies are not scoped by port, and `SameSite` counts
+//! another port of the same host as the same site). A page of another origin cannot read the
+//! token nor set the header without a CORS preflight, which the console never grants, so a
+//! request that carries only what a browser sends on its own is refused, and no CSRF token is
+//! needed. Sessions end after an hour unused or twelve hours.
 
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -8,7 +13,8 @@ use std::io::Read;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-pub const COOKIE: &str = "bmb_session";
+/// The request header carrying the session token.
+pub const HEADER: &str = "X-Bmbackup-Session";
 const IDLE: Duration = Duration::from_secs(3600);
 const LIFETIME: Duration = Duration::from_secs(12 * 3600);
 const MAX_SESSIONS: usize = 1000;
@@ -17,7 +23,6 @@ const MAX_SESSIONS: usize = 1000;
 pub struct Session {
     /// A short name for the logs (never the token itself).
     pub label: String,
-    pub csrf: String,
     created: Instant,
     last: Instant,
 }
@@ -41,23 +46,13 @@ pub fn random_token() -> Option<String> {
     Some(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
-/// Equal strings, compared in time independent of where they differ.
-pub fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
-
 impl Sessions {
-    /// A new session for `client`: (cookie token, session).
+    /// A new session for `client`: (token, session).
     pub fn create(&self, client: IpAddr) -> Option<(String, Session)> {
         let token = random_token()?;
         let now = Instant::now();
         let s = Session {
             label: format!("admin@{client}#{}", &token[..6]),
-            csrf: random_token()?,
             created: now,
             last: now,
         };
@@ -77,9 +72,9 @@ impl Sessions {
         Some((token, s))
     }
 
-    /// The live session the cookie header names, touched.
-    pub fn get(&self, cookie_header: Option<&str>) -> Option<Session> {
-        let token = cookie_value(cookie_header?, COOKIE)?;
+    /// The live session `token` names, touched.
+    pub fn get(&self, token: Option<&str>) -> Option<Session> {
+        let token = token?;
         let now = Instant::now();
         let mut map = self.map.lock();
         let s = map.get_mut(token)?;
@@ -91,8 +86,8 @@ impl Sessions {
         Some(s.clone())
     }
 
-    pub fn remove(&self, cookie_header: Option<&str>) {
-        if let Some(token) = cookie_header.and_then(|c| cookie_value(c, COOKIE)) {
+    pub fn remove(&self, token: Option<&str>) {
+        if let Some(token) = token {
             self.map.lock().remove(token);
         }
     }
@@ -102,45 +97,21 @@ fn alive(s: &Session, now: Instant) -> bool {
     now.duration_since(s.last) < IDLE && now.duration_since(s.created) < LIFETIME
 }
 
-/// The value of cookie `name` in a `Cookie:` header.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == name).then_some(v)
-    })
-}
-
-/// The `Set-Cookie` value for a new session (`secure` behind a TLS proxy).
-pub fn set_cookie(token: &str, secure: bool) -> String {
-    format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict{}",
-        if secure { "; Secure" } else { "" }
-    )
-}
-
-/// The `Set-Cookie` value that ends a session in the browser.
-pub fn clear_cookie() -> String {
-    format!("{COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn sessions_by_cookie() {
+    fn sessions_by_token() {
         let s = Sessions::default();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         let (token, sess) = s.create(ip).unwrap();
         assert_eq!(token.len(), 64);
-        assert_ne!(token, sess.csrf);
-        let header = format!("a=b; {COOKIE}={token}; c=d");
-        assert_eq!(s.get(Some(&header)).unwrap().csrf, sess.csrf);
-        assert!(s.get(Some(&format!("{COOKIE}=x{}", &token[1..]))).is_none());
+        assert!(!sess.label.contains(&token));
+        assert!(s.get(Some(&token)).is_some());
+        assert!(s.get(Some(&format!("x{}", &token[1..]))).is_none());
         assert!(s.get(None).is_none());
-        s.remove(Some(&header));
-        assert!(s.get(Some(&header)).is_none());
-        assert!(same("abc", "abc") && !same("abc", "abd") && !same("abc", "ab"));
-        assert!(set_cookie("t", false).contains("HttpOnly; SameSite=Strict"));
+        s.remove(Some(&token));
+        assert!(s.get(Some(&token)).is_none());
     }
 }

@@ -11,6 +11,8 @@
 //! * [`dav_user`]: a user's calendars and address books (Cyrus CalDAV/CardDAV), found by
 //!   [`dav`] in the snapshot's mailbox list and `.dav` index and put back through the server by
 //!   [`dav_put`] over [`dav_http`], or as files for a stopped server by [`dav_files`].
+//! * [`db_entity`]: one user's objects (calendars, contacts) from a database dump part,
+//!   through a throwaway PostgreSQL, exported as files or applied to the live database.
 //! * [`when`]: what `--at WHEN` means and which snapshot it selects; [`glob`]: path patterns.
 //! * [`history`] and [`find`]: a path's versions across snapshots and a search by name, from
 //!   tree metadata only; [`ls`] and [`diff`]: a folder's listing and what changed between two
@@ -25,6 +27,7 @@ pub mod dav_files;
 pub mod dav_http;
 pub mod dav_put;
 pub mod dav_user;
+pub mod db_entity;
 pub mod dest;
 pub mod diff;
 pub mod entities;
@@ -33,6 +36,7 @@ pub mod find;
 pub mod fsmeta;
 pub mod glob;
 pub mod history;
+pub mod inplace_loss;
 mod links;
 pub mod ls;
 pub mod mailboxes;

@@ -59,17 +59,32 @@ pub fn create_new(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
-/// Opens or creates a file the caller owns and makes it 0600 (an older bmbackup's 0644 catalog
-/// is tightened the next time it is opened). A missing file is created only when `create`.
+/// Makes a file the caller owns 0600 (an older bmbackup's 0644 catalog is tightened the next
+/// time it is opened); a missing file is created 0600 only when `create`.
+///
+/// An existing file is never opened: it is looked at with `lstat` and, only when others may
+/// read it, re-moded by path. Closing any descriptor of a file drops every POSIX lock the
+/// process holds on it, and SQLite's locks on a live catalog are POSIX locks: opening and
+/// closing the catalog beside a connection of the same process made another process believe
+/// it was the last user and delete the WAL (SQLite's "how to corrupt", 2.2).
 pub fn make_private(path: &Path, create: bool) -> io::Result<()> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(create)
-        .create(create)
-        .mode(FILE_MODE)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-        .open(path)?;
-    f.set_permissions(Permissions::from_mode(FILE_MODE))
+    match fs::symlink_metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound && create => match create_new(path) {
+            Ok(_) => Ok(()),
+            // Another process made it in between: check that one.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => make_private(path, false),
+            Err(e) => Err(e),
+        },
+        Err(e) => Err(e),
+        Ok(md) if md.file_type().is_symlink() => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{} is a symbolic link, not a file", path.display()),
+        )),
+        Ok(md) if md.permissions().mode() & OTHERS != 0 => {
+            fs::set_permissions(path, Permissions::from_mode(FILE_MODE))
+        }
+        Ok(_) => Ok(()),
+    }
 }
 
 /// The mode of `path` when others may reach it (any group or other bit), not following symlinks.

@@ -59,18 +59,23 @@ try {
   out.timeline_days = await page.locator('#timeline .day.complete').count();
   await page.click('button[data-page=browse]');
   await page.waitForSelector('#browse-list tbody tr');
-  const options = await page.$$eval('#browse-snapshot option', (os) => os.map((o) => ({ v: o.value, t: o.textContent })));
-  const last = options.find((o) => o.t.startsWith(cfg.host + '/' + cfg.part + '/')) || fail('no snapshot of ' + cfg.part);
-  out.snapshot_label = last.t;
-  await page.selectOption('#browse-snapshot', last.v);
+  // A part, then its newest date (the default).
+  await page.selectOption('#browse-part', cfg.host + '/' + cfg.part);
+  await page.waitForSelector('#browse-list tbody tr');
+  out.snapshot_label = await page.$eval('#browse-snapshot', (s) => s.options[s.selectedIndex].textContent);
+  out.date_options = await page.locator('#browse-snapshot option').count();
+  out.owner_cell = await page.textContent('#browse-list tbody tr td:nth-child(4)');
   for (const dir of cfg.dirs) {
     await page.click(`#browse-list tr[data-name="${dir}"] button.open`);
     await page.waitForSelector(`#browse-crumbs button:text-is("${dir} /")`);
   }
   const row = `#browse-list tr[data-name="${cfg.file}"]`;
-  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`${row} a.download`)]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.click(`${row} button.download`)]);
   await download.saveAs(cfg.download_to);
   out.download_name = download.suggestedFilename();
+  out.download_failure = await download.failure();
+  await page.waitForSelector('#downloads li.dl-done');
+  out.download_line = await page.textContent('#downloads li');
   await page.click(`${row} button.history`);
   await page.waitForSelector('#history:not([hidden]) tbody tr');
   out.history_rows = await page.locator('#history tbody tr').count();
@@ -96,10 +101,23 @@ try {
   out.restore = await page.textContent('#wiz-status');
   out.restore_progress = await page.$eval('#wiz-progress', (p) => p.value);
   out.restore_log = await page.textContent('#wiz-log');
+  out.restore_figures = await page.textContent('#wiz-figures');
   await page.waitForSelector('#wiz-next:not([hidden])');
   out.next_commands = await page.textContent('#wiz-commands');
   out.copy_button = await page.isVisible('#wiz-copy');
   await page.screenshot({ path: cfg.screenshots + '/wizard.png', fullPage: true });
+
+  // Past runs, and a check of the store from the console.
+  await page.click('button[data-page=runs]');
+  await page.waitForSelector('#runs tbody tr');
+  out.runs_rows = await page.locator('#runs tbody tr').count();
+  await page.click('#check-run');
+  await page.waitForFunction(() => ['no damage', 'DAMAGE FOUND'].includes(document.querySelector('#check-status').textContent), null, { timeout: 120000 });
+  out.check = await page.textContent('#check-status');
+  await page.waitForFunction(() => document.querySelector('#check-last').textContent.includes('passed'));
+  out.check_last = await page.textContent('#check-last');
+  await page.screenshot({ path: cfg.screenshots + '/runs.png', fullPage: true });
+  out.favicon = (await page.request.get(cfg.url + 'favicon.svg')).status();
 
   // Back up now, and watch it finish.
   await page.click('button[data-page=backup]');

@@ -9,6 +9,8 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 pub const CONSOLE_PASSWORD: &str = "console test password";
+/// The header that carries the session token.
+pub const SESSION: &str = "X-Bmbackup-Session";
 
 pub struct Console {
     pub child: Child,
@@ -161,8 +163,8 @@ impl Console {
         }
     }
 
-    /// Logs in; returns (cookie header value, CSRF token).
-    pub fn login(&self) -> (String, String) {
+    /// Logs in; returns the session token (sent back in [`SESSION`]).
+    pub fn login(&self) -> String {
         let body = serde_json::json!({ "password": CONSOLE_PASSWORD }).to_string();
         let a = self.request(
             "POST",
@@ -171,14 +173,40 @@ impl Console {
             &body,
         );
         assert_eq!(a.status, 200, "login: {}", a.text());
-        let cookie = a
-            .header("set-cookie")
-            .unwrap()
-            .split(';')
-            .next()
-            .unwrap()
-            .to_string();
-        (cookie, a.json()["csrf"].as_str().unwrap().to_string())
+        assert!(
+            a.header("set-cookie").is_none(),
+            "the console sets no cookie"
+        );
+        a.json()["token"].as_str().unwrap().to_string()
+    }
+
+    /// A GET with the session.
+    pub fn get(&self, token: &str, target: &str) -> Answer {
+        self.request("GET", target, &[(SESSION, token)], "")
+    }
+
+    /// A POST of `body` as JSON with the session.
+    pub fn post(&self, token: &str, target: &str, body: &serde_json::Value) -> Answer {
+        self.request(
+            "POST",
+            target,
+            &[(SESSION, token), ("Content-Type", "application/json")],
+            &body.to_string(),
+        )
+    }
+
+    /// A download as the page makes it: a ticket for `target` (`<snapshot>/<path>`), then its
+    /// URL, with nothing but the URL.
+    pub fn download(&self, token: &str, target: &str) -> Answer {
+        let t = self.post(
+            token,
+            &format!("/api/download/{target}"),
+            &serde_json::json!({}),
+        );
+        if t.status != 200 {
+            return t;
+        }
+        self.request("GET", t.json()["url"].as_str().unwrap(), &[], "")
     }
 }
 

@@ -119,9 +119,19 @@ impl Env {
         } else {
             format!("post_backup_hook = \"\"\n{text}")
         };
+        // Tests run many backups side by side on few cores: at the default background
+        // priority (nice 19, idle I/O) they would starve each other.
+        let priority = if text.contains("priority") {
+            ""
+        } else {
+            "priority = \"normal\"\n"
+        };
         fs::write(
             self.config(),
-            format!("host = \"10.0.0.5\"\n{text}\n{}", self.config_tail),
+            format!(
+                "host = \"10.0.0.5\"\n{priority}{text}\n{}",
+                self.config_tail
+            ),
         )
         .unwrap();
     }

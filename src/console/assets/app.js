@@ -3,7 +3,10 @@
 'use strict';
 
 const $ = (sel) => document.querySelector(sel);
-const state = { csrf: '', snapshots: [], browse: { id: '', path: [] }, wiz: {}, jobs: {} };
+// The session token lives in this tab's sessionStorage and goes out only in a header the page
+// sets itself: no cookie, so no other site or port of this host ever receives it.
+const TOKEN_KEY = 'bmbackup-session';
+const state = { snapshots: [], browse: { id: '', path: [] }, wiz: {}, jobs: {} };
 
 function el(tag, text, cls) {
   const e = document.createElement(tag);
@@ -20,13 +23,26 @@ function size(n) {
   return (i ? n.toFixed(1) : n) + ' ' + u[i];
 }
 
+// How long ago a time in ns was, in words ("3 h ago", "2 days ago").
+function age(ns) {
+  const s = (Date.now() - ns / 1e6) / 1000;
+  if (s < 90) return 'just now';
+  if (s < 5400) return Math.round(s / 60) + ' min ago';
+  if (s < 36 * 3600) return Math.round(s / 3600) + ' h ago';
+  const d = Math.round(s / 86400);
+  return d + (d === 1 ? ' day' : ' days') + ' ago';
+}
+
+function plural(n, one, many) { return n + ' ' + (n === 1 ? one : (many || one + 's')); }
+
 function when(iso) { return iso ? iso.replace('T', ' ').replace(/\.\d+/, '').replace('Z', '') : ''; }
 
 async function api(method, path, body) {
-  const opts = { method, headers: {}, credentials: 'same-origin' };
+  const opts = { method, headers: {}, credentials: 'omit' };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) opts.headers['X-Bmbackup-Session'] = token;
   if (method !== 'GET') {
     opts.headers['Content-Type'] = 'application/json';
-    opts.headers['X-CSRF-Token'] = state.csrf;
     opts.body = JSON.stringify(body || {});
   }
   const r = await fetch(path, opts);
@@ -47,7 +63,7 @@ function show(page) {
   showError('');
   document.querySelectorAll('main > section').forEach((s) => { s.hidden = s.id !== 'page-' + page; });
   document.querySelectorAll('#nav button[data-page]').forEach((b) => b.classList.toggle('active', b.dataset.page === page));
-  const load = { overview: loadOverview, timeline: loadTimeline, browse: loadBrowse, restore: loadRestore, backup: loadBackup }[page];
+  const load = { overview: loadOverview, timeline: loadTimeline, browse: loadBrowse, restore: loadRestore, runs: loadRuns, backup: loadBackup }[page];
   if (load) load().catch(showError);
 }
 
@@ -56,7 +72,7 @@ async function login(ev) {
   $('#login-error').textContent = '';
   try {
     const r = await api('POST', '/api/login', { password: $('#password').value });
-    state.csrf = r.csrf;
+    sessionStorage.setItem(TOKEN_KEY, r.token);
     $('#password').value = '';
     $('#nav').hidden = false;
     show('overview');
@@ -117,23 +133,41 @@ async function loadTimeline() {
     }
     return row;
   });
-  $('#timeline').replaceChildren(...rows);
+  // A date axis: the first of each week column is labelled.
+  const axis = el('div', null, 'row axis');
+  axis.append(el('span', 'UTC date', 'label'));
+  for (let d = today - 59; d <= today; d++) {
+    const date = new Date(d * 86400000).toISOString().slice(5, 10);
+    axis.append(el('span', (today - d) % 7 === 0 ? date : '', 'tick'));
+  }
+  $('#timeline').replaceChildren(...rows, axis);
 }
 
 function encPath(parts) { return parts.map((p) => p.enc).join('/'); }
 
+// Browse: a part (host/part), then one of its dates, newest first.
 async function loadBrowse() {
   const snaps = await loadSnapshots();
+  const parts = [...new Set(snaps.map((s) => s.host + '/' + s.part))].sort();
+  const psel = $('#browse-part');
+  psel.replaceChildren(...parts.map((p) => { const o = el('option', p); o.value = p; return o; }));
+  const cur = snaps.find((s) => s.id === state.browse.id);
+  if (!cur) state.browse = { id: '', path: [] };
+  psel.value = cur ? cur.host + '/' + cur.part : (parts[0] || '');
+  fillDates(psel.value, cur ? cur.id : '');
+  await listFolder();
+}
+
+function fillDates(part, keep) {
+  const list = state.snapshots.filter((s) => s.host + '/' + s.part === part).reverse();
   const sel = $('#browse-snapshot');
-  const newest = snaps.slice().reverse();
-  sel.replaceChildren(...newest.map((s) => {
-    const o = el('option', s.host + '/' + s.part + '/' + s.name + ' (' + s.status + ')');
+  sel.replaceChildren(...list.map((s) => {
+    const o = el('option', s.name + ' — ' + age(s.started_ns) + ' — ' + s.status);
     o.value = s.id;
     return o;
   }));
-  if (!state.browse.id || !snaps.some((s) => s.id === state.browse.id)) state.browse = { id: newest.length ? newest[0].id : '', path: [] };
+  if (!keep || !list.some((s) => s.id === keep)) state.browse = { id: list.length ? list[0].id : '', path: [] };
   sel.value = state.browse.id;
-  await listFolder();
 }
 
 async function listFolder() {
@@ -159,22 +193,60 @@ async function listFolder() {
       name.append(el('span', e.name + (e.target ? ' → ' + e.target : '')));
     }
     const actions = el('td');
-    const url = '/api/download/' + b.id + '/' + encPath(b.path.concat([e]));
     if (e.kind === 'dir' || e.kind === 'file') {
-      const a = el('a', e.kind === 'dir' ? 'download .tar' : 'download', 'download');
-      a.href = url;
-      a.setAttribute('download', '');
+      const a = el('button', e.kind === 'dir' ? 'download .tar' : 'download', 'linkish download');
+      const what = b.path.concat([e]);
+      a.addEventListener('click', () => startDownload(b.id, what).catch(showError));
       actions.append(a, ' ');
     }
     const h = el('button', 'history', 'linkish history');
     h.addEventListener('click', () => showHistory(b.path.concat([e])).catch(showError));
     actions.append(h);
+    if (e.kind === 'dir' || e.kind === 'file') {
+      const r = el('button', 'restore…', 'linkish restore-this');
+      r.addEventListener('click', () => restoreFromBrowse(b.path.concat([e])).catch(showError));
+      actions.append(' ', r);
+    }
     tr.dataset.name = e.name;
-    tr.append(name, el('td', e.kind), el('td', e.mode), el('td', e.uid + ':' + e.gid),
+    tr.append(name, el('td', e.kind), el('td', e.mode), el('td', (e.owner || e.uid) + ':' + (e.group || e.gid)),
       el('td', e.kind === 'file' ? size(e.size) : '', 'num'), el('td', when(e.mtime)), actions);
     return tr;
   }));
   $('#history').hidden = true;
+}
+
+// A download: a single-use ticket asked for with the session, then a plain navigation to it
+// (the browser saves the file); the ticket's state says whether the transfer completed, which
+// the browser's download bar alone does not tell this page.
+async function startDownload(id, path) {
+  const name = path.map((p) => p.name).join('/');
+  const t = await api('POST', '/api/download/' + id + '/' + encPath(path), {});
+  const line = el('li', name + ': downloading…', 'dl-running');
+  line.dataset.ticket = t.ticket;
+  $('#downloads').prepend(line);
+  const a = el('a');
+  a.href = t.url;
+  a.setAttribute('download', '');
+  a.hidden = true;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 500));
+    const s = await api('GET', '/api/downloads/' + t.ticket);
+    if (s.state === 'done') {
+      line.textContent = name + ': downloaded, ' + size(s.bytes);
+      line.className = 'dl-done';
+      return;
+    }
+    if (s.state === 'failed') {
+      line.textContent = name + ': DOWNLOAD FAILED after ' + size(s.bytes) + ' (' + s.error +
+        '). The file you saved is incomplete: delete it. Run `bmbackup check` to see the damage.';
+      line.className = 'dl-failed';
+      return;
+    }
+    line.textContent = name + ': downloading… ' + size(s.bytes);
+  }
 }
 
 async function showHistory(path) {
@@ -182,7 +254,7 @@ async function showHistory(path) {
   $('#history-path').textContent = path.map((p) => p.name).join('/');
   $('#history tbody').replaceChildren(...rows.map((r) => {
     const tr = el('tr');
-    tr.append(el('td', r.name), el('td', when(r.date)), el('td', r.state), el('td', r.size === null ? '' : r.size, 'num'),
+    tr.append(el('td', r.name), el('td', when(r.date)), el('td', r.state), el('td', r.size === null ? '' : size(r.size), 'num'),
       el('td', r.hash || ''), el('td', r.version ? 'v' + r.version : ''));
     return tr;
   }));
@@ -193,6 +265,23 @@ async function showHistory(path) {
 
 async function loadRestore() { /* the wizard keeps its state between visits */ }
 
+// "restore…" in browse: the wizard, preset to that folder or file of this part at this date.
+async function restoreFromBrowse(path) {
+  const snap = state.snapshots.find((s) => s.id === state.browse.id);
+  if (!snap) return;
+  show('restore');
+  document.querySelector('input[name=kind][value=folder]').checked = true;
+  await chooseKind('folder');
+  const w = state.wiz;
+  w.object = snap.part;
+  w.host = snap.host;
+  $('#wiz-object').textContent = snap.host + '/' + snap.part;
+  $('#wiz-path').value = path.map((p) => p.name).join('/');
+  renderObjects();
+  await loadDates();
+  $('#wiz-date').value = snap.id;
+}
+
 async function chooseKind(kind) {
   const w = state.wiz = { kind, object: '', objects: [], dates: [] };
   $('#wiz-object').textContent = '';
@@ -201,9 +290,11 @@ async function chooseKind(kind) {
   $('#wiz-search').value = '';
   const r = await api('GET', '/api/entities?kind=' + encodeURIComponent(kind));
   w.objects = r.objects;
-  $('#wiz-source').textContent = 'from ' + r.source;
+  $('#wiz-source').textContent = r.why ? r.why : 'from ' + r.source;
+  $('#wiz-source').className = r.why ? 'error' : 'muted';
   renderObjects();
-  if (kind !== 'folder') await loadDates();
+  $('#wiz-date').replaceChildren();
+  if (kind === 'server') await loadDates();
 }
 
 function renderObjects() {
@@ -217,9 +308,9 @@ function renderObjects() {
     b.addEventListener('click', () => {
       w.object = o.name;
       w.host = o.host;
-      $('#wiz-object').textContent = o.name;
+      $('#wiz-object').textContent = o.name + (o.host ? ' on ' + o.host : '');
       renderObjects();
-      if (w.kind === 'folder') loadDates().catch(showError);
+      loadDates().catch(showError);
     });
     return b;
   }));
@@ -230,10 +321,17 @@ async function loadDates() {
   let q = '/api/dates?kind=' + encodeURIComponent(w.kind);
   if (w.kind === 'folder') q += '&part=' + encodeURIComponent(w.object) + '&host=' + encodeURIComponent(w.host || '');
   if (w.kind === 'server' && w.object) q += '&host=' + encodeURIComponent(w.object);
+  if (['user', 'archive', 'shared'].includes(w.kind) && w.host) q += '&host=' + encodeURIComponent(w.host);
   w.dates = await api('GET', q);
   const sel = $('#wiz-date');
   sel.disabled = false;
-  sel.replaceChildren(...w.dates.map((d) => { const o = el('option', d.name + ' (' + d.part + ')'); o.value = d.id; return o; }));
+  sel.replaceChildren(...w.dates.map((d) => {
+    const status = d.status === 'complete' ? '' : ' — ' + d.status.toUpperCase() + (d.problems ? ' (' + plural(d.problems, 'file') + ' missing)' : '');
+    const o = el('option', d.name + ' (' + d.part + ') — ' + age(d.started_ns) + status);
+    o.value = d.id;
+    return o;
+  }));
+  $('#wiz-date-why').textContent = w.dates.length ? '' : 'no snapshot of this ' + (w.kind === 'folder' ? 'part' : 'object') + ' on ' + (w.host || 'this host');
 }
 
 function shortcut(days) {
@@ -272,7 +370,8 @@ async function runRestore() {
   const r = await api('POST', '/api/restore/run', body);
   await follow(r.job, (j) => {
     $('#wiz-progress').value = j.percent || 0;
-    $('#wiz-status').textContent = j.running ? 'running: ' + j.files + ' files, ' + size(j.bytes) : j.outcome;
+    $('#wiz-status').textContent = j.running ? 'running' : j.outcome;
+    $('#wiz-figures').textContent = plural(j.files, 'file') + ', ' + size(j.bytes) + (j.running ? '' : ' written');
     $('#wiz-status').className = 'status-' + (j.outcome || '');
     $('#wiz-log').textContent = j.log.join('\n');
     if (!j.running && (j.next.length || j.explain)) {
@@ -289,6 +388,47 @@ async function follow(id, draw) {
     draw(j);
     if (!j.running) return j;
     await new Promise((res) => setTimeout(res, 500));
+  }
+}
+
+// --- Runs and check --------------------------------------------------------------------------
+
+async function loadRuns() {
+  const r = await api('GET', '/api/runs');
+  const tb = $('#runs tbody');
+  tb.replaceChildren(...r.snapshots.map((s) => {
+    const tr = el('tr');
+    tr.append(el('td', when(s.started)), el('td', age(s.started_ns)), el('td', s.host + '/' + s.part),
+      el('td', s.status, 'status-' + s.status), el('td', s.seconds.toFixed(1) + ' s', 'num'),
+      el('td', s.files, 'num'), el('td', size(s.bytes), 'num'), el('td', size(s.bytes_added), 'num'),
+      el('td', s.problems ? plural(s.problems, 'file') + ' not read: ' + s.problem_lines.join('; ') : ''));
+    return tr;
+  }));
+  const m = r.metrics;
+  $('#runs-metrics').textContent = !m ? 'No metrics_dir in the config: runs that fail before writing a snapshot show only in the journal.'
+    : m.error ? 'metrics file ' + m.file + ': ' + m.error
+      : 'Last run (' + m.file + '): ' + m.samples.filter((x) => !x.labels || x.name === 'bmbackup_status')
+        .map((x) => x.name.replace('bmbackup_', '') + (x.labels ? '{' + x.labels + '}' : '') + ' = ' + x.value).join(', ');
+  const c = r.last_check;
+  $('#check-last').textContent = c ? 'Last check: ' + when(new Date(c.finished_ns / 1e6).toISOString()) + ' UTC (' +
+    age(c.finished_ns) + '), ' + (c.ok ? 'passed' : 'FAILED') + ': ' + c.summary + (c.read_data ? ' (data read)' : ' (structure only)')
+    : 'No check recorded yet.';
+  $('#check-run').disabled = !!r.check_running;
+}
+
+async function runCheck() {
+  $('#check-run').disabled = true;
+  try {
+    const pct = Number($('#check-percent').value) || 0;
+    const r = await api('POST', '/api/check/run', { read_data_percent: pct });
+    await follow(r.job, (j) => {
+      $('#check-status').textContent = j.running ? 'checking…' : (j.outcome === 'complete' ? 'no damage' : 'DAMAGE FOUND');
+      $('#check-status').className = 'status-' + (j.outcome || '');
+      $('#check-log').textContent = j.log.join('\n');
+    });
+    await loadRuns();
+  } finally {
+    $('#check-run').disabled = false;
   }
 }
 
@@ -323,6 +463,7 @@ async function runBackup() {
     $('#backup-progress').hidden = false;
     await follow(r.job, (j) => {
       $('#backup-status').textContent = j.running ? 'running' : j.outcome;
+      if (j.part) $('#backup-figures').textContent = j.part.part + ': ' + plural(j.part.files, 'file') + ', ' + size(j.part.bytes_read) + ' read' + (j.running ? '' : ' (last part)');
       $('#backup-status').className = 'status-' + (j.outcome || '');
       $('#backup-part').textContent = j.part ? j.part.part + ': ' + j.part.files + ' files, ' + size(j.part.bytes_read) + ' read' : '';
       $('#backup-log').textContent = j.log.join('\n');
@@ -336,8 +477,11 @@ async function runBackup() {
 document.addEventListener('DOMContentLoaded', () => {
   $('#login-form').addEventListener('submit', login);
   document.querySelectorAll('#nav button[data-page]').forEach((b) => b.addEventListener('click', () => show(b.dataset.page)));
-  $('#logout').addEventListener('click', () => api('POST', '/api/logout').then(showLogin).catch(showError));
-  $('#browse-snapshot').addEventListener('change', (ev) => { state.browse = { id: ev.target.value, path: [] }; listFolder().catch(showError); });
+  $('#logout').addEventListener('click', () => api('POST', '/api/logout')
+    .then(() => { sessionStorage.removeItem(TOKEN_KEY); showLogin(); }).catch(showError));
+  $('#browse-part').addEventListener('change', (ev) => { fillDates(ev.target.value, ''); listFolder().catch(showError); });
+  $('#browse-snapshot').addEventListener('change', (ev) => { state.browse = { id: ev.target.value, path: state.browse.path }; listFolder().catch(() => { state.browse.path = []; listFolder().catch(showError); }); });
+  $('#check-run').addEventListener('click', () => runCheck().catch(showError));
   document.querySelectorAll('input[name=kind]').forEach((r) => r.addEventListener('change', () => chooseKind(r.value).catch(showError)));
   $('#wiz-search').addEventListener('input', renderObjects);
   document.querySelectorAll('.shortcut').forEach((b) => b.addEventListener('click', () => shortcut(Number(b.dataset.days))));
@@ -346,5 +490,9 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#wiz-copy').addEventListener('click', () => navigator.clipboard.writeText($('#wiz-commands').textContent).catch(showError));
   $('#backup-run').addEventListener('click', () => runBackup().catch(showError));
   // A session still open (the page reloaded): straight to the overview.
-  api('GET', '/api/session').then((s) => { state.csrf = s.csrf; $('#nav').hidden = false; show('overview'); }).catch(() => showLogin());
+  if (sessionStorage.getItem(TOKEN_KEY)) {
+    api('GET', '/api/session').then(() => { $('#nav').hidden = false; show('overview'); }).catch(() => showLogin());
+  } else {
+    showLogin();
+  }
 });
