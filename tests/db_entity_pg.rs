@@ -666,3 +666,69 @@ fn the_example_kinds_are_accepted_as_shipped() {
     assert_eq!(cal.live_as.as_deref(), Some("postgres"));
     assert_eq!(cal.run_as, "nobody");
 }
+
+#[test]
+fn the_console_offers_the_database_kinds_and_exports_one() {
+    let env = Env::new();
+    let pg = LivePg::start(&env);
+    pg.sql("bj", DATA);
+    add_event(&pg, "calendar:Default:u-alice", "e1", "Standup");
+    add_event(&pg, "calendar:Default:u-alice", "e2", "Dentist");
+    fs::create_dir(env.path("work")).unwrap();
+    fs::write(env.config(), config(&env, &pg)).unwrap();
+    let src = env.path("src-d");
+    pg.dump("-Fd", &src);
+    let snap = env.backup(HOST, "bm/pgsql", &src);
+    let c = env.console();
+    let token = c.login();
+    let kinds = c.get(&token, "/api/kinds").json();
+    let names: Vec<&str> = kinds["db"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kind"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"db:calendar-db"), "{kinds}");
+    let dates = c
+        .get(
+            &token,
+            &format!("/api/dates?kind=db:calendar-db&host={HOST}"),
+        )
+        .json();
+    assert_eq!(dates.as_array().unwrap().len(), 1, "{dates}");
+    let out = env.path("out");
+    let body = serde_json::json!({
+        "kind": "db:calendar-db", "object": "alice@example.com",
+        "snapshot": snap["id"], "dest": "to", "to": out,
+    });
+    let plan = c.post(&token, "/api/restore/plan", &body);
+    assert_eq!(plan.status, 200, "{}", plan.text());
+    assert!(plan.text().contains("exported into"), "{}", plan.text());
+    let run = c.post(&token, "/api/restore/run", &body);
+    assert_eq!(run.status, 200, "{}", run.text());
+    let id = run.json()["job"].as_u64().unwrap();
+    let mut job = serde_json::Value::Null;
+    for _ in 0..600 {
+        job = c.get(&token, &format!("/api/jobs/{id}")).json();
+        if job["running"] == false {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(job["outcome"], "complete", "{job}");
+    let cal = out.join("alice@example.com").join("calendar-db");
+    let text: String = fs::read_dir(&cal)
+        .unwrap()
+        .map(|e| fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(
+        text.contains("Standup") && text.contains("Dentist"),
+        "{text}"
+    );
+    // Applying needs a confirmation naming the live database.
+    let mut apply = body.clone();
+    apply["dest"] = serde_json::json!("inplace");
+    let refused = c.post(&token, "/api/restore/run", &apply);
+    assert_eq!(refused.status, 409, "{}", refused.text());
+    assert_no_instance(&env);
+}

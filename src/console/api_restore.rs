@@ -63,7 +63,14 @@ fn part_of(ctx: &Ctx<'_>, kind: Kind, part: Option<&str>) -> Option<String> {
 
 /// `GET /api/entities?kind=K[&snapshot=ID]`: the objects to choose from.
 pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
-    let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
+    let asked = q.get("kind").map_or("", String::as_str);
+    // A database kind's objects are users: the mail spool's, the same people.
+    let asked = if asked.starts_with(super::api_restore_db::PREFIX) {
+        "user"
+    } else {
+        asked
+    };
+    let kind = match Kind::parse(asked) {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -194,7 +201,9 @@ pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
 
 /// `GET /api/dates?kind=K[&part=P][&host=H]`: the snapshots to choose from, newest first.
 pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
-    let kind = match Kind::parse(q.get("kind").map_or("", String::as_str)) {
+    let asked = q.get("kind").map_or("", String::as_str);
+    let db_part = super::api_restore_db::part_of(ctx, asked);
+    let kind = match Kind::parse(if db_part.is_some() { "folder" } else { asked }) {
         Ok(k) => k,
         Err(r) => return r,
     };
@@ -206,7 +215,7 @@ pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
         .get("host")
         .cloned()
         .unwrap_or_else(|| ctx.app.settings.host.clone());
-    let part = part_of(ctx, kind, q.get("part").map(String::as_str));
+    let part = db_part.or_else(|| part_of(ctx, kind, q.get("part").map(String::as_str)));
     let damaged: std::collections::HashSet<String> = ctx
         .repo
         .store
@@ -252,6 +261,8 @@ pub enum Planned {
         plan: server_restore::Plan,
         overwrite: bool,
     },
+    /// A database kind ([`super::api_restore_db`]).
+    Db(super::api_restore_db::DbPlan),
 }
 
 pub struct Prepared {
@@ -267,7 +278,7 @@ pub struct Prepared {
 
 /// Plans the restore a wizard body asks for: `{kind, object, snapshot, dest, to?, path?}`.
 pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, Response> {
-    let kind = Kind::parse(field(body, "kind")?)?;
+    let asked = field(body, "kind")?;
     let object = field(body, "object")?;
     let id = snapshot_id(field(body, "snapshot")?).map_err(|e| error(400, &e))?;
     let snap = ctx
@@ -294,6 +305,10 @@ pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, Response> {
     if dest_kind == "to" && to.as_ref().is_none_or(|t| !t.is_absolute()) {
         return Err(error(400, "give an absolute folder to restore into"));
     }
+    if asked.starts_with(super::api_restore_db::PREFIX) {
+        return super::api_restore_db::prepare(ctx, asked, object, snap, &name, dest_kind, to);
+    }
+    let kind = Kind::parse(asked)?;
     let mut notes = Vec::new();
     match kind {
         Kind::User | Kind::Archive | Kind::Shared => {

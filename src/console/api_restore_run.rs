@@ -284,6 +284,7 @@ fn execute_all(
                 }
             }
         }
+        Planned::Db(plan) => outcome = super::api_restore_db::execute(app, repo, job, plan),
         Planned::Server { plan, overwrite } => {
             let expected = plan.items.iter().map(|i| i.snapshot.manifest.bytes).sum();
             job.expected.store(expected, Ordering::Relaxed);

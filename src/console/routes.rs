@@ -71,6 +71,10 @@ pub fn handle(app: &Arc<App>, repo: &Repository, req: &Request) -> Response {
             Ok(body) => api_runs::run_check(&ctx, &body),
             Err(r) => r,
         },
+        (Method::Get, ["kinds"]) => json(
+            200,
+            &serde_json::json!({ "db": super::api_restore_db::kinds_json(&app.settings.config) }),
+        ),
         (Method::Get, ["entities"]) => api_restore::entities(&ctx, &query),
         (Method::Get, ["dates"]) => api_restore::dates(&ctx, &query),
         (Method::Get, ["jobs"]) => json(200, &app.jobs.list_json()),

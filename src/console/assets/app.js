@@ -263,7 +263,24 @@ async function showHistory(path) {
 
 // --- Restore wizard --------------------------------------------------------------------------
 
-async function loadRestore() { /* the wizard keeps its state between visits */ }
+async function loadRestore() { await loadKinds(); /* the wizard keeps its other state between visits */ }
+
+// The database kinds the config declares ([db_entities.NAME]) join the wizard's first step.
+async function loadKinds() {
+  const k = await api('GET', '/api/kinds');
+  const box = $('#wiz-kinds');
+  box.querySelectorAll('label.db-kind').forEach((l) => l.remove());
+  for (const d of k.db) {
+    const label = el('label', null, 'db-kind');
+    const r = el('input');
+    r.type = 'radio';
+    r.name = 'kind';
+    r.value = d.kind;
+    r.addEventListener('change', () => chooseKind(r.value).catch(showError));
+    label.append(r, ' ' + d.name + ' of a user, from the database dump (' + d.part + ')' + (d.can_apply ? '' : ', export only'));
+    box.append(label);
+  }
+}
 
 // "restore…" in browse: the wizard, preset to that folder or file of this part at this date.
 async function restoreFromBrowse(path) {
@@ -321,7 +338,7 @@ async function loadDates() {
   let q = '/api/dates?kind=' + encodeURIComponent(w.kind);
   if (w.kind === 'folder') q += '&part=' + encodeURIComponent(w.object) + '&host=' + encodeURIComponent(w.host || '');
   if (w.kind === 'server' && w.object) q += '&host=' + encodeURIComponent(w.object);
-  if (['user', 'archive', 'shared'].includes(w.kind) && w.host) q += '&host=' + encodeURIComponent(w.host);
+  if ((['user', 'archive', 'shared'].includes(w.kind) || w.kind.startsWith('db:')) && w.host) q += '&host=' + encodeURIComponent(w.host);
   w.dates = await api('GET', q);
   const sel = $('#wiz-date');
   sel.disabled = false;
