@@ -119,6 +119,27 @@ pub struct Entities {
     /// separator and spool hashing, and passed as `-C` to the printed Cyrus commands.
     #[serde(default = "default_cyrus_config")]
     pub cyrus_config: PathBuf,
+    /// Cyrus' CalDAV/CardDAV server, through which calendars and contacts are restored.
+    #[serde(default)]
+    pub dav: Option<DavConfig>,
+    /// After a mail restore, run the Cyrus commands that make it visible (`ctl_mboxlist -u`,
+    /// `reconstruct`, from Cyrus' tools folder; as root they switch to the cyrus user) instead
+    /// of printing them.
+    #[serde(default)]
+    pub run_next_steps: bool,
+}
+
+/// `[entities.dav]`: Cyrus' httpd and an admin that may act as any user (SCRAM-SHA-256 with an
+/// authorization id, see `restore::dav_http`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DavConfig {
+    /// `http://127.0.0.1:8008` (Cyrus' httpd; plain HTTP to the local server).
+    pub url: String,
+    /// A Cyrus admin (`admins:` in imapd.conf).
+    pub admin: String,
+    /// A file holding the admin's password on its first line (kept 0600; never printed).
+    pub password_file: PathBuf,
 }
 
 fn default_cyrus_config() -> PathBuf {
@@ -132,6 +153,8 @@ impl Default for Entities {
             archive: EntityConfig::archive(),
             mailboxes_db: EntityConfig::mailboxes_db(),
             cyrus_config: default_cyrus_config(),
+            dav: None,
+            run_next_steps: false,
         }
     }
 }

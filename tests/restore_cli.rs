@@ -543,3 +543,63 @@ fn a_rerun_over_a_finished_or_interrupted_restore_exits_0_and_matches() {
     assert_same_tree_with(&src, &dest, &CompareOptions::default());
     assert_eq!(common::rsync_itemize(&src, &dest), Vec::<String>::new());
 }
+
+#[test]
+fn restore_user_killed_midway_is_resumed_by_the_same_command() {
+    let env = Env::new();
+    let src = env.path("spool");
+    let mailbox = src.join("example.org/user/kim");
+    for i in 1..=40u64 {
+        write(&mailbox.join(format!("{i}.")), &bytes(3 << 20, i));
+    }
+    write(&mailbox.join("Sent/1."), &bytes(1000, 99));
+    env.backup(HOST, "mail/imap", &src);
+    let args = restore_user_last("kim@example.org", HOST, &[]);
+    let mut child = env.cmd(&args).spawn().unwrap();
+    // SIGKILL once it has written a few messages, well before the end.
+    let started = std::time::Instant::now();
+    let dest = |root: &Path| -> Option<std::path::PathBuf> {
+        fs::read_dir(root.join("example.org/user/kim"))
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("Restored-"))
+            })
+    };
+    loop {
+        let written = dest(&src)
+            .and_then(|d| fs::read_dir(d).ok())
+            .map_or(0, |it| it.count());
+        if written >= 3 || started.elapsed().as_secs() > 60 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let restored = dest(&src).expect("the killed run made no Restored- folder");
+    let complete = names(&restored).iter().filter(|n| n.ends_with('.')).count();
+    eprintln!("killed after {complete} complete messages");
+    assert!(complete < 40, "the restore finished before it was killed");
+
+    // The same command again: exit 0, and the folder as an uninterrupted run makes it.
+    env.ok(&args);
+    let mut want = names(&mailbox);
+    want.retain(|n| !n.starts_with("Restored-"));
+    want.sort();
+    let mut got = names(&restored);
+    got.sort();
+    assert_eq!(got, want);
+    for n in want.iter().filter(|n| n.ends_with('.')) {
+        assert_eq!(
+            fs::read(restored.join(n)).unwrap(),
+            fs::read(mailbox.join(n)).unwrap(),
+            "{n}"
+        );
+    }
+    // Once finished, a third run is refused as before (the folder is an earlier restore).
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(1), "{}", show(&out));
+}

@@ -21,7 +21,8 @@ pub struct EntitiesArgs {
     /// Host [default: `host` of the config, else this machine's primary IPv4 address].
     #[arg(long)]
     pub host: Option<String>,
-    /// Print JSON: {"snapshot", "date", "source", "users": [{"name", "folders"}], "shared": […]}.
+    /// Print JSON: {"snapshot", "date", "source", "users": [{"name", "folders"}], "shared": […],
+    /// "collections": {"USER": [{"kind": "calendar"|"addressbook", "name", "display_name"}]}}.
     #[arg(long)]
     pub json: bool,
 }
@@ -46,6 +47,7 @@ pub fn run(cli: &Cli, a: &EntitiesArgs) -> anyhow::Result<i32> {
             "source": l.source,
             "users": l.users,
             "shared": l.shared,
+            "collections": l.collections,
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(EXIT_OK);
@@ -62,6 +64,20 @@ pub fn run(cli: &Cli, a: &EntitiesArgs) -> anyhow::Result<i32> {
     }
     for s in &l.shared {
         println!("shared  {:<40} {}", s.name, folders(s.folders));
+    }
+    for (user, colls) in &l.collections {
+        for c in colls {
+            let shown = c
+                .display_name
+                .as_deref()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default();
+            println!(
+                "{:<7} {user:<40} {}{shown}",
+                if c.kind == "calendar" { "cal" } else { "book" },
+                c.name
+            );
+        }
     }
     Ok(EXIT_OK)
 }

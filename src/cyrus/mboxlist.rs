@@ -33,6 +33,48 @@ impl Mailbox {
     pub fn is_live(&self) -> bool {
         !self.name.is_deleted() && !self.mbtype.contains(['d', 'i', 'r', 'R', 'm'])
     }
+
+    /// What the mailbox holds ([`Kind::of`] its type letters).
+    pub fn kind(&self) -> Kind {
+        Kind::of(&self.mbtype)
+    }
+}
+
+/// Type letters of Cyrus 3.x that are flags on a mailbox, not what it holds: `d` deleted, `i`
+/// intermediate, `l` legacy folders, `m` moving, `r` remote, `z`/`R` reserved.
+const FLAG_LETTERS: &[char] = &['d', 'i', 'l', 'm', 'r', 'z', 'R'];
+
+/// What a mailbox holds, from its type letters: mail (`e`, or no letter before 3.x), a CalDAV
+/// calendar (`c`), a CardDAV address book (`a`), or something else of the DAV or JMAP servers
+/// (`b` collections such as `#notifications` and calendar attachments, `s` sieve, `j`, `p`,
+/// `S`, `n`, …), which a mail restore leaves alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Mail,
+    Calendar,
+    AddressBook,
+    Other(char),
+}
+
+impl Kind {
+    pub fn of(mbtype: &str) -> Kind {
+        match mbtype.chars().find(|c| !FLAG_LETTERS.contains(c)) {
+            None | Some('e') => Kind::Mail,
+            Some('c') => Kind::Calendar,
+            Some('a') => Kind::AddressBook,
+            Some(c) => Kind::Other(c),
+        }
+    }
+
+    /// The type letter a new mailbox of this kind is registered with.
+    pub fn letter(self) -> char {
+        match self {
+            Kind::Mail => 'e',
+            Kind::Calendar => 'c',
+            Kind::AddressBook => 'a',
+            Kind::Other(c) => c,
+        }
+    }
 }
 
 /// How long `cyr_dbtool` may take before the parser is used instead.
@@ -165,6 +207,17 @@ pub fn with_cyr_dbtool(tool: &Path, data: &[u8], owner: (u32, u32)) -> Result<Re
     std::fs::write(&db, data).map_err(|e| io(&db, e))?;
     std::fs::write(&conf, format!("configdirectory: {}\n", dir.0.display()))
         .map_err(|e| io(&conf, e))?;
+    // Cyrus' database layer reads `db/skipstamp` (the last recovery time) in the config folder
+    // and, missing, writes a DBERROR line to the live server's syslog on every run: a fresh
+    // stamp says no recovery is due (the copy is read only).
+    let db_dir = dir.0.join("db");
+    let stamp = db_dir.join("skipstamp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u32::try_from(d.as_secs()).unwrap_or(u32::MAX))
+        .unwrap_or(0);
+    std::fs::create_dir(&db_dir).map_err(|e| io(&db_dir, e))?;
+    std::fs::write(&stamp, now.to_be_bytes()).map_err(|e| io(&stamp, e))?;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         // A root-owned copy (a backup of a copy) is given to the cyrus user the tool becomes.
@@ -173,7 +226,7 @@ pub fn with_cyr_dbtool(tool: &Path, data: &[u8], owner: (u32, u32)) -> Result<Re
         } else {
             owner
         };
-        for p in [&dir.0, &db, &conf] {
+        for p in [&dir.0, &db, &conf, &db_dir, &stamp] {
             std::os::unix::fs::chown(p, Some(owner.0), Some(owner.1)).map_err(|e| io(p, e))?;
         }
     }
@@ -306,6 +359,23 @@ mod tests {
         assert!(!t[0].legacy_dirs && t[1].legacy_dirs);
         assert_eq!(t[1].partition, "p2");
         assert_eq!(t[0].acl, [("al".to_string(), "lrs".to_string())]);
+    }
+
+    #[test]
+    fn kinds_from_type_letters() {
+        for (t, k) in [
+            ("", Kind::Mail),
+            ("e", Kind::Mail),
+            ("el", Kind::Mail),
+            ("c", Kind::Calendar),
+            ("cl", Kind::Calendar),
+            ("a", Kind::AddressBook),
+            ("b", Kind::Other('b')),
+            ("ld", Kind::Mail),
+        ] {
+            assert_eq!(Kind::of(t), k, "{t:?}");
+        }
+        assert_eq!(Kind::of("al").letter(), 'a');
     }
 
     #[test]

@@ -160,13 +160,26 @@ pub fn write(
         let path = nf.dest.join("cyrus.header");
         open_folder(&nf.dest, None)
             .and_then(|dir| {
-                write_new_file_at(
+                match write_new_file_at(
                     dir.as_fd(),
                     b"cyrus.header",
                     &new.encode(),
                     0o600,
                     Some(owner),
-                )
+                ) {
+                    // Written by the interrupted run this one resumes (same name and id).
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        let fd = super::fsmeta::open_file_at(dir.as_fd(), b"cyrus.header")?;
+                        let mut had = Vec::new();
+                        std::io::Read::read_to_end(&mut std::fs::File::from(fd), &mut had)?;
+                        if had == new.encode() {
+                            Ok(())
+                        } else {
+                            Err(e)
+                        }
+                    }
+                    r => r,
+                }
             })
             .map_err(|e| format!("{}: {e}", path.display()))?;
     }
@@ -193,7 +206,7 @@ pub fn mboxlist_json(folders: &[(NewFolder, Vec<(String, String)>)], uidvalidity
             nf.name.legacy(),
             serde_json::json!({
                 "name": nf.name.legacy(),
-                "mbtype": if nf.legacy { "el" } else { "e" },
+                "mbtype": mbtype_of(nf),
                 "partition": nf.src.partition,
                 "acl": acl,
                 "uniqueid": nf.uniqueid,
@@ -215,6 +228,17 @@ pub fn mboxlist_json(folders: &[(NewFolder, Vec<(String, String)>)], uidvalidity
     }
     out.push_str("}\n");
     out
+}
+
+/// The type a new mailbox is registered with: the kind its old one had (mail unless the
+/// mailbox list said otherwise), with `l` when its files sit in a folder named after it.
+fn mbtype_of(nf: &NewFolder) -> String {
+    let kind = crate::cyrus::mboxlist::Kind::of(&nf.src.mbtype).letter();
+    if nf.legacy {
+        format!("{kind}l")
+    } else {
+        kind.to_string()
+    }
 }
 
 /// Writes the mailbox-list file for the operator's next step (private to root).
@@ -250,6 +274,7 @@ mod tests {
             partition: "default".into(),
             partition_prefix: String::new(),
             acl: vec![],
+            mbtype: "e".into(),
         };
         let loc = Located {
             root: root.clone(),
@@ -286,6 +311,10 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(v["ex.org!user.dan.R"]["mbtype"], "e");
+        let mut cal = u.folders[0].clone();
+        cal.src.mbtype = "c".into();
+        cal.legacy = true;
+        assert_eq!(mbtype_of(&cal), "cl");
         assert_eq!(v["ex.org!user.dan.R"]["acl"]["dan@ex.org"], "lrs");
     }
 }

@@ -2,9 +2,13 @@
 //! for an operator (and the console's restore wizard) choosing what to restore. Taken from the
 //! mailbox list of the same time when the config directory is backed up, else read from the
 //! spool itself: legacy `…/user/<name>` folders and the names in uuid folders' `cyrus.header`s.
+//! With the mailbox list, each user's calendars and address books (CalDAV/CardDAV collections,
+//! mailbox types `c` and `a`) are listed too, with their display names from `annotations.db`,
+//! and are not counted as mail folders.
 
 use super::mailboxes::{entry_at, read_file, read_mailboxes_db};
 use crate::cyrus::header::Header;
+use crate::cyrus::mboxlist::Kind;
 use crate::cyrus::name::MboxName;
 use crate::model::{Snapshot, Tree};
 use crate::repo::{RepoError, Repository};
@@ -21,10 +25,22 @@ pub struct EntityInfo {
     pub folders: usize,
 }
 
+/// One calendar or address book of a user.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CollectionInfo {
+    /// `calendar` or `addressbook`.
+    pub kind: &'static str,
+    /// Its name in the DAV URL (`Default`).
+    pub name: String,
+    pub display_name: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct EntityList {
     pub users: Vec<EntityInfo>,
     pub shared: Vec<EntityInfo>,
+    /// Per user (`alice@example.org`), the calendars and address books.
+    pub collections: BTreeMap<String, Vec<CollectionInfo>>,
     /// Where the list comes from.
     pub source: String,
 }
@@ -37,14 +53,32 @@ pub fn list(
 ) -> Result<EntityList, RepoError> {
     let mut names: Vec<MboxName> = Vec::new();
     let mut source = None;
+    let mut collections: BTreeMap<String, Vec<CollectionInfo>> = BTreeMap::new();
     if let Some((m, path)) = meta {
         if let Ok((list, _)) = read_mailboxes_db(repo, m, path)? {
-            names = list
-                .mailboxes
-                .iter()
-                .filter(|b| b.is_live())
-                .map(|b| b.name.clone())
-                .collect();
+            let conf_dir = path.rsplit_once('/').map(|x| x.0).unwrap_or("");
+            let shown = super::dav::display_names(repo, m, conf_dir)?;
+            for b in list.mailboxes.iter().filter(|b| b.is_live()) {
+                let kind = b.kind();
+                if kind == Kind::Mail {
+                    names.push(b.name.clone());
+                    continue;
+                }
+                // `user.alice.#calendars.Default`: the collection is two levels below the user.
+                let (Some(user), true) = (b.name.user(), b.name.parts.len() == 4) else {
+                    continue;
+                };
+                let kind = match kind {
+                    Kind::Calendar => "calendar",
+                    Kind::AddressBook => "addressbook",
+                    _ => continue,
+                };
+                collections.entry(user).or_default().push(CollectionInfo {
+                    kind,
+                    name: b.name.parts[3].clone(),
+                    display_name: b.uniqueid.as_ref().and_then(|u| shown.get(u).cloned()),
+                });
+            }
             source = Some(format!(
                 "mailboxes.db of {} snapshot {}",
                 m.manifest.part,
@@ -84,6 +118,13 @@ pub fn list(
     Ok(EntityList {
         users: to_vec(users),
         shared: to_vec(shared),
+        collections: collections
+            .into_iter()
+            .map(|(u, mut v)| {
+                v.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+                (u, v)
+            })
+            .collect(),
         source: source.unwrap_or_default(),
     })
 }

@@ -14,9 +14,11 @@
 //!
 //! [`Found`] says which rule answered, and the CLI prints it.
 
+pub use super::snap_files::{entry_at, read_file};
+use super::snap_files::{join, subtree};
 use crate::cyrus::header::Header;
 use crate::cyrus::layout::{self, Hashing};
-use crate::cyrus::mboxlist::{self, MailboxList, Reader};
+use crate::cyrus::mboxlist::{self, Kind, MailboxList, Reader};
 use crate::cyrus::name::MboxName;
 use crate::cyrus::ImapdConf;
 use crate::model::{Entry, Snapshot, Tree};
@@ -42,7 +44,23 @@ pub struct Folder {
     /// The partition's folder inside the snapshot (`""` when the part is the partition).
     pub partition_prefix: String,
     pub acl: Vec<(String, String)>,
+    /// Its Cyrus 3.6 type letters when known (`e`, `el`, `c`…; empty: mail).
+    pub mbtype: String,
 }
+
+/// The top folders Cyrus' DAV and JMAP servers keep below a user's mailbox (the defaults of
+/// `calendarprefix`, `addressbookprefix`, `davnotificationsprefix`, …): collections, not mail,
+/// which a mail restore found without a mailbox list leaves out.
+pub const DAV_FOLDERS: &[&str] = &[
+    "#calendars",
+    "#addressbooks",
+    "#notifications",
+    "#jmap",
+    "#jmapsubmission",
+    "#jmappushsubscription",
+    "#jmapnotification",
+    "#sieve",
+];
 
 /// Which rule found the folders.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -146,9 +164,20 @@ pub fn locate(
                 let names: Vec<&MboxName> = [Some(root), alt].into_iter().flatten().collect();
                 let mut listed = false;
                 for r in names {
-                    let boxes = list.tree(r);
-                    if boxes.is_empty() {
+                    let all = list.tree(r);
+                    if all.is_empty() {
                         continue;
+                    }
+                    // Calendars, address books and the other DAV collections are mailboxes
+                    // too; a mail restore leaves them alone (`--what calendar|contacts`).
+                    let (boxes, dav): (Vec<_>, Vec<_>) =
+                        all.into_iter().partition(|m| m.kind() == Kind::Mail);
+                    if !dav.is_empty() {
+                        notes.push(format!(
+                            "{} calendar, address book or other DAV collection(s) left out of \
+                             the mail restore (--what calendar or contacts restores them)",
+                            dav.len()
+                        ));
                     }
                     listed = true;
                     let found = Found::MailboxesDb {
@@ -221,6 +250,7 @@ pub fn locate(
                 partition: String::new(),
                 partition_prefix: String::new(),
                 acl: Vec::new(),
+                mbtype: String::new(),
             }],
             found: Found::Search,
             hashing: Hashing::None,
@@ -270,58 +300,6 @@ pub fn read_mailboxes_db(
     Ok(mboxlist::read(&data, (entry.uid, entry.gid)))
 }
 
-/// The entry at `path` in a snapshot.
-pub fn entry_at(
-    repo: &Repository,
-    snap: &Snapshot,
-    path: &str,
-) -> Result<Option<Entry>, RepoError> {
-    let mut tree = repo.read_tree(snap.root)?;
-    let comps: Vec<&str> = path.split('/').filter(|c| !c.is_empty()).collect();
-    for (i, c) in comps.iter().enumerate() {
-        let Some(e) = tree.find(c.as_bytes()).cloned() else {
-            return Ok(None);
-        };
-        if i + 1 == comps.len() {
-            return Ok(Some(e));
-        }
-        match e.subtree() {
-            Some(t) => tree = repo.read_tree(t)?,
-            None => return Ok(None),
-        }
-    }
-    Ok(None)
-}
-
-/// A regular file's bytes (chunks verified as always).
-pub fn read_file(repo: &Repository, e: &Entry) -> Result<Vec<u8>, RepoError> {
-    let mut out = Vec::with_capacity(usize::try_from(e.size).unwrap_or(0));
-    for c in e.chunks() {
-        out.extend_from_slice(&repo.read_chunk(c.id)?);
-    }
-    Ok(out)
-}
-
-fn subtree(repo: &Repository, from: &Tree, path: &str) -> Result<Option<Tree>, RepoError> {
-    let mut cur: Option<Tree> = None;
-    for c in path.split('/').filter(|c| !c.is_empty()) {
-        let t = cur.as_ref().unwrap_or(from);
-        match t.find(c.as_bytes()).and_then(Entry::subtree) {
-            Some(id) => cur = Some(repo.read_tree(id)?),
-            None => return Ok(None),
-        }
-    }
-    Ok(Some(cur.unwrap_or_else(|| from.clone())))
-}
-
-fn join(a: &str, b: &str) -> String {
-    match (a.is_empty(), b.is_empty()) {
-        (true, _) => b.to_string(),
-        (_, true) => a.to_string(),
-        _ => format!("{a}/{b}"),
-    }
-}
-
 /// Where partition `name` sits inside the spool part: the live `partition-<name>` folder below
 /// the part's source folder, a subfolder named after the partition, or the part itself.
 fn partition_prefixes(l: &Lookup<'_>, spool_root: &Tree, name: &str) -> Vec<String> {
@@ -353,7 +331,7 @@ fn hashings(l: &Lookup<'_>) -> Vec<Hashing> {
 }
 
 /// Rule 1: the listed mailboxes' folders, those present in the spool snapshot.
-fn place_listed(
+pub fn place_listed(
     l: &Lookup<'_>,
     spool_root: &Tree,
     boxes: &[&mboxlist::Mailbox],
@@ -389,6 +367,7 @@ fn place_listed(
                 partition: m.partition.clone(),
                 partition_prefix,
                 acl: m.acl.clone(),
+                mbtype: m.mbtype.clone(),
             }),
             None => notes.push(format!(
                 "{} (partition {}) is listed but its folder is not in the spool snapshot (created after it?)",
@@ -424,6 +403,7 @@ fn by_layout(
                 partition: partition.clone(),
                 partition_prefix: prefix.clone(),
                 acl: Vec::new(),
+                mbtype: String::new(),
             };
             let mut folders = vec![mk(root.clone(), path.clone())];
             // A folder's hash letter is that of its name after the first level, so a user's
@@ -460,6 +440,9 @@ fn by_layout(
                     for e in &t.entries {
                         let Some(id) = e.subtree() else { continue };
                         let dir = String::from_utf8_lossy(&e.name).into_owned();
+                        if depth == 0 && DAV_FOLDERS.contains(&dir.as_str()) {
+                            continue;
+                        }
                         let child = name.child(&dir.replace('^', "."));
                         let cp = join(&p, &dir);
                         if join(&prefix, &layout::legacy_path(&child, h)) == cp {
@@ -533,7 +516,8 @@ fn by_headers(
                         continue;
                     };
                     let Some(name) = header.name() else { continue };
-                    if !name.is_under(root) {
+                    let mbtype = header.mbtype().unwrap_or_default();
+                    if !name.is_under(root) || Kind::of(&mbtype) != Kind::Mail {
                         continue;
                     }
                     let id = String::from_utf8_lossy(&c.name).into_owned();
@@ -544,6 +528,7 @@ fn by_headers(
                         partition: partition.clone(),
                         partition_prefix: prefix.clone(),
                         acl: header.acl(),
+                        mbtype,
                     });
                 }
             }

@@ -1,6 +1,7 @@
 //! What to do once a user's mail is back ([`super::user`]): why it went where it went, and the
 //! Cyrus commands that make it visible (writing the mailbox-list file they read). Every front
-//! end shows the same text: the CLI prints it, the console shows it with a copy button.
+//! end shows the same text: the CLI prints it, the console shows it with a copy button. With
+//! `run_next_steps` in the config, [`run`] runs them instead and returns what they printed.
 
 use super::cyrus_folder::NewFolder;
 use super::user::{finish, Destination, Plan, User, UserRestoreError};
@@ -74,4 +75,51 @@ fn new_mailboxes(
         ),
         commands,
     })
+}
+
+/// One command run by [`run`]: what it printed and whether it succeeded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StepRun {
+    pub command: String,
+    pub ok: bool,
+    /// Its stdout and stderr, as printed.
+    pub output: String,
+}
+
+/// Runs the commands in order with `sh -c` (they hold `-C imapd.conf` and `< file`), stopping
+/// at the first that fails; the ones after it are not run (the caller prints them).
+pub fn run(commands: &[String]) -> Vec<StepRun> {
+    let mut out = Vec::new();
+    for c in commands {
+        let r = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(c)
+            .stdin(std::process::Stdio::null())
+            .output();
+        let (ok, output) = match r {
+            Ok(o) => (
+                o.status.success(),
+                format!(
+                    "{}{}{}",
+                    String::from_utf8_lossy(&o.stdout),
+                    String::from_utf8_lossy(&o.stderr),
+                    if o.status.success() {
+                        String::new()
+                    } else {
+                        format!("({})\n", o.status)
+                    }
+                ),
+            ),
+            Err(e) => (false, format!("cannot run sh: {e}\n")),
+        };
+        out.push(StepRun {
+            command: c.clone(),
+            ok,
+            output,
+        });
+        if !ok {
+            break;
+        }
+    }
+    out
 }

@@ -15,8 +15,10 @@
 
 use super::cyrus_folder::{self, NewFolder};
 use super::mailboxes::{locate, Located, Lookup};
+pub use super::suggest::{closest, edit_distance};
+pub use super::user_id::{User, What};
+use super::user_journal::Journal;
 use crate::config::{Entities, EntityConfig};
-use crate::cyrus::layout::{self, Hashing};
 use crate::cyrus::name::MboxName;
 use crate::cyrus::{tool_display, ImapdConf};
 use crate::model::{Entry, Snapshot, Tree};
@@ -31,7 +33,7 @@ use std::path::{Path, PathBuf};
 pub enum UserRestoreError {
     #[error("{0:?} is not a user: give local@domain (e.g. jdoe@example.com), or local alone on a server without virtual domains")]
     BadUser(String),
-    #[error("{what:?}: expected mail, archive or all (comma-separated)")]
+    #[error("{what:?}: expected mail, archive, calendar, contacts or all (comma-separated)")]
     BadWhat { what: String },
     #[error("{user} is not in {part} snapshot {snapshot} ({path} is missing){hint}")]
     NoSuchUser {
@@ -59,148 +61,6 @@ pub enum UserRestoreError {
 }
 
 type Result<T> = std::result::Result<T, UserRestoreError>;
-
-/// A user as `local@domain` (or `local` without virtual domains), or a shared mailbox.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct User {
-    pub local: String,
-    /// Empty on a server without virtual domains.
-    pub domain: String,
-    /// A shared mailbox (`--shared NAME@domain`): `local` is its name, `/`-separated.
-    pub shared: bool,
-}
-
-impl User {
-    pub fn parse(s: &str) -> Result<User> {
-        let bad = || UserRestoreError::BadUser(s.to_string());
-        let (local, domain) = s.split_once('@').unwrap_or((s, ""));
-        let ok = |p: &str| {
-            !p.is_empty() && p != "." && p != ".." && !p.contains(['/', '\0', '@', '{', '}'])
-        };
-        if !ok(local)
-            || !(domain.is_empty() || ok(domain))
-            || (s.contains('@') && domain.is_empty())
-        {
-            return Err(bad());
-        }
-        Ok(User {
-            local: local.to_string(),
-            domain: domain.to_string(),
-            shared: false,
-        })
-    }
-
-    /// A shared mailbox `NAME@domain` (`NAME` may have `/`-separated levels).
-    pub fn parse_shared(s: &str) -> Result<User> {
-        let bad = || UserRestoreError::BadUser(s.to_string());
-        let (name, domain) = s.split_once('@').unwrap_or((s, ""));
-        let levels_ok = name
-            .split('/')
-            .all(|p| !p.is_empty() && p != "." && p != ".." && !p.contains(['\0', '{', '}']));
-        if !levels_ok || name == "user" || name.starts_with("user/") || domain.contains(['/', '@'])
-        {
-            return Err(bad());
-        }
-        Ok(User {
-            local: name.to_string(),
-            domain: domain.to_string(),
-            shared: true,
-        })
-    }
-
-    /// The Cyrus mailbox at the top of this entity's folders (`user.alice`, `shared`).
-    pub fn root(&self) -> MboxName {
-        let parts = if self.shared {
-            self.local.split('/').map(str::to_string).collect()
-        } else {
-            vec!["user".to_string(), self.local.clone()]
-        };
-        MboxName {
-            domain: (!self.domain.is_empty()).then(|| self.domain.clone()),
-            parts,
-        }
-    }
-
-    /// Fills a path template: `{domain}`, `{local}`, and Cyrus' hash letters `{d}` (of the
-    /// domain) and `{l}` (of the user: first letter, lower-cased, `q` when not a-z), `{D}` and
-    /// `{L}` (the same with `fulldirhash`).
-    pub fn expand(&self, template: &str) -> String {
-        let letter = |s: &str, h: Hashing| {
-            layout::hash_letter(&s.replace('.', "^"), h)
-                .map(String::from)
-                .unwrap_or_default()
-        };
-        template
-            .replace("{domain}", &self.domain)
-            .replace("{local}", &self.local)
-            .replace("{d}", &letter(&self.domain, Hashing::Letter))
-            .replace("{l}", &letter(&self.local, Hashing::Letter))
-            .replace("{D}", &letter(&self.domain, Hashing::Full))
-            .replace("{L}", &letter(&self.local, Hashing::Full))
-    }
-
-    fn kind(&self) -> &'static str {
-        if self.shared {
-            "shared mailbox"
-        } else {
-            "user"
-        }
-    }
-}
-
-impl std::fmt::Display for User {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.domain.is_empty() {
-            write!(f, "{}", self.local)
-        } else {
-            write!(f, "{}@{}", self.local, self.domain)
-        }
-    }
-}
-
-/// Which of a user's data to restore.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum What {
-    Mail,
-    Archive,
-}
-
-impl What {
-    /// Parses `mail,archive,all`; `all` means both, with a part or user missing from the archive
-    /// skipped (archives are off by default, and most users have none).
-    pub fn parse_list(s: &str) -> Result<(Vec<What>, bool)> {
-        let mut out = Vec::new();
-        let mut all = false;
-        for w in s.split(',').map(str::trim) {
-            match w {
-                "mail" | "mailbox" => out.push(What::Mail),
-                "archive" => out.push(What::Archive),
-                "all" => {
-                    all = true;
-                    out.extend([What::Mail, What::Archive]);
-                }
-                _ => return Err(UserRestoreError::BadWhat { what: w.into() }),
-            }
-        }
-        out.sort_by_key(|w| *w as u8);
-        out.dedup();
-        Ok((out, all))
-    }
-
-    pub fn entity(self, e: &Entities) -> &EntityConfig {
-        match self {
-            What::Mail => &e.mailbox,
-            What::Archive => &e.archive,
-        }
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            What::Mail => "mail",
-            What::Archive => "archive",
-        }
-    }
-}
 
 /// Where the restored folders go.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -260,9 +120,24 @@ pub struct Request<'a> {
 
 /// Checks everything before anything is written: snapshots, the user's folders, destinations.
 pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result<Plan> {
+    plan_resuming(repo, entities, req, None)
+}
+
+/// As [`plan`], continuing the interrupted run `journal` recorded: its destinations are not
+/// refused as not empty, and its new mailboxes keep their unique ids and folders.
+pub fn plan_resuming(
+    repo: &Repository,
+    entities: &Entities,
+    req: &Request<'_>,
+    journal: Option<&Journal>,
+) -> Result<Plan> {
     let all = repo.snapshots()?;
     let mut plan = Plan::default();
     for &what in req.what {
+        if what.is_dav() {
+            // Put back through the DAV server by super::dav, not as folders.
+            continue;
+        }
         let entity = what.entity(entities);
         let snap = match pick_part_at(&all, req.host, &entity.part, &req.at) {
             Ok(s) => s.clone(),
@@ -302,7 +177,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
             plan.notes.extend(loc.notes.iter().cloned());
             plan.v36 = loc.v36;
             if loc.per_folder() {
-                plan_folders(&mut plan, &loc, &snap, req, &label)?;
+                plan_folders(&mut plan, &loc, &snap, req, &label, journal)?;
                 continue;
             }
             let path = loc
@@ -310,7 +185,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
                 .first()
                 .map(|f| f.path.clone())
                 .unwrap_or_default();
-            push_tree(&mut plan, what, &snap, path, req, &label)?;
+            push_tree(&mut plan, what, &snap, path, req, &label, journal)?;
             continue;
         }
         let template = if entity.path.is_empty() {
@@ -329,7 +204,7 @@ pub fn plan(repo: &Repository, entities: &Entities, req: &Request<'_>) -> Result
         if what == What::Mail {
             plan.found = Some(super::mailboxes::Found::Template(template).to_string());
         }
-        push_tree(&mut plan, what, &snap, path, req, &label)?;
+        push_tree(&mut plan, what, &snap, path, req, &label, journal)?;
     }
     Ok(plan)
 }
@@ -342,9 +217,11 @@ fn push_tree(
     path: String,
     req: &Request<'_>,
     label: &str,
+    journal: Option<&Journal>,
 ) -> Result<()> {
+    let journal = journal.filter(|j| j.covers(&snap.id.to_string()));
     let live = Path::new(&snap.manifest.source).join(&path);
-    let (dest, remove_first, exclude) = match req.dest {
+    let (dest, remove_first, mut exclude) = match req.dest {
         Destination::Beside => (live.join(label), false, vec![Glob::new("cyrus.*")]),
         Destination::To(dir) => (
             dir.join(req.user.to_string()).join(&snap.manifest.part),
@@ -353,7 +230,12 @@ fn push_tree(
         ),
         Destination::InPlace => (live, true, vec![]),
     };
-    if !remove_first && !req.overwrite && !is_empty_or_missing(&dest)? {
+    if what == What::Mail {
+        // A user's calendars and address books are folders of the same tree: not mail.
+        exclude.extend(super::mailboxes::DAV_FOLDERS.iter().map(|d| Glob::new(d)));
+    }
+    let resumed = journal.is_some_and(|j| j.has_dest(&dest));
+    if !remove_first && !req.overwrite && !resumed && !is_empty_or_missing(&dest)? {
         return Err(UserRestoreError::NotEmpty(dest.display().to_string()));
     }
     plan.items.push(Item {
@@ -376,12 +258,17 @@ fn plan_folders(
     snap: &Snapshot,
     req: &Request<'_>,
     label: &str,
+    journal: Option<&Journal>,
 ) -> Result<()> {
+    let journal = journal.filter(|j| j.covers(&snap.id.to_string()));
     let source = Path::new(&snap.manifest.source);
     let mut items = Vec::new();
     match req.dest {
         Destination::Beside => {
-            let tree = cyrus_folder::plan(loc, source, req.conf, label);
+            let mut tree = cyrus_folder::plan(loc, source, req.conf, label);
+            if let Some(j) = journal {
+                j.apply(&mut tree.folders);
+            }
             if let Some(live) = req.conf.and_then(live_mailboxes) {
                 // The commands run against the live server: its list's version decides them.
                 plan.v36 = live.v36;
@@ -459,7 +346,8 @@ fn plan_folders(
         }
     }
     for it in &items {
-        if !it.remove_first && !req.overwrite && !is_empty_or_missing(&it.dest)? {
+        let resumed = journal.is_some_and(|j| j.has_dest(&it.dest));
+        if !it.remove_first && !req.overwrite && !resumed && !is_empty_or_missing(&it.dest)? {
             return Err(UserRestoreError::NotEmpty(it.dest.display().to_string()));
         }
     }
@@ -468,7 +356,7 @@ fn plan_folders(
 }
 
 /// The live server's mailbox list (None when it cannot be read).
-fn live_mailboxes(conf: &ImapdConf) -> Option<crate::cyrus::mboxlist::MailboxList> {
+pub fn live_mailboxes(conf: &ImapdConf) -> Option<crate::cyrus::mboxlist::MailboxList> {
     use std::os::unix::fs::MetadataExt;
     let path = Path::new(conf.get("configdirectory")?).join("mailboxes.db");
     let data = std::fs::read(&path).ok()?;
@@ -671,99 +559,4 @@ fn check_exists(
         }
     }
     Ok(())
-}
-
-/// Up to `n` of `names` closest to `want` by edit distance, close enough to be a likely typo, or
-/// whose local part starts with `want`'s (`karim@x` finds `karim.robert@x`).
-pub fn closest(want: &str, names: &[String], n: usize) -> Vec<String> {
-    let limit = (want.chars().count() / 3).max(2);
-    let (local, domain) = want.split_once('@').unwrap_or((want, ""));
-    let extends = |c: &str| {
-        let (l, d) = c.split_once('@').unwrap_or((c, ""));
-        !local.is_empty() && l.starts_with(local) && d == domain
-    };
-    let mut scored: Vec<(usize, &String)> = names
-        .iter()
-        .map(|c| (edit_distance(want, c), c))
-        .filter(|(d, c)| *d <= limit || extends(c))
-        .collect();
-    scored.sort();
-    scored.into_iter().take(n).map(|(_, c)| c.clone()).collect()
-}
-
-/// Levenshtein distance over characters, two rows of memory.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0; b.len() + 1];
-    for (i, ca) in a.iter().enumerate() {
-        cur[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        std::mem::swap(&mut prev, &mut cur);
-    }
-    prev[b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn users_parse_and_expand() {
-        let u = User::parse("jdoe@example.com").unwrap();
-        assert_eq!(u.expand("{domain}/user/{local}"), "example.com/user/jdoe");
-        assert_eq!(
-            u.expand("domain/{d}/{domain}/{l}/user/{local}"),
-            "domain/e/example.com/j/user/jdoe"
-        );
-        assert!(('A'..='W').any(|c| u.expand("{L}") == c.to_string()));
-        assert_eq!(u.to_string(), "jdoe@example.com");
-        assert_eq!(u.root().legacy(), "example.com!user.jdoe");
-        let bare = User::parse("jdoe").unwrap();
-        assert_eq!(
-            (bare.to_string(), bare.root().legacy()),
-            ("jdoe".into(), "user.jdoe".into())
-        );
-        for bad in ["@x", "a@", "../x@y", "a@b/c", "a@..", "a@b@c", ""] {
-            assert!(User::parse(bad).is_err(), "{bad}");
-        }
-        let s = User::parse_shared("sales/2026@example.com").unwrap();
-        assert_eq!(s.root().legacy(), "example.com!sales.2026");
-        assert!(User::parse_shared("user/bob@x").is_err() && User::parse_shared("a//b").is_err());
-    }
-
-    #[test]
-    fn what_lists() {
-        assert_eq!(What::parse_list("mail").unwrap(), (vec![What::Mail], false));
-        assert_eq!(
-            What::parse_list("archive,mail").unwrap(),
-            (vec![What::Mail, What::Archive], false)
-        );
-        assert_eq!(
-            What::parse_list("all").unwrap(),
-            (vec![What::Mail, What::Archive], true)
-        );
-        assert!(What::parse_list("calendar").is_err());
-    }
-
-    #[test]
-    fn distances_and_suggestions() {
-        assert_eq!(edit_distance("", "abc"), 3);
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
-        assert_eq!(edit_distance("jdoe", "jdoe"), 0);
-        let names: Vec<String> = ["john.doe", "jane.doe", "bob.smith", "johnny.doe"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        assert_eq!(closest("jhon.doe", &names, 5), ["john.doe"]);
-        assert_eq!(closest("jon.doe", &names, 5), ["john.doe", "jane.doe"]);
-        assert!(closest("zzzzzz", &names, 5).is_empty());
-        let names = ["karim.robert@example.org".to_string()];
-        assert_eq!(closest("karim@example.org", &names, 5), names);
-        assert!(closest("karim@other.org", &names, 5).is_empty());
-    }
 }

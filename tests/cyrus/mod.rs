@@ -30,6 +30,8 @@ pub struct Cyrus {
     pub root: PathBuf,
     pub imap: u16,
     pub lmtp: u16,
+    /// Cyrus' httpd (CalDAV, CardDAV) when started with [`Cyrus::start_with_dav`], else 0.
+    pub http: u16,
     pub virtdomains: bool,
     master: Option<Child>,
 }
@@ -84,11 +86,45 @@ fn chown_tree(p: &Path, ids: (u32, u32)) {
     }
 }
 
+/// Starts Cyrus' master for the instance under `root`, in its own process group.
+fn spawn_master(root: &Path) -> Child {
+    let log = fs::File::create(root.join("master.log")).unwrap();
+    Command::new(Path::new(BIN).join("master"))
+        .arg("-C")
+        .arg(root.join("imapd.conf"))
+        .arg("-M")
+        .arg(root.join("cyrus.conf"))
+        .arg("-p")
+        .arg(root.join("run/master.pid"))
+        .arg("-D")
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .expect("cannot start Cyrus' master")
+}
+
 impl Cyrus {
     /// Writes the configuration under `root` and starts the server.
     pub fn start(root: &Path, layout: Layout) -> Cyrus {
+        Cyrus::start_opts(root, layout, false)
+    }
+
+    /// As [`Cyrus::start`], with Cyrus' httpd serving CalDAV and CardDAV on 127.0.0.1 (the
+    /// `cyrus-caldav` package), SCRAM-SHA-256 allowed (an admin acting as a user).
+    pub fn start_with_dav(root: &Path, layout: Layout) -> Cyrus {
+        assert!(
+            Path::new(BIN).join("httpd").exists(),
+            "Cyrus' httpd is not installed: apt-get install cyrus-caldav (bash .ci/run does)"
+        );
+        Cyrus::start_opts(root, layout, true)
+    }
+
+    fn start_opts(root: &Path, layout: Layout, dav: bool) -> Cyrus {
         require();
         let (imap, lmtp) = (free_port(), free_port());
+        let http = if dav { free_port() } else { 0 };
         for d in ["conf", "spool", "run/socket", "run/proc", "run/lock"] {
             fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -107,14 +143,30 @@ impl Cyrus {
             if layout.fulldirhash { "yes" } else { "no" },
             if layout.legacy { "yes" } else { "no" },
         );
+        let conf = if dav {
+            conf.replace(
+                "sasl_mech_list: PLAIN LOGIN\n",
+                "sasl_mech_list: PLAIN LOGIN SCRAM-SHA-256\n",
+            ) + "httpmodules: caldav carddav\nhttpallowcompress: no\ncaldav_allowscheduling: no\n"
+        } else {
+            conf
+        };
         fs::write(root.join("imapd.conf"), conf).unwrap();
+        let http_service = if dav {
+            format!(
+                "  http cmd=\"httpd {}\" listen=\"127.0.0.1:{http}\" prefork=0\n",
+                format_args!("-C {}/imapd.conf", root.display())
+            )
+        } else {
+            String::new()
+        };
         let c = format!("-C {r}/imapd.conf");
         fs::write(
             root.join("cyrus.conf"),
             format!(
                 "START {{\n  recover cmd=\"ctl_cyrusdb {c} -r\"\n}}\nSERVICES {{\n  \
                  imap cmd=\"imapd {c}\" listen=\"127.0.0.1:{imap}\" prefork=0\n  \
-                 lmtp cmd=\"lmtpd {c} -a\" listen=\"127.0.0.1:{lmtp}\" prefork=0\n}}\n\
+                 lmtp cmd=\"lmtpd {c} -a\" listen=\"127.0.0.1:{lmtp}\" prefork=0\n{http_service}}}\n\
                  EVENTS {{\n}}\nDAEMON {{\n}}\n"
             ),
         )
@@ -136,25 +188,12 @@ impl Cyrus {
             use std::os::unix::fs::PermissionsExt;
             fs::set_permissions(parent, fs::Permissions::from_mode(0o755)).unwrap();
         }
-        let log = fs::File::create(root.join("master.log")).unwrap();
-        let master = Command::new(Path::new(BIN).join("master"))
-            .arg("-C")
-            .arg(root.join("imapd.conf"))
-            .arg("-M")
-            .arg(root.join("cyrus.conf"))
-            .arg("-p")
-            .arg(root.join("run/master.pid"))
-            .arg("-D")
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .expect("cannot start Cyrus' master");
+        let master = spawn_master(root);
         let mut me = Cyrus {
             root: root.to_path_buf(),
             imap,
             lmtp,
+            http,
             virtdomains: layout.virtdomains,
             master: Some(master),
         };
@@ -165,8 +204,9 @@ impl Cyrus {
     fn wait_listening(&mut self) {
         let t = Instant::now();
         loop {
-            let up = [self.imap, self.lmtp]
+            let up = [self.imap, self.lmtp, self.http]
                 .iter()
+                .filter(|p| **p != 0)
                 .all(|p| TcpStream::connect(("127.0.0.1", *p)).is_ok());
             if up {
                 return;
@@ -183,6 +223,25 @@ impl Cyrus {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// Adds a user to the server's SASL database (for DAV requests as that user).
+    pub fn add_user(&self, user: &str, password: &str) {
+        let mut pw = Command::new("saslpasswd2")
+            .args(["-p", "-c", "-f"])
+            .arg(self.root.join("sasldb2"))
+            .arg(user)
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("saslpasswd2");
+        std::io::Write::write_all(
+            pw.stdin.as_mut().unwrap(),
+            format!("{password}\n").as_bytes(),
+        )
+        .unwrap();
+        drop(pw.stdin.take());
+        assert!(pw.wait().unwrap().success(), "saslpasswd2 failed");
+        chown_tree(&self.root.join("sasldb2"), cyrus_ids());
     }
 
     pub fn conf(&self) -> PathBuf {
@@ -238,6 +297,13 @@ impl Cyrus {
             .unwrap();
         assert!(out.status.success(), "{name} {args:?}: {out:?}");
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Starts the server again after [`Cyrus::stop`].
+    pub fn restart(&mut self) {
+        self.stop();
+        self.master = Some(spawn_master(&self.root));
+        self.wait_listening();
     }
 
     pub fn stop(&mut self) {
