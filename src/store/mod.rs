@@ -12,6 +12,7 @@ pub mod private;
 pub mod s3;
 pub mod s3http;
 pub mod s3plan;
+pub mod s3traffic;
 pub mod sigv4;
 
 use crate::chunker::ChunkParams;
