@@ -324,6 +324,7 @@ fn restore_mail(
         dest,
         overwrite: a.when.overwrite,
         conf,
+        label_number: None,
     };
     let work = cli
         .cache_dir

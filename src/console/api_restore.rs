@@ -65,7 +65,9 @@ fn part_of(ctx: &Ctx<'_>, kind: Kind, part: Option<&str>) -> Option<String> {
 pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
     let asked = q.get("kind").map_or("", String::as_str);
     // A database kind's objects are users: the mail spool's, the same people.
-    let asked = if asked.starts_with(super::api_restore_db::PREFIX) {
+    let asked = if asked.starts_with(super::api_restore_db::PREFIX)
+        || super::api_restore_dav::kind_of(asked).is_some()
+    {
         "user"
     } else {
         asked
@@ -203,6 +205,11 @@ pub fn entities(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
 pub fn dates(ctx: &Ctx<'_>, q: &HashMap<String, String>) -> Response {
     let asked = q.get("kind").map_or("", String::as_str);
     let db_part = super::api_restore_db::part_of(ctx, asked);
+    let asked = if super::api_restore_dav::kind_of(asked).is_some() {
+        "user"
+    } else {
+        asked
+    };
     let kind = match Kind::parse(if db_part.is_some() { "folder" } else { asked }) {
         Ok(k) => k,
         Err(r) => return r,
@@ -263,6 +270,8 @@ pub enum Planned {
     },
     /// A database kind ([`super::api_restore_db`]).
     Db(super::api_restore_db::DbPlan),
+    /// Calendars or address books ([`super::api_restore_dav`]).
+    Dav(super::api_restore_dav::DavPlan),
 }
 
 pub struct Prepared {
@@ -308,6 +317,9 @@ pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, Response> {
     if asked.starts_with(super::api_restore_db::PREFIX) {
         return super::api_restore_db::prepare(ctx, asked, object, snap, &name, dest_kind, to);
     }
+    if let Some(k) = super::api_restore_dav::kind_of(asked) {
+        return super::api_restore_dav::prepare(ctx, k, object, snap, &name, dest_kind);
+    }
     let kind = Kind::parse(asked)?;
     let mut notes = Vec::new();
     match kind {
@@ -330,18 +342,30 @@ pub fn prepare(ctx: &Ctx<'_>, body: &Value) -> Result<Prepared, Response> {
             }];
             let entities = &ctx.app.settings.config.entities;
             let conf = ImapdConf::read(&entities.cyrus_config).ok();
-            let req = user::Request {
-                user: &u,
-                what: &what,
-                lenient: false,
-                host: &snap.manifest.host,
-                at,
-                dest: &dest,
-                overwrite: false,
-                conf: conf.as_ref(),
+            // Beside the live mailbox: an earlier restore of the same date keeps its folder
+            // and this one takes the next free name (Restored-<date>-2, -3…).
+            let mut number = None;
+            let plan = loop {
+                let req = user::Request {
+                    user: &u,
+                    what: &what,
+                    lenient: false,
+                    host: &snap.manifest.host,
+                    at: at.clone(),
+                    dest: &dest,
+                    overwrite: false,
+                    conf: conf.as_ref(),
+                    label_number: number,
+                };
+                match user::plan(ctx.repo, entities, &req) {
+                    Err(user::UserRestoreError::NotEmpty(_))
+                        if matches!(dest, Destination::Beside) && number.unwrap_or(1) < 100 =>
+                    {
+                        number = Some(number.unwrap_or(1) + 1);
+                    }
+                    r => break r.map_err(|e| error(400, &e.to_string()))?,
+                }
             };
-            let plan =
-                user::plan(ctx.repo, entities, &req).map_err(|e| error(400, &e.to_string()))?;
             notes.extend(plan.skipped.iter().map(|s| format!("skipped {s}")));
             notes.extend(plan.found.iter().map(|f| format!("mailboxes found by {f}")));
             notes.extend(plan.notes.iter().cloned());

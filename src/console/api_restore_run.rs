@@ -245,6 +245,32 @@ fn execute_all(
                 .unwrap_or_else(crate::catalog::default_cache_dir)
                 .join("restore-user");
             match next_steps(&dest, &plan, &done, conf.as_ref(), &work, &user) {
+                Ok(steps) if app.settings.config.entities.run_next_steps => {
+                    // The config allows it: the mail is made visible here, not by the admin
+                    // at a terminal; the commands not run (after a failure) are shown.
+                    let ran = crate::restore::next_steps::run(&steps.commands);
+                    let mut failed = false;
+                    for r in &ran {
+                        job.log(format!("$ {}", r.command));
+                        for line in r.output.lines().take(200) {
+                            job.log(format!("  {line}"));
+                        }
+                        failed |= !r.ok;
+                    }
+                    let mut s = job.state.lock();
+                    if failed {
+                        s.explain = format!(
+                            "{} A command failed (its output is in the log): run the rest as the cyrus user.",
+                            steps.explain
+                        );
+                        s.next = steps.commands[ran.len().saturating_sub(1)..].to_vec();
+                        outcome = worst(outcome, "partial");
+                    } else if !ran.is_empty() {
+                        job.log(
+                            "the Cyrus commands ran: the restored mail is visible in the user's mail client",
+                        );
+                    }
+                }
                 Ok(steps) => {
                     let mut s = job.state.lock();
                     s.explain = steps.explain;
@@ -286,6 +312,7 @@ fn execute_all(
             }
         }
         Planned::Db(plan) => outcome = super::api_restore_db::execute(app, repo, job, plan),
+        Planned::Dav(plan) => outcome = super::api_restore_dav::execute(app, repo, job, plan),
         Planned::Server { plan, overwrite } => {
             let expected = plan.items.iter().map(|i| i.snapshot.manifest.bytes).sum();
             job.expected.store(expected, Ordering::Relaxed);

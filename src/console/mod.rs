@@ -25,6 +25,7 @@ mod api_browse;
 mod api_download;
 mod api_overview;
 mod api_restore;
+mod api_restore_dav;
 mod api_restore_db;
 mod api_restore_run;
 mod api_runs;

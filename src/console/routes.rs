@@ -73,7 +73,10 @@ pub fn handle(app: &Arc<App>, repo: &Repository, req: &Request) -> Response {
         },
         (Method::Get, ["kinds"]) => json(
             200,
-            &serde_json::json!({ "db": super::api_restore_db::kinds_json(&app.settings.config) }),
+            &serde_json::json!({
+                "db": super::api_restore_db::kinds_json(&app.settings.config),
+                "dav": super::api_restore_dav::configured(&ctx),
+            }),
         ),
         (Method::Get, ["entities"]) => api_restore::entities(&ctx, &query),
         (Method::Get, ["dates"]) => api_restore::dates(&ctx, &query),

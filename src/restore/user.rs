@@ -116,6 +116,10 @@ pub struct Request<'a> {
     pub overwrite: bool,
     /// The live server's imapd.conf, when readable.
     pub conf: Option<&'a ImapdConf>,
+    /// For [`Destination::Beside`]: the Nth restore of that date, `Restored-<date>-N` (None:
+    /// `Restored-<date>`). The console takes the next free one instead of failing on an
+    /// earlier restore's folder.
+    pub label_number: Option<u32>,
 }
 
 /// Checks everything before anything is written: snapshots, the user's folders, destinations.
@@ -148,7 +152,10 @@ pub fn plan_resuming(
             Err(e) => return Err(e.into()),
         };
         let day = &timefmt::folder_name(snap.manifest.started_ns)[..10];
-        let label = format!("Restored-{day}");
+        let label = match req.label_number {
+            Some(n) => format!("Restored-{day}-{n}"),
+            None => format!("Restored-{day}"),
+        };
         if what == What::Mail && entity.path.is_empty() {
             let meta = super::mailboxes::meta_for(&all, &snap, &entities.mailboxes_db.part)
                 .map(|m| (m, entities.mailboxes_db.path.as_str()));

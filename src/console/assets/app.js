@@ -270,6 +270,18 @@ async function loadKinds() {
   const k = await api('GET', '/api/kinds');
   const box = $('#wiz-kinds');
   box.querySelectorAll('label.db-kind').forEach((l) => l.remove());
+  // Calendars and address books go back through Cyrus' CalDAV/CardDAV server.
+  for (const [kind, text] of [['calendar', "A user's calendars"], ['contacts', "A user's address books"]]) {
+    const label = el('label', null, 'db-kind');
+    const r = el('input');
+    r.type = 'radio';
+    r.name = 'kind';
+    r.value = kind;
+    r.disabled = !k.dav;
+    r.addEventListener('change', () => chooseKind(r.value).catch(showError));
+    label.append(r, ' ' + text + (k.dav ? ' (through the CalDAV/CardDAV server)' : ' (set [entities.dav] in the config to restore them)'));
+    box.append(label);
+  }
   for (const d of k.db) {
     const label = el('label', null, 'db-kind');
     const r = el('input');
@@ -338,7 +350,7 @@ async function loadDates() {
   let q = '/api/dates?kind=' + encodeURIComponent(w.kind);
   if (w.kind === 'folder') q += '&part=' + encodeURIComponent(w.object) + '&host=' + encodeURIComponent(w.host || '');
   if (w.kind === 'server' && w.object) q += '&host=' + encodeURIComponent(w.object);
-  if ((['user', 'archive', 'shared'].includes(w.kind) || w.kind.startsWith('db:')) && w.host) q += '&host=' + encodeURIComponent(w.host);
+  if ((['user', 'archive', 'shared', 'calendar', 'contacts'].includes(w.kind) || w.kind.startsWith('db:')) && w.host) q += '&host=' + encodeURIComponent(w.host);
   w.dates = await api('GET', q);
   const sel = $('#wiz-date');
   sel.disabled = false;
