@@ -51,11 +51,20 @@ pub struct Cleaned {
 /// Removes every registered lock and temp file (for a process about to exit on a signal).
 /// Bounded waits: an interrupted process must exit even if another thread holds a lock here.
 pub fn clean_up() -> Cleaned {
+    clean(None)
+}
+
+/// Removes the registered leftovers, or only those of `only` (the unit test: other tests of
+/// the same process register their own temp files and locks meanwhile, which must stay).
+fn clean(only: Option<&[u64]>) -> Cleaned {
     let mut done = Cleaned::default();
     let Some(list) = LEFTOVERS.try_lock_for(Duration::from_secs(2)) else {
         return done;
     };
-    for (_, l) in list.iter() {
+    for (_, l) in list
+        .iter()
+        .filter(|(t, _)| only.is_none_or(|o| o.contains(t)))
+    {
         match l {
             Leftover::Lock(backend, key) => {
                 if let Some(key) = key.try_lock_for(Duration::from_secs(2)) {
@@ -89,10 +98,12 @@ mod tests {
         let (a, b) = (dir.path().join("a"), dir.path().join("b"));
         std::fs::write(&a, b"a").unwrap();
         std::fs::write(&b, b"b").unwrap();
-        let _held = register(Leftover::Path(a.clone()));
-        drop(register(Leftover::Path(b.clone())));
-        let cleaned = clean_up();
-        assert!(cleaned.temps >= 1);
+        let held = register(Leftover::Path(a.clone()));
+        let released = register(Leftover::Path(b.clone()));
+        let token = released.0;
+        drop(released);
+        let cleaned = clean(Some(&[held.0, token]));
+        assert_eq!(cleaned.temps, 1);
         assert!(!a.exists() && b.exists());
     }
 }
