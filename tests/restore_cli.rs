@@ -205,7 +205,14 @@ fn restore_user_restores_exactly_that_user() {
     fs::remove_file(user_dir(&spool).join(&first_msg)).unwrap();
     let out = env.run(&restore_user_last(&user, HOST, &["--in-place", "--yes"]));
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("IN PLACE"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("IN PLACE"));
+    // What went is named, counted: the stray file, and the earlier restore's folder.
+    assert!(
+        err.contains("1 file newer than the snapshot")
+            && err.contains(&format!("({})", restored[0])),
+        "{err}"
+    );
     // The only difference left: the mtime of the folder holding the user's (re-created) one.
     let diffs = common::diff_trees_with(&orig, &spool, &exact());
     let parent = format!("{:?}: mtime", Path::new(&domain).join("user"));

@@ -346,12 +346,23 @@ fn restore_mail(
     }
     let dry_run = a.when.dry_run;
     if !dry_run {
-        let removed: Vec<String> = plan
-            .items
-            .iter()
-            .filter(|i| i.remove_first)
-            .map(|i| i.dest.display().to_string())
-            .collect();
+        // Named with what goes, counted: mail received since the date and folders made since
+        // (an earlier Restored- folder among them) are not in the snapshot.
+        let mut removed = Vec::new();
+        for i in plan.items.iter().filter(|i| i.remove_first) {
+            let loss = crate::restore::inplace_loss::what_goes(
+                repo,
+                &i.snapshot,
+                i.path.as_bytes(),
+                &i.dest,
+            )?;
+            removed.push(format!("{} (lost: {})", i.dest.display(), loss.describe()));
+        }
+        if a.yes {
+            for r in &removed {
+                crate::tell!("removing {r}");
+            }
+        }
         super::confirm::destructive("restore-user --in-place", &removed, a.yes)?;
     }
     if !dry_run && !plan.items.is_empty() {
