@@ -39,25 +39,27 @@ pub(super) fn write_then_rename(
     path: &Path,
 ) -> Result<(u64, u64), RestoreError> {
     let tmp = partial_name(&e.name);
-    let fd = match fsmeta::create_file_at(dir, tmp.as_bytes()) {
-        Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
-            // Left by a killed earlier run (or swapped in by someone): the name is removed,
-            // whatever it is, without following it.
-            rfs::unlinkat(dir, tmp.as_str(), AtFlags::empty())
-                .map_err(|err| io_err(path)(err.into()))?;
-            log::info!(
-                "{}: removed the half-written copy of an earlier run",
-                path.display()
-            );
-            fsmeta::create_file_at(dir, tmp.as_bytes())
+    // Made and registered in one step: removed if the process is interrupted meanwhile (the
+    // next run would remove it too), and never made once the interrupt's clean-up has run.
+    let (fd, _registered) = crate::store::interrupt::create(|| {
+        let fd = match fsmeta::create_file_at(dir, tmp.as_bytes()) {
+            Err(err) if err.kind() == io::ErrorKind::AlreadyExists => {
+                // Left by a killed earlier run (or swapped in by someone): the name is removed,
+                // whatever it is, without following it.
+                rfs::unlinkat(dir, tmp.as_str(), AtFlags::empty())
+                    .map_err(|err| io_err(path)(err.into()))?;
+                log::info!(
+                    "{}: removed the half-written copy of an earlier run",
+                    path.display()
+                );
+                fsmeta::create_file_at(dir, tmp.as_bytes())
+            }
+            other => other,
         }
-        other => other,
-    }
-    .map_err(io_err(path))?;
-    // Removed if the process is interrupted meanwhile (the next run would remove it too).
-    let _registered = rustix::io::dup(dir).ok().map(|d| {
-        crate::store::interrupt::register(crate::store::interrupt::Leftover::At(d, tmp.clone()))
-    });
+        .map_err(io_err(path))?;
+        let d = rustix::io::dup(dir).map_err(|err| io_err(path)(err.into()))?;
+        Ok::<_, RestoreError>((fd, crate::store::interrupt::Leftover::At(d, tmp.clone())))
+    })?;
     fsmeta::apply_early_flags(fd.as_fd(), entry_flags(e), ctx.is_root);
     let mut f = File::from(fd);
     let written = write_data(ctx, e, &mut f, path)

@@ -199,9 +199,12 @@ impl Backend for LocalBackend {
             &super::lock::hostname(),
             std::process::id(),
         ));
-        let _registered = super::interrupt::register(super::interrupt::Leftover::Path(tmp.clone()));
         let result = (|| {
-            let mut f = super::private::create_new(&tmp)?;
+            // Made and registered in one step (see interrupt::create).
+            let (mut f, _registered) = super::interrupt::create(|| {
+                super::private::create_new(&tmp)
+                    .map(|f| (f, super::interrupt::Leftover::Path(tmp.clone())))
+            })?;
             f.write_all(data)?;
             f.sync_all()?;
             drop(f);

@@ -8,7 +8,7 @@ use super::backend::Backend;
 use parking_lot::Mutex;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,12 +24,44 @@ pub enum Leftover {
 
 static NEXT: AtomicU64 = AtomicU64::new(1);
 static LEFTOVERS: Mutex<Vec<(u64, Leftover)>> = Mutex::new(Vec::new());
+/// Set by [`clean_up`]: the process is about to exit, nothing new may be left behind.
+static STOPPING: AtomicBool = AtomicBool::new(false);
 
 /// Registers `l` until the returned guard is dropped (the lock released, the temp renamed).
+/// Once [`clean_up`] has run, `l` is removed at once and the calling thread waits for the exit.
 pub fn register(l: Leftover) -> Registered {
+    let mut list = LEFTOVERS.lock();
+    if STOPPING.load(Ordering::SeqCst) {
+        drop(list);
+        remove(&l);
+        wait_for_exit();
+    }
     let token = NEXT.fetch_add(1, Ordering::Relaxed);
-    LEFTOVERS.lock().push((token, l));
+    list.push((token, l));
     Registered(token)
+}
+
+/// Makes a temp file with `make` and registers it in one step, under the registry's lock: a
+/// file is never made after [`clean_up`] ran nor left unregistered while it runs (a restore
+/// interrupted between creating a partial file and registering it left that file behind).
+/// `make` must not register anything itself.
+pub fn create<T, E>(make: impl FnOnce() -> Result<(T, Leftover), E>) -> Result<(T, Registered), E> {
+    let mut list = LEFTOVERS.lock();
+    if STOPPING.load(Ordering::SeqCst) {
+        drop(list);
+        wait_for_exit();
+    }
+    let (made, l) = make()?;
+    let token = NEXT.fetch_add(1, Ordering::Relaxed);
+    list.push((token, l));
+    Ok((made, Registered(token)))
+}
+
+/// The process exits on a signal: this thread must not go on writing meanwhile.
+fn wait_for_exit() -> ! {
+    loop {
+        std::thread::park();
+    }
 }
 
 /// Unregisters its leftover when dropped.
@@ -61,31 +93,32 @@ fn clean(only: Option<&[u64]>) -> Cleaned {
     let Some(list) = LEFTOVERS.try_lock_for(Duration::from_secs(2)) else {
         return done;
     };
+    if only.is_none() {
+        STOPPING.store(true, Ordering::SeqCst);
+    }
     for (_, l) in list
         .iter()
         .filter(|(t, _)| only.is_none_or(|o| o.contains(t)))
     {
         match l {
-            Leftover::Lock(backend, key) => {
-                if let Some(key) = key.try_lock_for(Duration::from_secs(2)) {
-                    if backend.delete(&key).is_ok() {
-                        done.locks += 1;
-                    }
-                }
-            }
-            Leftover::Path(p) => {
-                if std::fs::remove_file(p).is_ok() {
-                    done.temps += 1;
-                }
-            }
-            Leftover::At(dir, name) => {
-                if rustix::fs::unlinkat(dir, name.as_str(), rustix::fs::AtFlags::empty()).is_ok() {
-                    done.temps += 1;
-                }
-            }
+            Leftover::Lock(..) => done.locks += usize::from(remove(l)),
+            Leftover::Path(_) | Leftover::At(..) => done.temps += usize::from(remove(l)),
         }
     }
     done
+}
+
+/// Removes one leftover; whether it was there.
+fn remove(l: &Leftover) -> bool {
+    match l {
+        Leftover::Lock(backend, key) => key
+            .try_lock_for(Duration::from_secs(2))
+            .is_some_and(|key| backend.delete(&key).is_ok()),
+        Leftover::Path(p) => std::fs::remove_file(p).is_ok(),
+        Leftover::At(dir, name) => {
+            rustix::fs::unlinkat(dir, name.as_str(), rustix::fs::AtFlags::empty()).is_ok()
+        }
+    }
 }
 
 #[cfg(test)]
