@@ -8,9 +8,8 @@ use bmbackup::gen::{generate_spool, SpoolSpec};
 use common::*;
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A store with one backup of a generated spool, and the console on it.
@@ -51,44 +50,7 @@ fn ten_thousand_half_open_connections_do_not_take_it_down() {
         "the flood needs more than {flood} descriptors (hard limit {hard})"
     );
     // The console gets a file limit below the flood, so only its own bounds can save it.
-    let c = {
-        let mut cmd = env.cmd(&["console", "--set-password"]);
-        cmd.stdin(Stdio::piped()).stdout(Stdio::null());
-        let mut child = cmd.spawn().unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(format!("{CONSOLE_PASSWORD}\n").as_bytes())
-            .unwrap();
-        assert!(child.wait().unwrap().success());
-        let port = free_port();
-        let log = env.path("console.log");
-        let mut cmd = env.cmd(&["console", "--listen", &format!("127.0.0.1:{port}")]);
-        cmd.stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
-        // SAFETY: setrlimit in the child before exec; async-signal-safe.
-        unsafe {
-            cmd.pre_exec(|| {
-                let l = libc::rlimit {
-                    rlim_cur: 2048,
-                    rlim_max: 2048,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
-        let child = cmd.spawn().unwrap();
-        let c = Console { child, port, log };
-        let start = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(30), "no console");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        c
-    };
+    let c = env.console_with_file_limit(Some(2048));
     let token = c.login();
     let started = Instant::now();
     let mut held = Vec::with_capacity(flood);

@@ -58,6 +58,20 @@ fn put(srv: &Cyrus, path: &str, ctype: &str, body: &str) {
     assert!((200..300).contains(&code), "PUT {path}: {code} {text}");
 }
 
+/// Deletes an item over DAV, as a user's client does.
+fn delete(srv: &Cyrus, path: &str) {
+    let (code, text) = dav(srv, "DELETE", path, "text/plain", "");
+    assert_eq!(code, 204, "DELETE {path}: {text}");
+}
+
+/// The admin's password file for `[entities.dav]` (0600: bmbackup refuses a looser one).
+fn dav_secret(dir: &std::path::Path) -> std::path::PathBuf {
+    let secret = dir.join("dav.secret");
+    fs::write(&secret, "secret\n").unwrap();
+    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    secret
+}
+
 fn cal(c: &str) -> String {
     format!("/dav/calendars/user/{USER}/{c}/")
 }
@@ -168,13 +182,7 @@ fn scenario(legacy: bool) {
 
     // D: spool and config directory (mailboxes.db, annotations.db, the user's .dav index).
     let env = Env::new();
-    let secret = tmp.path().join("dav.secret");
-    fs::write(&secret, "secret\n").unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(
-        &mut fs::metadata(&secret).unwrap().permissions(),
-        0o600,
-    );
-    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let secret = dav_secret(tmp.path());
     fs::write(
         env.config(),
         format!(
@@ -235,17 +243,7 @@ fn scenario(legacy: bool) {
 
     // After D: an event deleted, one changed, one added; the work calendar deleted; a card
     // deleted and one added.
-    assert_eq!(
-        dav(
-            &srv,
-            "DELETE",
-            &format!("{}ev1.ics", cal("Default")),
-            "text/plain",
-            ""
-        )
-        .0,
-        204
-    );
+    delete(&srv, &format!("{}ev1.ics", cal("Default")));
     put(
         &srv,
         &format!("{}ev2.ics", cal("Default")),
@@ -264,17 +262,7 @@ fn scenario(legacy: bool) {
         dav(&srv, "PROPFIND", &cal("work"), "application/xml", "").0,
         404
     );
-    assert_eq!(
-        dav(
-            &srv,
-            "DELETE",
-            &format!("{}c1.vcf", book("Default")),
-            "text/plain",
-            ""
-        )
-        .0,
-        204
-    );
+    delete(&srv, &format!("{}c1.vcf", book("Default")));
     put(
         &srv,
         &format!("{}c4.vcf", book("Default")),
@@ -426,9 +414,7 @@ fn the_console_restores_a_calendar_through_the_server() {
         );
     }
     let env = Env::new();
-    let secret = tmp.path().join("dav.secret");
-    fs::write(&secret, "secret\n").unwrap();
-    fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let secret = dav_secret(tmp.path());
     let spool = srv.root.join("spool");
     let meta = srv.root.join("conf");
     fs::write(
@@ -446,17 +432,7 @@ fn the_console_restores_a_calendar_through_the_server() {
     )
     .unwrap();
     ok(&env, &["backup"]);
-    assert_eq!(
-        dav(
-            &srv,
-            "DELETE",
-            &format!("{}ev1.ics", cal("Default")),
-            "text/plain",
-            ""
-        )
-        .0,
-        204
-    );
+    delete(&srv, &format!("{}ev1.ics", cal("Default")));
     put(
         &srv,
         &format!("{}ev3.ics", cal("Default")),

@@ -5,6 +5,7 @@
 use super::env::Env;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
@@ -38,6 +39,13 @@ impl Env {
     /// Sets the console password (beside the config file) and starts the console; returns once
     /// it answers. Its stderr (the audit log) goes to `console.log` in the environment.
     pub fn console(&self) -> Console {
+        self.console_with_file_limit(None)
+    }
+
+    /// [`Env::console`], with the console's open-file limit set to `limit` (soft and hard)
+    /// when given. The console is killed with the test process even when the test process
+    /// is killed itself (a guard's drop does not run then).
+    pub fn console_with_file_limit(&self, limit: Option<u64>) -> Console {
         let mut set = self.cmd(&["console", "--set-password"]);
         set.stdin(Stdio::piped()).stdout(Stdio::null());
         let mut child = set.spawn().unwrap();
@@ -53,13 +61,27 @@ impl Env {
         );
         let port = free_port();
         let log = self.path("console.log");
-        let child = self
-            .cmd(&["console", "--listen", &format!("127.0.0.1:{port}")])
-            .env("RUST_LOG", "warn,bmbackup::console=info")
+        let mut cmd = self.cmd(&["console", "--listen", &format!("127.0.0.1:{port}")]);
+        cmd.env("RUST_LOG", "warn,bmbackup::console=info")
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap();
+            .stderr(std::fs::File::create(&log).unwrap());
+        // SAFETY: prctl and setrlimit in the child before exec, both async-signal-safe.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(n) = limit {
+                    let l = libc::rlimit {
+                        rlim_cur: n,
+                        rlim_max: n,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &l) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
         let mut c = Console { child, port, log };
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
