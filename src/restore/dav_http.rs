@@ -10,7 +10,8 @@
 //! is bound to the connection, so both steps use one socket and each request starts its own.
 //! The password is salted once (PBKDF2) and never leaves this module.
 
-use ring::{digest, hmac, pbkdf2, rand::SecureRandom};
+use crate::store::sigv4::hmac;
+use sha2::{Digest, Sha256};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -139,9 +140,9 @@ impl Client {
             why,
         };
         let mut nonce = [0u8; 18];
-        ring::rand::SystemRandom::new()
-            .fill(&mut nonce)
-            .map_err(|_| auth_fail("no random bytes".into()))?;
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut nonce))
+            .map_err(|e| auth_fail(format!("no random bytes: {e}")))?;
         let gs2 = format!("n,a={},", sasl_name(&self.user));
         let bare = format!("n={},r={}", sasl_name(&self.admin), b64(&nonce));
         let first = format!(
@@ -196,20 +197,12 @@ impl Client {
             return Err(auth_fail("the server's nonce does not extend ours".into()));
         }
         let salted = self.salted_password(&salt, iter);
-        let client_key = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, &salted), b"Client Key");
-        let stored = digest::digest(&digest::SHA256, client_key.as_ref());
+        let client_key = hmac(&salted, b"Client Key");
+        let stored = Sha256::digest(&client_key);
         let without_proof = format!("c={},r={rnonce}", b64(gs2.as_bytes()));
         let auth_message = format!("{bare},{server_first},{without_proof}");
-        let sig = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref()),
-            auth_message.as_bytes(),
-        );
-        let proof: Vec<u8> = client_key
-            .as_ref()
-            .iter()
-            .zip(sig.as_ref())
-            .map(|(a, b)| a ^ b)
-            .collect();
+        let sig = hmac(stored.as_slice(), auth_message.as_bytes());
+        let proof: Vec<u8> = client_key.iter().zip(&sig).map(|(a, b)| a ^ b).collect();
         let fin = format!(
             "SCRAM-SHA-256 sid={sid}, data={}",
             b64(format!("{without_proof},p={}", b64(&proof)).as_bytes())
@@ -245,15 +238,14 @@ impl Client {
                 return out.clone();
             }
         }
-        let mut out = vec![0u8; 32];
-        let n = std::num::NonZeroU32::new(iter).unwrap_or(std::num::NonZeroU32::MIN);
-        pbkdf2::derive(
-            pbkdf2::PBKDF2_HMAC_SHA256,
-            n,
-            salt,
-            self.password.as_bytes(),
-            &mut out,
-        );
+        // SCRAM's Hi(): PBKDF2-HMAC-SHA-256 of one 32-byte block.
+        let pw = self.password.as_bytes();
+        let mut u = hmac(pw, &[salt, &1u32.to_be_bytes()[..]].concat());
+        let mut out = u.clone();
+        for _ in 1..iter.max(1) {
+            u = hmac(pw, &u);
+            out.iter_mut().zip(&u).for_each(|(o, x)| *o ^= x);
+        }
         *cache = Some((salt.to_vec(), iter, out.clone()));
         out
     }
